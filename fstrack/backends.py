@@ -1,0 +1,382 @@
+"""The atomic primitives a store needs, implemented once per kind of filesystem.
+
+Everything above this module works on relative keys ("objects/ab/cd…", "refs/…")
+and never asks which filesystem it is on. A backend provides:
+
+* ``create(key, data)``: write ``data`` only if ``key`` does not exist, atomically
+  (exactly one of many racing writers wins; readers never see partial bytes);
+* ``claim(key, claimed_key)``: take an entry exactly once;
+* whole-object reads, uploads, downloads, listings and deletes.
+
+Which backend serves a URL is decided by :func:`backend_for` alone. A filesystem
+that cannot create atomically is refused there, with the reason.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import random
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from fsspec import AbstractFileSystem
+
+from .errors import UnsupportedBackendError
+
+STAGING_DIR = "tmp"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One listed file: its key relative to the store root, size and modification time."""
+
+    key: str
+    size: int
+    mtime: float
+
+
+class Backend:
+    """Store primitives over an fsspec filesystem rooted at ``root``."""
+
+    name = "generic"
+
+    def __init__(self, fs: AbstractFileSystem, root: str):
+        self.fs = fs
+        self.root = root.rstrip("/")
+
+    def path(self, key: str) -> str:
+        return f"{self.root}/{key}" if key else self.root
+
+    # -- atomic primitives ---------------------------------------------------
+    def create(self, key: str, data: bytes) -> bool:
+        """Write ``data`` at ``key`` unless it exists. True if this call created it."""
+        raise NotImplementedError
+
+    def claim(self, key: str, claimed_key: str) -> bool:
+        """Take the entry at ``key`` exactly once; afterwards ``claimed_key`` holds its bytes.
+
+        True for the one caller that took it; False if it was already taken or is gone.
+        """
+        try:
+            data = self.read(key)
+        except FileNotFoundError:
+            return False
+        if not self.create(claimed_key, data):
+            return False
+        self.delete(key)
+        return True
+
+    # -- plain operations ----------------------------------------------------
+    def read(self, key: str) -> bytes:
+        return self.fs.cat_file(self.path(key))
+
+    def read_many(self, keys: list[str]) -> dict[str, bytes]:
+        """Read several keys at once (concurrently where the filesystem can); missing keys are left out."""
+        if not keys:
+            return {}
+        paths = {self.path(k): k for k in keys}
+        found = self.fs.cat(list(paths), on_error="omit")
+        return {paths[p]: data for p, data in found.items() if not isinstance(data, Exception)}
+
+    def exists(self, key: str) -> bool:
+        return self.fs.exists(self.path(key))
+
+    def delete(self, key: str) -> None:
+        """Remove ``key``; a missing key is not an error."""
+        try:
+            self.fs.rm_file(self.path(key))
+        except FileNotFoundError:
+            pass
+
+    def upload(self, local_path: str, key: str) -> None:
+        """Copy a local file to ``key`` (replacing it whole, never partially visible)."""
+        self.fs.put_file(local_path, self.path(key))
+
+    def download(self, key: str, local_path: str) -> None:
+        self.fs.get_file(self.path(key), local_path)
+
+    def staging_file(self) -> BinaryIO:
+        """A new local temporary file to spool a stream into before :meth:`adopt`."""
+        return tempfile.NamedTemporaryFile(prefix="fstrack-", delete=False)
+
+    def adopt(self, staged_path: str, key: str) -> None:
+        """Move a staged local file to ``key``, consuming the staged file."""
+        try:
+            self.upload(staged_path, key)
+        finally:
+            os.unlink(staged_path)
+
+    def list(self, prefix: str) -> list[str]:
+        """Sorted names directly below ``prefix``; [] if there are none."""
+        self.fs.invalidate_cache(self.path(prefix))
+        try:
+            paths = self.fs.ls(self.path(prefix), detail=False)
+        except FileNotFoundError:
+            return []
+        return sorted({p.rstrip("/").rsplit("/", 1)[-1] for p in paths} - {""})
+
+    def walk(self, prefix: str) -> Iterator[Entry]:
+        """Every file below ``prefix``, recursively."""
+        self.fs.invalidate_cache(self.path(prefix))
+        try:
+            found = self.fs.find(self.path(prefix), detail=True)
+        except FileNotFoundError:
+            return
+        for path, info in sorted(found.items()):
+            if info.get("type", "file") == "file" and path.startswith(self.root):
+                key = path[len(self.root) :].lstrip("/")
+                yield Entry(key, int(info.get("size") or 0), _mtime(info))
+
+
+def _mtime(info: dict) -> float:
+    """The modification time of a listed file, whatever the filesystem calls it."""
+    for field in ("mtime", "LastModified", "last_modified", "updated", "created"):
+        value = info.get(field)
+        if value is None:
+            continue
+        if isinstance(value, (int, float)):
+            return float(value)
+        if hasattr(value, "timestamp"):
+            return value.timestamp()
+        try:
+            from datetime import datetime
+
+            return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            continue
+    return 0.0
+
+
+class LocalBackend(Backend):
+    """A POSIX directory (local disk or NFS): create-only by ``link(2)``, claims by ``rename(2)``."""
+
+    name = "local"
+
+    def __init__(self, fs: AbstractFileSystem, root: str, fsync: bool = True):
+        super().__init__(fs, root)
+        self.fsync = fsync
+        self._staging = os.path.join(self.root, STAGING_DIR)
+
+    def _write_staged(self, data: bytes) -> str:
+        fd, staged = tempfile.mkstemp(dir=self._staging, prefix="create-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                if self.fsync:
+                    f.flush()
+                    os.fsync(f.fileno())
+        except BaseException:
+            os.unlink(staged)
+            raise
+        return staged
+
+    def _link_into_place(self, staged: str, key: str) -> bool:
+        """Hard-link a staged file to ``key``: atomic, fails if ``key`` exists. Consumes ``staged``."""
+        target = self.path(key)
+        try:
+            try:
+                os.link(staged, target)
+            except FileNotFoundError:
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                os.link(staged, target)
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            os.unlink(staged)
+
+    def create(self, key: str, data: bytes) -> bool:
+        try:
+            staged = self._write_staged(data)
+        except FileNotFoundError:
+            os.makedirs(self._staging, exist_ok=True)
+            staged = self._write_staged(data)
+        return self._link_into_place(staged, key)
+
+    def claim(self, key: str, claimed_key: str) -> bool:
+        target = self.path(claimed_key)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        try:
+            os.rename(self.path(key), target)
+            return True
+        except FileNotFoundError:
+            return False
+
+    def read(self, key: str) -> bytes:
+        with open(self.path(key), "rb") as f:
+            return f.read()
+
+    def read_many(self, keys: list[str]) -> dict[str, bytes]:
+        found = {}
+        for key in keys:
+            try:
+                found[key] = self.read(key)
+            except FileNotFoundError:
+                pass
+        return found
+
+    def exists(self, key: str) -> bool:
+        return os.path.exists(self.path(key))
+
+    def delete(self, key: str) -> None:
+        try:
+            os.unlink(self.path(key))
+        except FileNotFoundError:
+            pass
+
+    def staging_file(self) -> BinaryIO:
+        os.makedirs(self._staging, exist_ok=True)
+        return tempfile.NamedTemporaryFile(dir=self._staging, prefix="stream-", delete=False)
+
+    def upload(self, local_path: str, key: str) -> None:
+        with open(local_path, "rb") as src, self.staging_file() as staged:
+            shutil.copyfileobj(src, staged, 1 << 20)
+        self.adopt(staged.name, key)
+
+    def adopt(self, staged_path: str, key: str) -> None:
+        if self.fsync:
+            with open(staged_path, "rb") as f:
+                os.fsync(f.fileno())
+        self._link_into_place(staged_path, key)
+
+    def download(self, key: str, local_path: str) -> None:
+        shutil.copyfile(self.path(key), local_path)
+
+    def list(self, prefix: str) -> list[str]:
+        try:
+            return sorted(os.listdir(self.path(prefix)))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    def walk(self, prefix: str) -> Iterator[Entry]:
+        start = len(self.root) + 1
+        for directory, dirs, files in os.walk(self.path(prefix)):
+            dirs.sort()
+            for name in sorted(files):
+                full = os.path.join(directory, name)
+                try:
+                    st = os.stat(full)
+                except FileNotFoundError:
+                    continue
+                yield Entry(full[start:].replace(os.sep, "/"), st.st_size, st.st_mtime)
+
+
+_MEMORY_LOCK = threading.Lock()
+
+
+class MemoryBackend(Backend):
+    """fsspec's in-process ``memory://`` filesystem; atomicity comes from a process-wide lock."""
+
+    name = "memory"
+
+    def create(self, key: str, data: bytes) -> bool:
+        path = self.path(key)
+        with _MEMORY_LOCK:
+            if self.fs.exists(path):
+                return False
+            self.fs.pipe_file(path, data)
+            return True
+
+    def claim(self, key: str, claimed_key: str) -> bool:
+        with _MEMORY_LOCK:
+            if not self.fs.exists(self.path(key)) or self.fs.exists(self.path(claimed_key)):
+                return False
+            self.fs.mv(self.path(key), self.path(claimed_key))
+            return True
+
+
+class ObjectStoreBackend(Backend):
+    """A cloud object store with conditional writes (S3 If-None-Match, GCS ifGenerationMatch=0,
+    Azure If-None-Match: *). Claims are create-only claim files: ``mv`` there is copy+delete."""
+
+    #: How many times a create is retried on a transient "conditional request conflict".
+    conflict_retries = 10
+
+    def create(self, key: str, data: bytes) -> bool:
+        for attempt in range(self.conflict_retries):
+            try:
+                self._create_once(self.path(key), data)
+                return True
+            except FileExistsError:
+                return False
+            except OSError as exc:
+                if self._is_precondition_failure(exc):
+                    return False
+                if not self._is_transient_conflict(exc) or attempt == self.conflict_retries - 1:
+                    raise
+            time.sleep(random.uniform(0.005, 0.05) * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    def _create_once(self, path: str, data: bytes) -> None:
+        self.fs.pipe_file(path, data, mode="create")
+
+    @staticmethod
+    def _is_precondition_failure(exc: OSError) -> bool:
+        text = str(exc).lower()
+        return "precondition" in text or "pre-condition" in text or "412" in text or exc.errno == errno.EEXIST
+
+    @staticmethod
+    def _is_transient_conflict(exc: OSError) -> bool:
+        text = str(exc).lower()
+        return "409" in text or "conflict" in text
+
+
+class S3Backend(ObjectStoreBackend):
+    name = "s3"
+
+
+class GCSBackend(ObjectStoreBackend):
+    name = "gcs"
+
+
+class AzureBackend(ObjectStoreBackend):
+    name = "azure"
+
+
+_BACKENDS: dict[str, type[Backend]] = {
+    "file": LocalBackend,
+    "local": LocalBackend,
+    "memory": MemoryBackend,
+    "s3": S3Backend,
+    "s3a": S3Backend,
+    "gs": GCSBackend,
+    "gcs": GCSBackend,
+    "az": AzureBackend,
+    "abfs": AzureBackend,
+    "abfss": AzureBackend,
+}
+
+
+def check_protocol(protocol: str) -> None:
+    """Refuse, before connecting, a protocol with no atomic create-only write."""
+    if protocol not in _BACKENDS:
+        raise UnsupportedBackendError(
+            f"{protocol!r} is not supported as an fstrack store: fstrack needs an atomic create-only write "
+            f"(exactly one of many racing writers wins) and knows how to get one only on "
+            f"{', '.join(sorted(_BACKENDS))}"
+        )
+
+
+def backend_for(fs: AbstractFileSystem, root: str, *, fsync: bool = True) -> Backend:
+    """The backend serving ``fs``; refuses filesystems without an atomic create-only write."""
+    protocols = (fs.protocol,) if isinstance(fs.protocol, str) else tuple(fs.protocol)
+    for protocol in protocols:
+        backend_type = _BACKENDS.get(protocol)
+        if backend_type is LocalBackend:
+            return LocalBackend(fs, root, fsync=fsync)
+        if backend_type is not None:
+            return backend_type(fs, root)
+    check_protocol(protocols[0])
+    raise AssertionError("unreachable")
+
+
+def new_token() -> str:
+    """A random 32-hex-digit token (task ids, writer ids)."""
+    return uuid.uuid4().hex

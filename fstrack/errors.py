@@ -1,0 +1,38 @@
+"""Exceptions raised by fstrack. Every message names the bad value and what was expected."""
+
+from __future__ import annotations
+
+
+class FstrackError(Exception):
+    """Base class of every error fstrack raises on purpose."""
+
+
+class StoreError(FstrackError):
+    """A store cannot be opened or used as asked."""
+
+
+class UnsupportedBackendError(StoreError):
+    """The URL's filesystem cannot provide the atomic create-only write fstrack relies on."""
+
+
+class IncompatibleStoreError(StoreError):
+    """The store was written in a format this version of fstrack cannot read."""
+
+
+class ObjectNotFoundError(FstrackError, KeyError):
+    """An object id names no object in the store."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class CorruptObjectError(FstrackError):
+    """Stored bytes do not hash to the name they are stored under."""
+
+
+class RefConflictError(FstrackError):
+    """A compare-and-swap update of a ref kept losing races until it gave up."""
+
+
+class InvalidNameError(FstrackError, ValueError):
+    """A name or key component is not acceptable where it was used."""

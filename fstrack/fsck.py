@@ -1,0 +1,110 @@
+"""Integrity check: every object hashes to its name, every ref decodes and points at objects that exist."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+from .errors import CorruptObjectError, ObjectNotFoundError
+from .objects import DocId, ObjectId, iter_links, unpack
+from .refs import REFS_DIR, SEQ_DIGITS
+from .store import OBJECTS_DIR, Store
+from .backends import STAGING_DIR
+
+_STREAM_ABOVE = 64 << 20
+_STALE_STAGING = 24 * 3600
+_SEQ_NAME = re.compile(r"[0-9]{%d}" % SEQ_DIGITS)
+
+
+@dataclass
+class FsckReport:
+    objects: int = 0
+    refs: int = 0
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def fsck(store: Store) -> FsckReport:
+    """Check the whole store; problems are collected, not raised."""
+    report = FsckReport()
+    present = _check_objects(store, report)
+    _check_refs(store, present, report)
+    cutoff = time.time() - _STALE_STAGING
+    for entry in store.backend.walk(STAGING_DIR):
+        if entry.mtime < cutoff:
+            report.warnings.append(f"stale staging file {entry.key} (left by an interrupted writer; safe to delete)")
+    return report
+
+
+def _check_objects(store: Store, report: FsckReport) -> set[str]:
+    present: set[str] = set()
+    for entry in store.backend.walk(OBJECTS_DIR):
+        shard, _, rest = entry.key[len(OBJECTS_DIR) + 1 :].partition("/")
+        oid = shard + rest
+        try:
+            ObjectId(oid)
+        except ValueError:
+            report.errors.append(f"{entry.key}: not an object name")
+            continue
+        report.objects += 1
+        try:
+            if entry.size > _STREAM_ABOVE:
+                with tempfile.TemporaryDirectory() as scratch:
+                    store.get_file(oid, os.path.join(scratch, "object"))
+            else:
+                store.get(oid)
+        except CorruptObjectError as exc:
+            report.errors.append(str(exc))
+            continue
+        except ObjectNotFoundError:
+            continue  # removed by a concurrent garbage collection
+        present.add(oid)
+    return present
+
+
+def _check_refs(store: Store, present: set[str], report: FsckReport) -> None:
+    sequences: dict[str, list[int]] = {}
+    visited_docs: set[str] = set()
+    for entry in store.backend.walk(REFS_DIR):
+        directory, _, name = entry.key.rpartition("/")
+        if not _SEQ_NAME.fullmatch(name):
+            continue
+        sequences.setdefault(directory, []).append(int(name))
+        report.refs += 1
+        try:
+            value = unpack(store.backend.read(entry.key))
+        except FileNotFoundError:
+            continue
+        except Exception as exc:
+            report.errors.append(f"{entry.key}: ref entry does not decode ({exc})")
+            continue
+        _check_links(store, entry.key, value, present, visited_docs, report)
+    for directory, seqs in sequences.items():
+        seqs.sort()
+        if seqs != list(range(1, len(seqs) + 1)):
+            report.errors.append(f"{directory}: sequence has gaps (positions {seqs[:3]}...{seqs[-3:]})")
+
+
+def _check_links(store: Store, where: str, value: object, present: set[str], visited: set[str],
+                 report: FsckReport) -> None:
+    pending = [(where, link) for link in iter_links(value)]
+    while pending:
+        source, link = pending.pop()
+        if link not in present:
+            report.errors.append(f"{source}: references missing or corrupt object {link}")
+            continue
+        if isinstance(link, DocId) and link not in visited:
+            visited.add(link)
+            try:
+                document = store.get_doc(link)
+            except CorruptObjectError as exc:
+                report.errors.append(f"{source}: {exc}")
+                continue
+            pending.extend((f"object {link}", inner) for inner in iter_links(document))

@@ -1,0 +1,149 @@
+"""Refs: append-only sequences of small entries, built only from create-only writes.
+
+A *sequence* lives under ``refs/<key>/`` and holds entries named by their position
+as 20 zero-padded decimal digits (``00000000000000000001`` first). An entry is
+created only after the previous one exists, so names sort in commit order and have
+no gaps. The same structure serves as:
+
+* an append-only log (:meth:`Refs.append`, :meth:`Refs.entries` with ``after=`` for
+  incremental readers), and
+* a compare-and-swap head (:meth:`Refs.head`, :meth:`Refs.update`): the head is the
+  highest entry; to change it, create entry head+1. Losing that race means someone
+  else moved first: reload and reapply.
+
+Entry contents are msgpack documents (:func:`fstrack.objects.pack`).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+import unicodedata
+from collections.abc import Callable
+from typing import Any
+
+from .errors import InvalidNameError, RefConflictError
+from .objects import hash_bytes, pack, unpack
+from .store import Store
+
+REFS_DIR = "refs"
+SEQ_DIGITS = 20
+MAX_COMPONENT = 128
+_COMPONENT = re.compile(r"[a-z0-9][a-z0-9._~-]*")
+_SEQ_NAME = re.compile(r"[0-9]{%d}" % SEQ_DIGITS)
+_SLUG_UNSAFE = re.compile(r"[^a-z0-9._-]+")
+
+
+def encode_name(name: str) -> str:
+    """A key component for a user-chosen name (project, task or queue name).
+
+    ``<slug>~<32 hex digits of blake3(name)>``: the slug keeps listings readable, the hash
+    makes the component unique per exact name, so no name can escape its prefix or collide
+    with another (whatever its case, unicode form, length or punctuation).
+    """
+    if not isinstance(name, str):
+        raise InvalidNameError(f"a name must be a string, got {type(name).__name__} {name!r:.80}")
+    if not name:
+        raise InvalidNameError("a name must not be empty")
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
+    slug = _SLUG_UNSAFE.sub("-", ascii_name).strip(".-")[:48].rstrip(".-") or "_"
+    digest = hash_bytes(name.encode("utf-8", "surrogatepass"))[:32]
+    return f"{slug}~{digest}"
+
+
+def check_key(key: str) -> str:
+    """Validate a ref key: ``/``-separated components of ``[a-z0-9._~-]``, none of them ``.``/``..``."""
+    parts = key.split("/") if isinstance(key, str) else [None]
+    for part in parts:
+        if not isinstance(part, str) or len(part) > MAX_COMPONENT or not _COMPONENT.fullmatch(part):
+            raise InvalidNameError(
+                f"ref key {key!r} has an invalid component {part!r}: expected 1-{MAX_COMPONENT} characters of "
+                "a-z 0-9 . _ ~ - starting with a letter or digit (encode user names with encode_name)"
+            )
+    return key
+
+
+def _seq_name(seq: int) -> str:
+    return str(seq).zfill(SEQ_DIGITS)
+
+
+class Refs:
+    """The sequences of one store. Caches the last head it saw so uncontended updates cost one write."""
+
+    def __init__(self, store: Store, *, max_attempts: int = 10_000):
+        self.store = store
+        self.backend = store.backend
+        self.max_attempts = max_attempts
+        self._heads: dict[str, tuple[int, bytes]] = {}  # key -> last (position, packed value) seen
+
+    def _dir(self, key: str) -> str:
+        return f"{REFS_DIR}/{check_key(key)}"
+
+    # -- reading -----------------------------------------------------------------
+    def seqs(self, key: str) -> list[int]:
+        """Positions of every entry of a sequence, ascending."""
+        return [int(name) for name in self.backend.list(self._dir(key)) if _SEQ_NAME.fullmatch(name)]
+
+    def entries(self, key: str, after: int = 0) -> list[tuple[int, Any]]:
+        """``(position, value)`` of every entry after position ``after``, in commit order."""
+        wanted = [s for s in self.seqs(key) if s > after]
+        directory = self._dir(key)
+        keys = {f"{directory}/{_seq_name(s)}": s for s in wanted}
+        found = self.backend.read_many(list(keys))
+        return [(keys[k], unpack(found[k])) for k in keys if k in found]
+
+    def head(self, key: str) -> tuple[int, Any] | None:
+        """``(position, value)`` of the newest entry, or None for an empty sequence."""
+        directory = self._dir(key)
+        for seq in reversed(self.seqs(key)):
+            try:
+                data = self.backend.read(f"{directory}/{_seq_name(seq)}")
+            except FileNotFoundError:  # pragma: no cover - entries are never deleted
+                continue
+            self._heads[key] = (seq, data)
+            return seq, unpack(data)
+        self._heads.pop(key, None)
+        return None
+
+    def keys(self, prefix: str) -> list[str]:
+        """Names directly below ``refs/<prefix>/`` (sub-keys or sequences)."""
+        return self.backend.list(self._dir(prefix))
+
+    # -- writing -----------------------------------------------------------------
+    def try_append(self, key: str, seq: int, value: Any) -> bool:
+        """Create entry ``seq`` holding ``value``; False if it exists already (someone moved first).
+
+        The caller must have seen entry ``seq - 1`` (or an empty sequence for ``seq == 1``).
+        """
+        if seq < 1:
+            raise ValueError(f"sequence positions start at 1, got {seq}")
+        data = pack(value)
+        created = self.backend.create(f"{self._dir(key)}/{_seq_name(seq)}", data)
+        if created:
+            self._heads[key] = (seq, data)
+        return created
+
+    def update(self, key: str, fn: Callable[[Any], Any]) -> tuple[int, Any]:
+        """Apply ``fn(current value or None) -> new value`` atomically; returns (position, new value).
+
+        ``fn`` may run several times (once per lost race) and must not have side effects.
+        """
+        for attempt in range(self.max_attempts):
+            known = self._heads.get(key)
+            if known is None:
+                current = self.head(key)
+                seq, value = current if current is not None else (0, None)
+            else:
+                seq, value = known[0], unpack(known[1])
+            new_value = fn(value)
+            if self.try_append(key, seq + 1, new_value):
+                return seq + 1, new_value
+            self._heads.pop(key, None)
+            if attempt:
+                time.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** min(attempt, 6))))
+        raise RefConflictError(f"gave up updating ref {key!r} after {self.max_attempts} lost races")
+
+    def append(self, key: str, value: Any) -> int:
+        """Append ``value`` to a log; returns its position."""
+        return self.update(key, lambda _previous: value)[0]
