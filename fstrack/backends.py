@@ -14,6 +14,7 @@ that cannot create atomically is refused there, with the reason.
 
 from __future__ import annotations
 
+import bisect
 import errno
 import os
 import random
@@ -58,6 +59,11 @@ class Backend:
     def create(self, key: str, data: bytes) -> bool:
         """Write ``data`` at ``key`` unless it exists. True if this call created it."""
         raise NotImplementedError
+
+    def replace(self, key: str, data: bytes) -> None:
+        """Atomically set ``key`` to ``data`` whether or not it exists (for heartbeats and leases only:
+        never for objects or ref entries, which are create-only)."""
+        self.fs.pipe_file(self.path(key), data)
 
     def claim(self, key: str, claimed_key: str) -> bool:
         """Take the entry at ``key`` exactly once; afterwards ``claimed_key`` holds its bytes.
@@ -113,8 +119,12 @@ class Backend:
         finally:
             os.unlink(staged_path)
 
-    def list(self, prefix: str) -> list[str]:
-        """Sorted names directly below ``prefix``; [] if there are none."""
+    def list(self, prefix: str, after: str | None = None) -> list[str]:
+        """Sorted names directly below ``prefix`` (only those sorting after ``after``, if given)."""
+        names = self._names(prefix)
+        return names if after is None else names[bisect.bisect_right(names, after) :]
+
+    def _names(self, prefix: str) -> list[str]:
         self.fs.invalidate_cache(self.path(prefix))
         try:
             paths = self.fs.ls(self.path(prefix), detail=False)
@@ -165,7 +175,11 @@ class LocalBackend(Backend):
         self._staging = os.path.join(self.root, STAGING_DIR)
 
     def _write_staged(self, data: bytes) -> str:
-        fd, staged = tempfile.mkstemp(dir=self._staging, prefix="create-")
+        try:
+            fd, staged = tempfile.mkstemp(dir=self._staging, prefix="create-")
+        except FileNotFoundError:
+            os.makedirs(self._staging, exist_ok=True)
+            fd, staged = tempfile.mkstemp(dir=self._staging, prefix="create-")
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
@@ -193,12 +207,16 @@ class LocalBackend(Backend):
             os.unlink(staged)
 
     def create(self, key: str, data: bytes) -> bool:
+        return self._link_into_place(self._write_staged(data), key)
+
+    def replace(self, key: str, data: bytes) -> None:
+        staged = self._write_staged(data)
+        target = self.path(key)
         try:
-            staged = self._write_staged(data)
+            os.replace(staged, target)
         except FileNotFoundError:
-            os.makedirs(self._staging, exist_ok=True)
-            staged = self._write_staged(data)
-        return self._link_into_place(staged, key)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            os.replace(staged, target)
 
     def claim(self, key: str, claimed_key: str) -> bool:
         target = self.path(claimed_key)
@@ -249,7 +267,7 @@ class LocalBackend(Backend):
     def download(self, key: str, local_path: str) -> None:
         shutil.copyfile(self.path(key), local_path)
 
-    def list(self, prefix: str) -> list[str]:
+    def _names(self, prefix: str) -> list[str]:
         try:
             return sorted(os.listdir(self.path(prefix)))
         except (FileNotFoundError, NotADirectoryError):
