@@ -94,6 +94,12 @@ class Backend:
     def exists(self, key: str) -> bool:
         return self.fs.exists(self.path(key))
 
+    def info(self, key: str) -> Entry:
+        """Size and the store's own modification time of ``key`` (FileNotFoundError if missing)."""
+        self.fs.invalidate_cache(self.path(key))
+        info = self.fs.info(self.path(key))
+        return Entry(key, int(info.get("size") or 0), _mtime(info))
+
     def delete(self, key: str) -> None:
         """Remove ``key``; a missing key is not an error."""
         try:
@@ -242,6 +248,10 @@ class LocalBackend(Backend):
 
     def exists(self, key: str) -> bool:
         return os.path.exists(self.path(key))
+
+    def info(self, key: str) -> Entry:
+        st = os.stat(self.path(key))
+        return Entry(key, st.st_size, st.st_mtime)
 
     def delete(self, key: str) -> None:
         try:

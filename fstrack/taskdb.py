@@ -1,0 +1,265 @@
+"""Tasks as chains of immutable manifests, and the index that answers queries without reading them.
+
+Layout (see spec/tasks.md):
+
+* ``refs/tasks/<task id>/<position>``: the task's head sequence. Each entry is
+  ``{"manifest": <document id>, "time": float}``, or a tombstone ``{"deleted": True, "time": float}``.
+* a manifest is a msgpack document holding every field of the task plus ``previous`` (the previous
+  manifest's id, or None) and ``updated`` (write time, epoch seconds). ``parent`` is the parent *task*.
+* ``index/tasks/<task id>.<position>``: an immutable summary of the manifest at that position
+  (the fields queries filter on). Writers create it after moving the head and delete the summary
+  of the previous position; readers keep, per task, the summary with the highest position.
+* ``index/projects/<encoded project name>``: ``{"name": str, "id": str, "created": float}``.
+* ``heartbeats/<task id>``: replaced every few seconds by a running task; its store modification
+  time tells whether the task's process is alive.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .errors import FstrackError, InvalidNameError
+from .objects import DocId, pack, unpack
+from .refs import Refs, encode_name
+from .store import Store
+
+TASKS_REF = "tasks"
+INDEX_DIR = "index/tasks"
+PROJECTS_DIR = "index/projects"
+HEARTBEATS_DIR = "heartbeats"
+SUMMARY_FIELDS = (
+    "id", "name", "project", "type", "status", "status_message", "status_reason", "tags", "system_tags",
+    "user", "parent", "comment", "created", "started", "completed", "updated", "last_iteration",
+    "archived", "last_metrics",
+)
+_MANIFEST_CACHE_SIZE = 256
+
+
+class TaskNotFoundError(FstrackError, LookupError):
+    """No task with the given id exists in the store (or it was deleted)."""
+
+
+def check_task_id(task_id: str) -> str:
+    if not isinstance(task_id, str) or len(task_id) != 32 or any(c not in "0123456789abcdef" for c in task_id):
+        raise TaskNotFoundError(f"task id must be 32 lowercase hex digits, got {task_id!r}")
+    return task_id
+
+
+def check_project_name(name: str) -> str:
+    """Project names are ``/``-separated paths of non-empty parts (``a/b/c``)."""
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidNameError(f"project name must be a non-empty string, got {name!r}")
+    if any(not part.strip() for part in name.split("/")):
+        raise InvalidNameError(f"project name {name!r} has an empty part: expected 'a', 'a/b' or 'a/b/c'")
+    return name
+
+
+def project_id(name: str) -> str:
+    """The deterministic id of a project: 32 hex digits of blake3 over its name."""
+    from .objects import hash_bytes
+
+    return hash_bytes(b"project:" + check_project_name(name).encode("utf-8", "surrogatepass"))[:32]
+
+
+def summarize(manifest: dict) -> dict:
+    """The query record of a manifest: the fields filters and listings need."""
+    record = {field: manifest.get(field) for field in SUMMARY_FIELDS}
+    script = manifest.get("script") or {}
+    record["script"] = {k: script.get(k) for k in ("repository", "branch", "version_num", "entry_point",
+                                                   "working_dir")}
+    return record
+
+
+class _Unchanged(Exception):
+    def __init__(self, manifest: dict):
+        self.manifest = manifest
+
+
+class TaskDB:
+    """The tasks of one store: create, load, update (compare-and-swap), history, query records."""
+
+    def __init__(self, store: Store, *, cache_dir: str | None = None):
+        self.store = store
+        self.refs = Refs(store)
+        self._manifests: dict[str, bytes] = {}
+        self._records: dict[str, dict] = {}  # index entry name -> summary
+        self._known_projects: set[str] = set()
+        if cache_dir is None and not store.url.startswith("memory://"):
+            cache_dir = os.environ.get("FSTRACK_CACHE_DIR") or os.path.join(
+                os.path.expanduser("~"), ".cache", "fstrack")
+        self._cache_file = (os.path.join(cache_dir, "index", hashlib.sha256(store.url.encode()).hexdigest()[:24])
+                            if cache_dir else None)
+        self._cache_loaded = False
+
+    # -- manifests ---------------------------------------------------------------
+    def _manifest(self, doc_id: DocId) -> dict:
+        """A fresh (mutable, unshared) copy of a manifest document."""
+        data = self._manifests.get(doc_id)
+        if data is None:
+            data = self.store.get(doc_id)
+            if len(self._manifests) >= _MANIFEST_CACHE_SIZE:
+                self._manifests.pop(next(iter(self._manifests)))
+            self._manifests[doc_id] = data
+        return unpack(data)
+
+    def _key(self, task_id: str) -> str:
+        return f"{TASKS_REF}/{check_task_id(task_id)}"
+
+    def create(self, manifest: dict) -> dict:
+        """Store a new task whose manifest already carries its ``id``; returns the stored manifest."""
+        task_id = manifest["id"]
+        manifest = dict(manifest, previous=None, updated=time.time())
+        doc = self.store.put_doc(manifest)
+        self._manifests[doc] = pack(manifest)
+        if not self.refs.try_append(self._key(task_id), 1, {"manifest": doc, "time": manifest["updated"]}):
+            raise FstrackError(f"task id {task_id} already exists")
+        self._write_summary(task_id, 1, manifest)
+        return manifest
+
+    def load(self, task_id: str) -> dict:
+        """The newest manifest of a task."""
+        head = self.refs.head(self._key(task_id))
+        if head is None or head[1].get("deleted"):
+            raise TaskNotFoundError(f"no task with id {task_id!r} in store {self.store.url!r}")
+        return self._manifest(head[1]["manifest"])
+
+    def exists(self, task_id: str) -> bool:
+        try:
+            self.load(task_id)
+        except TaskNotFoundError:
+            return False
+        return True
+
+    def update(self, task_id: str, fn: Callable[[dict], None]) -> dict:
+        """Apply ``fn`` (which mutates a fresh copy of the newest manifest) atomically; returns the new manifest.
+
+        ``fn`` may run more than once (once per lost race). If it raises, nothing is stored. An edit that
+        changes nothing writes nothing.
+        """
+        written: dict[str, dict] = {}
+
+        def advance(entry: dict | None) -> dict:
+            if entry is None or entry.get("deleted"):
+                raise TaskNotFoundError(f"no task with id {task_id!r} in store {self.store.url!r}")
+            before = self._manifest(entry["manifest"])
+            after = copy.deepcopy(before)
+            fn(after)
+            if after == before:
+                raise _Unchanged(before)
+            after["previous"] = entry["manifest"]
+            after["updated"] = time.time()
+            doc = self.store.put_doc(after)
+            self._manifests[doc] = pack(after)
+            written["manifest"] = after
+            return {"manifest": doc, "time": after["updated"]}
+
+        try:
+            seq, _entry = self.refs.update(self._key(task_id), advance)
+        except _Unchanged as unchanged:
+            return unchanged.manifest
+        self._write_summary(task_id, seq, written["manifest"])
+        return written["manifest"]
+
+    def delete(self, task_id: str) -> None:
+        """Replace the task's head by a tombstone and drop it from the index."""
+        def tombstone(entry: dict | None) -> dict:
+            if entry is None or entry.get("deleted"):
+                raise TaskNotFoundError(f"no task with id {task_id!r} in store {self.store.url!r}")
+            return {"deleted": True, "time": time.time()}
+
+        seq, _ = self.refs.update(self._key(task_id), tombstone)
+        for previous in (seq - 1, seq - 2):
+            self.store.backend.delete(f"{INDEX_DIR}/{task_id}.{previous:020d}")
+
+    def history(self, task_id: str) -> list[dict]:
+        """Every manifest the task ever had, oldest first (each with ``position`` added)."""
+        chain = []
+        for seq, entry in self.refs.entries(self._key(task_id)):
+            if entry.get("deleted"):
+                continue
+            manifest = self._manifest(entry["manifest"])
+            manifest["position"] = seq
+            chain.append(manifest)
+        if not chain:
+            raise TaskNotFoundError(f"no task with id {task_id!r} in store {self.store.url!r}")
+        return chain
+
+    # -- index -------------------------------------------------------------------
+    def _write_summary(self, task_id: str, seq: int, manifest: dict) -> None:
+        name = f"{task_id}.{seq:020d}"
+        data = pack(summarize(manifest))
+        self.store.backend.create(f"{INDEX_DIR}/{name}", data)
+        self._records[name] = unpack(data)
+        if seq > 1:
+            self.store.backend.delete(f"{INDEX_DIR}/{task_id}.{seq - 1:020d}")
+
+    def records(self) -> list[dict]:
+        """The newest summary of every task (one listing, plus reads of summaries not yet cached)."""
+        self._load_cache()
+        newest: dict[str, str] = {}
+        for name in self.store.backend.list(INDEX_DIR):
+            task_id, _, seq = name.partition(".")
+            if len(task_id) == 32 and len(seq) == 20 and name > newest.get(task_id, ""):
+                newest[task_id] = name
+        wanted = set(newest.values())
+        missing = [f"{INDEX_DIR}/{n}" for n in wanted if n not in self._records]
+        if missing:
+            for key, data in self.store.backend.read_many(missing).items():
+                self._records[key.rsplit("/", 1)[-1]] = unpack(data)
+            self._save_cache(wanted)
+        for stale in set(self._records) - wanted:
+            del self._records[stale]
+        return [self._records[n] for n in sorted(wanted) if n in self._records]
+
+    def _load_cache(self) -> None:
+        if self._cache_loaded or self._cache_file is None:
+            return
+        self._cache_loaded = True
+        try:
+            with open(self._cache_file, "rb") as f:
+                self._records.update(unpack(f.read()))
+        except (OSError, ValueError):
+            pass
+
+    def _save_cache(self, wanted: set[str]) -> None:
+        if self._cache_file is None:
+            return
+        os.makedirs(os.path.dirname(self._cache_file), exist_ok=True)
+        staged = f"{self._cache_file}.{os.getpid()}.tmp"
+        with open(staged, "wb") as f:
+            f.write(pack({n: r for n, r in self._records.items() if n in wanted}))
+        os.replace(staged, self._cache_file)
+
+    # -- projects ----------------------------------------------------------------
+    def ensure_project(self, name: str) -> str:
+        """Record a project (and its parents) if new; returns its id."""
+        check_project_name(name)
+        parts = name.split("/")
+        for depth in range(1, len(parts) + 1):
+            path = "/".join(parts[:depth])
+            if path not in self._known_projects:
+                record = {"name": path, "id": project_id(path), "created": time.time()}
+                self.store.backend.create(f"{PROJECTS_DIR}/{encode_name(path)}", pack(record))
+                self._known_projects.add(path)
+        return project_id(name)
+
+    def projects(self) -> list[dict]:
+        """Every recorded project, sorted by name."""
+        keys = [f"{PROJECTS_DIR}/{n}" for n in self.store.backend.list(PROJECTS_DIR)]
+        return sorted((unpack(d) for d in self.store.backend.read_many(keys).values()), key=lambda p: p["name"])
+
+    # -- liveness ----------------------------------------------------------------
+    def beat(self, task_id: str, info: dict[str, Any]) -> None:
+        self.store.backend.replace(f"{HEARTBEATS_DIR}/{check_task_id(task_id)}", pack(info))
+
+    def last_beat(self, task_id: str) -> float | None:
+        """When the task's process last reported alive, by the store's clock (None if never)."""
+        try:
+            return self.store.backend.info(f"{HEARTBEATS_DIR}/{check_task_id(task_id)}").mtime
+        except FileNotFoundError:
+            return None
