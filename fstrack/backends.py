@@ -175,7 +175,7 @@ class LocalBackend(Backend):
 
     name = "local"
 
-    def __init__(self, fs: AbstractFileSystem, root: str, fsync: bool = True):
+    def __init__(self, fs: AbstractFileSystem, root: str, fsync: bool = False):
         super().__init__(fs, root)
         self.fsync = fsync
         self._staging = os.path.join(self.root, STAGING_DIR)
@@ -392,7 +392,7 @@ def check_protocol(protocol: str) -> None:
         )
 
 
-def backend_for(fs: AbstractFileSystem, root: str, *, fsync: bool = True) -> Backend:
+def backend_for(fs: AbstractFileSystem, root: str, *, fsync: bool = False) -> Backend:
     """The backend serving ``fs``; refuses filesystems without an atomic create-only write."""
     protocols = (fs.protocol,) if isinstance(fs.protocol, str) else tuple(fs.protocol)
     for protocol in protocols:

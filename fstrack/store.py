@@ -51,9 +51,9 @@ class Store:
              **storage_options: Any) -> Store:
         """Open the store at ``url``, creating it if it does not exist and ``create`` is true.
 
-        ``storage_options`` go to fsspec (credentials, endpoint, ...). ``fsync`` (local stores
-        only; default on, or ``FSTRACK_FSYNC``) makes every write durable against power loss,
-        not just against crashes of the writing process.
+        ``storage_options`` go to fsspec (credentials, endpoint, ...). Writes are always atomic, so a
+        crashed writer never leaves a torn object or ref. ``fsync`` (local stores only; default off, or
+        ``FSTRACK_FSYNC=1``) also makes them durable against power loss, at about 1 ms per write.
         """
         url = os.fspath(url)
         if not isinstance(url, str) or not url.strip():
@@ -78,7 +78,7 @@ class Store:
         except (ValueError, TypeError, OSError) as exc:
             raise StoreError(f"cannot open store URL {url!r}: {exc}") from exc
         if fsync is None:
-            fsync = os.environ.get("FSTRACK_FSYNC", "1").lower() not in ("0", "false", "no")
+            fsync = os.environ.get("FSTRACK_FSYNC", "0").lower() in ("1", "true", "yes")
         backend = backend_for(fs, root, fsync=fsync)
         store = cls(url, backend, storage_options)
         store._check_format(create)
