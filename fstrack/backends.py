@@ -32,6 +32,8 @@ from fsspec import AbstractFileSystem
 from .errors import UnsupportedBackendError
 
 STAGING_DIR = "tmp"
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 @dataclass(frozen=True)
@@ -70,14 +72,7 @@ class Backend:
 
         True for the one caller that took it; False if it was already taken or is gone.
         """
-        try:
-            data = self.read(key)
-        except FileNotFoundError:
-            return False
-        if not self.create(claimed_key, data):
-            return False
-        self.delete(key)
-        return True
+        raise NotImplementedError
 
     # -- plain operations ----------------------------------------------------
     def read(self, key: str) -> bytes:
@@ -88,8 +83,14 @@ class Backend:
         if not keys:
             return {}
         paths = {self.path(k): k for k in keys}
-        found = self.fs.cat(list(paths), on_error="omit")
-        return {paths[p]: data for p, data in found.items() if not isinstance(data, Exception)}
+        found = {}
+        for path, data in self.fs.cat(list(paths), on_error="return").items():
+            if isinstance(data, FileNotFoundError):
+                continue
+            if isinstance(data, BaseException):
+                raise data
+            found[paths[path]] = data
+        return found
 
     def exists(self, key: str) -> bool:
         return self.fs.exists(self.path(key))
@@ -187,6 +188,7 @@ class LocalBackend(Backend):
             os.makedirs(self._staging, exist_ok=True)
             fd, staged = tempfile.mkstemp(dir=self._staging, prefix="create-")
         try:
+            os.fchmod(fd, 0o666 & ~_UMASK)  # shared stores: readable by the team, as the umask allows
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
                 if self.fsync:
@@ -208,7 +210,8 @@ class LocalBackend(Backend):
                 os.link(staged, target)
             return True
         except FileExistsError:
-            return False
+            # On NFS a retransmitted link(2) whose first attempt succeeded reports EEXIST.
+            return os.stat(staged).st_nlink > 1
         finally:
             os.unlink(staged)
 
@@ -261,7 +264,9 @@ class LocalBackend(Backend):
 
     def staging_file(self) -> BinaryIO:
         os.makedirs(self._staging, exist_ok=True)
-        return tempfile.NamedTemporaryFile(dir=self._staging, prefix="stream-", delete=False)
+        staged = tempfile.NamedTemporaryFile(dir=self._staging, prefix="stream-", delete=False)
+        os.fchmod(staged.fileno(), 0o666 & ~_UMASK)
+        return staged
 
     def upload(self, local_path: str, key: str) -> None:
         with open(local_path, "rb") as src, self.staging_file() as staged:
@@ -347,13 +352,49 @@ class ObjectStoreBackend(Backend):
 
     @staticmethod
     def _is_precondition_failure(exc: OSError) -> bool:
-        text = str(exc).lower()
-        return "precondition" in text or "pre-condition" in text or "412" in text or exc.errno == errno.EEXIST
+        return _error_code(exc) in (412, "PreconditionFailed")
 
     @staticmethod
     def _is_transient_conflict(exc: OSError) -> bool:
-        text = str(exc).lower()
-        return "409" in text or "conflict" in text
+        return _error_code(exc) in (409, "ConditionalRequestConflict", "OperationAborted")
+
+    def claim(self, key: str, claimed_key: str) -> bool:
+        try:
+            self.read(key)
+        except FileNotFoundError:
+            return False
+        token = new_token().encode()
+        if not self.create(claimed_key, token):
+            # A retried request whose first attempt won is answered "exists": the token tells.
+            try:
+                return self.read(claimed_key) == token
+            except FileNotFoundError:
+                return False
+        try:
+            self.delete(key)
+        except OSError:
+            pass  # the claim is won; a leftover entry is skipped by readers (it has a claimed key)
+        return True
+
+
+def _error_code(exc: BaseException) -> int | str | None:
+    """The HTTP status or service error code behind a filesystem error (botocore keeps it on the cause)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        response = getattr(seen, "response", None)
+        if isinstance(response, dict):
+            code = (response.get("Error") or {}).get("Code")
+            if code:
+                return code
+            status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+            if status:
+                return int(status)
+        for attribute in ("status_code", "status", "code"):
+            value = getattr(seen, attribute, None)
+            if isinstance(value, int) and 100 <= value < 600:
+                return value
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 class S3Backend(ObjectStoreBackend):

@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
+from . import config
 from .errors import FstrackError
 from .fsck import fsck
 from .store import Store, open_store
@@ -24,8 +27,24 @@ def _storage_options(pairs: Sequence[str]) -> dict:
     return options
 
 
+def _use_store(args: argparse.Namespace) -> None:
+    """Make ``--url``/``-o`` (if given) the store of this command."""
+    if args.url:
+        config.set_store(args.url, **_storage_options(args.option))
+
+
 def _open(args: argparse.Namespace, *, create: bool = False) -> Store:
-    return open_store(args.url, create=create, **_storage_options(args.option))
+    _use_store(args)
+    url, options = config.store_location()
+    return open_store(url, create=create, **options)
+
+
+def _when(timestamp: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp)) if timestamp else "-"
+
+
+def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
+    print(json.dumps(data, indent=2, default=str) if args.json else text)
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -45,8 +64,65 @@ def cmd_fsck(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-def _emit(args: argparse.Namespace, data: dict, text: str) -> None:
-    print(json.dumps(data, indent=2) if args.json else text)
+def cmd_ls(args: argparse.Namespace) -> int:
+    from .task import Task
+
+    _use_store(args)
+    task_filter = {"status": args.status} if args.status else None
+    tasks = Task.get_tasks(project_name=args.project, task_name=args.name, tags=args.tag or None,
+                           allow_archived=args.archived, task_filter=task_filter)
+    rows = [t._record or t._data for t in tasks]
+    lines = [f"{'ID':32}  {'STATUS':11}  {'UPDATED':19}  PROJECT / NAME"]
+    lines += [f"{r['id']}  {r['status']:11}  {_when(r.get('last_update'))}  {r['project']} / {r['name']}"
+              + (f"  [{', '.join(r['tags'])}]" if r.get("tags") else "") for r in rows]
+    _emit(args, rows, "\n".join(lines) if rows else "no tasks")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from .task import Task
+
+    _use_store(args)
+    task = Task.get_task(task_id=args.task)
+    m = task.export_task()
+    params = task.get_parameters() or {}
+    lines = [f"{m['name']}  ({m['project']})", f"  id:        {m['id']}", f"  status:    {m['status']}"
+             + (f" - {m['status_message']}" if m.get("status_message") else ""),
+             f"  type:      {m['type']}", f"  user:      {m.get('user')}",
+             f"  created:   {_when(m.get('created'))}   updated: {_when(m.get('last_update'))}",
+             f"  tags:      {', '.join(m.get('tags') or []) or '-'}"]
+    script = m.get("script") or {}
+    if script:
+        lines.append(f"  script:    {script.get('repository') or '(no repository)'} "
+                     f"{script.get('branch') or ''} {script.get('version_num') or ''} "
+                     f"{script.get('entry_point') or ''}".rstrip())
+    if params:
+        lines.append("  parameters:")
+        lines += [f"    {k} = {v}" for k, v in params.items()]
+    if m.get("configuration"):
+        lines.append(f"  configuration: {', '.join(m['configuration'])}")
+    for title, series in (m.get("last_metrics") or {}).items():
+        for name, value in series.items():
+            lines.append(f"  metric {title}/{name}: last={value.get('last')} min={value.get('min')} "
+                         f"max={value.get('max')}")
+    _emit(args, m, "\n".join(lines))
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from .task import Task
+
+    _use_store(args)
+    chain = Task.get_task(task_id=args.task).history()
+    lines, before = [], {}
+    for manifest in chain:
+        changed = sorted(k for k in manifest if k not in ("previous", "last_update", "position")
+                         and manifest.get(k) != before.get(k))
+        lines.append(f"#{manifest['position']:<4} {_when(manifest['last_update'])}  status={manifest['status']:11} "
+                     f"changed: {', '.join(changed) if before else '(created)'}")
+        before = manifest
+    _emit(args, chain, "\n".join(lines))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,17 +130,30 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name: str, handler: Command, help_text: str) -> argparse.ArgumentParser:
+    def add(name: str, handler: Command, help_text: str, *, positional_url: bool = False) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text)
-        sub.add_argument("url", help="store URL or path (e.g. ./runs, s3://bucket/team, memory://x)")
+        if positional_url:
+            sub.add_argument("url", nargs="?", help="store URL or path (default: the configured store)")
+        else:
+            sub.add_argument("--url", help="store URL or path (default: the configured store)")
         sub.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE",
                          help="fsspec storage option, repeatable (e.g. -o endpoint_url=http://...)")
         sub.add_argument("--json", action="store_true", help="print machine-readable JSON")
         sub.set_defaults(handler=handler)
         return sub
 
-    add("init", cmd_init, "create a store (any command creates one on first use too)")
-    add("fsck", cmd_fsck, "verify every object's hash and every ref; exits 1 on corruption")
+    add("init", cmd_init, "create a store (any command creates one on first use too)", positional_url=True)
+    add("fsck", cmd_fsck, "verify every object's hash and every ref; exits 1 on corruption", positional_url=True)
+    ls = add("ls", cmd_ls, "list tasks, newest first")
+    ls.add_argument("--project", help="exact project name")
+    ls.add_argument("--name", help="task name regex (partial match; ^...$ for exact)")
+    ls.add_argument("--tag", action="append", help="tag filter, repeatable (-tag excludes)")
+    ls.add_argument("--status", action="append", help="only these statuses, repeatable")
+    ls.add_argument("--archived", action="store_true", help="include archived tasks")
+    show = add("show", cmd_show, "show a task: status, parameters, configuration, script, metrics")
+    show.add_argument("task", help="task id")
+    history = add("history", cmd_history, "the task's manifest chain: what changed and when")
+    history.add_argument("task", help="task id")
     return parser
 
 
@@ -73,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.handler(args)
-    except FstrackError as exc:
+    except (FstrackError, LookupError, ValueError, OSError) as exc:
         if args.debug:
             raise
         print(f"fstrack: error: {exc}", file=sys.stderr)

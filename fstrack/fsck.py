@@ -9,8 +9,8 @@ import time
 from dataclasses import dataclass, field
 
 from .errors import CorruptObjectError, ObjectNotFoundError
-from .objects import DocId, ObjectId, iter_links, unpack
-from .refs import REFS_DIR, SEQ_DIGITS
+from .objects import DocId, ObjectId, iter_links
+from .refs import REFS_DIR, SEQ_DIGITS, entry_value
 from .store import OBJECTS_DIR, Store
 from .backends import STAGING_DIR
 
@@ -49,6 +49,8 @@ def _check_objects(store: Store, report: FsckReport) -> set[str]:
         shard, _, rest = entry.key[len(OBJECTS_DIR) + 1 :].partition("/")
         oid = shard + rest
         try:
+            if len(shard) != 2:
+                raise ValueError(shard)
             ObjectId(oid)
         except ValueError:
             report.errors.append(f"{entry.key}: not an object name")
@@ -79,11 +81,11 @@ def _check_refs(store: Store, present: set[str], report: FsckReport) -> None:
         sequences.setdefault(directory, []).append(int(name))
         report.refs += 1
         try:
-            value = unpack(store.backend.read(entry.key))
+            value = entry_value(store.backend.read(entry.key))
         except FileNotFoundError:
             continue
         except Exception as exc:
-            report.errors.append(f"{entry.key}: ref entry does not decode ({exc})")
+            report.errors.append(f"{entry.key}: ref entry does not decode ({type(exc).__name__}: {exc})")
             continue
         _check_links(store, entry.key, value, present, visited_docs, report)
     for directory, seqs in sequences.items():

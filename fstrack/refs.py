@@ -11,11 +11,14 @@ no gaps. The same structure serves as:
   highest entry; to change it, create entry head+1. Losing that race means someone
   else moved first: reload and reapply.
 
-Entry contents are msgpack documents (:func:`fstrack.objects.pack`).
+An entry is a msgpack array ``[token, value]``: 16 random bytes unique to the write, then the
+value document. The token lets a writer whose create was answered "exists" (a transport retry
+of a request that had in fact succeeded) recognise its own entry.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import time
@@ -30,7 +33,7 @@ from .store import Store
 REFS_DIR = "refs"
 SEQ_DIGITS = 20
 MAX_COMPONENT = 128
-_COMPONENT = re.compile(r"[a-z0-9][a-z0-9._~-]*")
+_COMPONENT = re.compile(r"[a-z0-9_][a-z0-9._~-]*")
 _SEQ_NAME = re.compile(r"[0-9]{%d}" % SEQ_DIGITS)
 _SLUG_UNSAFE = re.compile(r"[^a-z0-9._-]+")
 
@@ -53,19 +56,28 @@ def encode_name(name: str) -> str:
 
 
 def check_key(key: str) -> str:
-    """Validate a ref key: ``/``-separated components of ``[a-z0-9._~-]``, none of them ``.``/``..``."""
+    """Validate a ref key: ``/``-separated components of ``[a-z0-9._~-]`` not starting with ``.``/``-``,
+    and none of 20 digits (those name sequence entries)."""
     parts = key.split("/") if isinstance(key, str) else [None]
     for part in parts:
-        if not isinstance(part, str) or len(part) > MAX_COMPONENT or not _COMPONENT.fullmatch(part):
+        if (not isinstance(part, str) or len(part) > MAX_COMPONENT or not _COMPONENT.fullmatch(part)
+                or _SEQ_NAME.fullmatch(part)):
             raise InvalidNameError(
                 f"ref key {key!r} has an invalid component {part!r}: expected 1-{MAX_COMPONENT} characters of "
-                "a-z 0-9 . _ ~ - starting with a letter or digit (encode user names with encode_name)"
+                "a-z 0-9 . _ ~ - starting with a letter, digit or _, and not 20 digits "
+                "(encode user names with encode_name)"
             )
     return key
 
 
 def _seq_name(seq: int) -> str:
     return str(seq).zfill(SEQ_DIGITS)
+
+
+def entry_value(data: bytes) -> Any:
+    """The value of an encoded sequence entry."""
+    token, value = unpack(data)
+    return value
 
 
 class Refs:
@@ -86,12 +98,26 @@ class Refs:
         return [int(name) for name in self.backend.list(self._dir(key)) if _SEQ_NAME.fullmatch(name)]
 
     def entries(self, key: str, after: int = 0) -> list[tuple[int, Any]]:
-        """``(position, value)`` of every entry after position ``after``, in commit order."""
-        wanted = [s for s in self.seqs(key) if s > after]
+        """``(position, value)`` of the entries after position ``after``, in commit order.
+
+        Stops before the first position missing from the listing: a listing racing a writer can show
+        entry n+1 without entry n, and a caller resuming from the last position returned must not skip n.
+        """
+        wanted = []
+        for seq in self.seqs(key):
+            if seq > after:
+                if seq != after + len(wanted) + 1:
+                    break
+                wanted.append(seq)
         directory = self._dir(key)
-        keys = {f"{directory}/{_seq_name(s)}": s for s in wanted}
-        found = self.backend.read_many(list(keys))
-        return [(keys[k], unpack(found[k])) for k in keys if k in found]
+        found = self.backend.read_many([f"{directory}/{_seq_name(s)}" for s in wanted])
+        result = []
+        for seq in wanted:
+            data = found.get(f"{directory}/{_seq_name(seq)}")
+            if data is None:
+                break
+            result.append((seq, entry_value(data)))
+        return result
 
     def head(self, key: str) -> tuple[int, Any] | None:
         """``(position, value)`` of the newest entry, or None for an empty sequence."""
@@ -102,7 +128,7 @@ class Refs:
             except FileNotFoundError:  # pragma: no cover - entries are never deleted
                 continue
             self._heads[key] = (seq, data)
-            return seq, unpack(data)
+            return seq, entry_value(data)
         self._heads.pop(key, None)
         return None
 
@@ -118,8 +144,14 @@ class Refs:
         """
         if seq < 1:
             raise ValueError(f"sequence positions start at 1, got {seq}")
-        data = pack(value)
-        created = self.backend.create(f"{self._dir(key)}/{_seq_name(seq)}", data)
+        data = pack([os.urandom(16), value])
+        entry = f"{self._dir(key)}/{_seq_name(seq)}"
+        created = self.backend.create(entry, data)
+        if not created:
+            try:
+                created = self.backend.read(entry) == data  # our own write, answered "exists" on a retry
+            except FileNotFoundError:
+                created = False
         if created:
             self._heads[key] = (seq, data)
         return created
@@ -135,7 +167,7 @@ class Refs:
                 current = self.head(key)
                 seq, value = current if current is not None else (0, None)
             else:
-                seq, value = known[0], unpack(known[1])
+                seq, value = known[0], entry_value(known[1])
             new_value = fn(value)
             if self.try_append(key, seq + 1, new_value):
                 return seq + 1, new_value

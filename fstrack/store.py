@@ -100,7 +100,9 @@ class Store:
             raise StoreError(f"{self.url!r} has a {MARKER_KEY} that is not an fstrack format marker") from exc
         if name != FORMAT_NAME:
             raise StoreError(f"{self.url!r} holds format {name!r}, expected {FORMAT_NAME!r}")
-        if not isinstance(version, int) or version > FORMAT_VERSION:
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise StoreError(f"{self.url!r} has an invalid format version {version!r} (expected a positive integer)")
+        if version > FORMAT_VERSION:
             raise IncompatibleStoreError(
                 f"store {self.url!r} has format version {version!r}; this fstrack reads versions up to "
                 f"{FORMAT_VERSION}: upgrade fstrack"
@@ -109,8 +111,8 @@ class Store:
     def _initialise(self) -> bytes:
         if isinstance(self.backend, LocalBackend):
             os.makedirs(self.backend.path(STAGING_DIR), exist_ok=True)
-        leftovers = set(self.backend.list("")) - {STAGING_DIR}
-        if leftovers:
+        leftovers = set(self.backend.list("")) - {STAGING_DIR, MARKER_KEY}
+        if leftovers and not self.backend.exists(MARKER_KEY):  # another process may have just created it
             raise StoreError(f"{self.url!r} is not empty and is not an fstrack store "
                              f"(found {sorted(leftovers)[:5]}); choose an empty location")
         self._probe_create_only()

@@ -5,7 +5,7 @@ Layout (see spec/tasks.md):
 * ``refs/tasks/<task id>/<position>``: the task's head sequence. Each entry is
   ``{"manifest": <document id>, "time": float}``, or a tombstone ``{"deleted": True, "time": float}``.
 * a manifest is a msgpack document holding every field of the task plus ``previous`` (the previous
-  manifest's id, or None) and ``updated`` (write time, epoch seconds). ``parent`` is the parent *task*.
+  manifest's id, or None) and ``last_update`` (write time, epoch seconds). ``parent`` is the parent *task*.
 * ``index/tasks/<task id>.<position>``: an immutable summary of the manifest at that position
   (the fields queries filter on). Writers create it after moving the head and delete the summary
   of the previous position; readers keep, per task, the summary with the highest position.
@@ -34,7 +34,7 @@ PROJECTS_DIR = "index/projects"
 HEARTBEATS_DIR = "heartbeats"
 SUMMARY_FIELDS = (
     "id", "name", "project", "type", "status", "status_message", "status_reason", "tags", "system_tags",
-    "user", "parent", "comment", "created", "started", "completed", "updated", "last_iteration",
+    "user", "parent", "comment", "created", "started", "completed", "last_update", "last_iteration",
     "archived", "last_metrics",
 )
 _MANIFEST_CACHE_SIZE = 256
@@ -113,10 +113,10 @@ class TaskDB:
     def create(self, manifest: dict) -> dict:
         """Store a new task whose manifest already carries its ``id``; returns the stored manifest."""
         task_id = manifest["id"]
-        manifest = dict(manifest, previous=None, updated=time.time())
+        manifest = dict(manifest, previous=None, last_update=time.time())
         doc = self.store.put_doc(manifest)
         self._manifests[doc] = pack(manifest)
-        if not self.refs.try_append(self._key(task_id), 1, {"manifest": doc, "time": manifest["updated"]}):
+        if not self.refs.try_append(self._key(task_id), 1, {"manifest": doc, "time": manifest["last_update"]}):
             raise FstrackError(f"task id {task_id} already exists")
         self._write_summary(task_id, 1, manifest)
         return manifest
@@ -152,11 +152,11 @@ class TaskDB:
             if after == before:
                 raise _Unchanged(before)
             after["previous"] = entry["manifest"]
-            after["updated"] = time.time()
+            after["last_update"] = time.time()
             doc = self.store.put_doc(after)
             self._manifests[doc] = pack(after)
             written["manifest"] = after
-            return {"manifest": doc, "time": after["updated"]}
+            return {"manifest": doc, "time": after["last_update"]}
 
         try:
             seq, _entry = self.refs.update(self._key(task_id), advance)

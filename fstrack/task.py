@@ -1,0 +1,1309 @@
+"""ClearML's ``Task`` on an fstrack store.
+
+A task is an id whose head names its newest manifest (see :mod:`fstrack.taskdb`); every method
+that changes a task writes a new manifest through a compare-and-swap, so concurrent writers (a
+script and an agent, two scripts) never lose each other's changes.
+
+Where ClearML talks to a server, fstrack reads and writes the store directly; where ClearML
+points at its web UI, fstrack points at the store and the ``fstrack`` CLI.
+"""
+
+from __future__ import annotations
+
+import atexit
+import copy
+import json
+import os
+import re
+import signal
+import socket
+import sys
+import threading
+import time
+import traceback
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from enum import Enum
+from typing import Any, ClassVar
+
+from . import config, execution, parameters, query
+from .errors import FstrackError, InvalidNameError
+from .parameters import ParametersMixin
+from .taskdb import SUMMARY_FIELDS, TaskDB, TaskNotFoundError, check_project_name, check_task_id, project_id
+
+AGENT_TASK_ENV = "FSTRACK_TASK_ID"
+HEARTBEAT_SECONDS = float(os.environ.get("FSTRACK_HEARTBEAT_SECONDS", "10"))
+#: A running task whose heartbeat is older than this many intervals is considered dead.
+ALIVE_INTERVALS = 3
+
+
+class UsageError(FstrackError, RuntimeError):
+    """The API was used in a way it does not support."""
+
+
+class InvalidTransitionError(FstrackError, ValueError):
+    """A status change the task lifecycle does not allow."""
+
+
+class TaskTypes(str, Enum):
+    training = "training"
+    testing = "testing"
+    inference = "inference"
+    data_processing = "data_processing"
+    application = "application"
+    monitor = "monitor"
+    controller = "controller"
+    optimizer = "optimizer"
+    service = "service"
+    qc = "qc"
+    custom = "custom"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class TaskStatusEnum(str, Enum):
+    created = "created"
+    queued = "queued"
+    in_progress = "in_progress"
+    stopped = "stopped"
+    published = "published"
+    publishing = "publishing"
+    closed = "closed"
+    failed = "failed"
+    completed = "completed"
+    unknown = "unknown"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+#: status -> statuses it may move to without ``force`` (the concepts page's state table:
+#: Draft=created, Pending=queued, Running=in_progress, Aborted=stopped).
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "created": frozenset({"queued", "in_progress", "stopped", "failed", "completed", "closed"}),
+    "queued": frozenset({"created", "in_progress", "stopped", "failed"}),
+    "in_progress": frozenset({"stopped", "completed", "failed", "closed"}),
+    "stopped": frozenset({"created", "queued", "published", "closed", "completed", "failed"}),
+    "completed": frozenset({"created", "published", "closed"}),
+    "failed": frozenset({"created", "closed"}),
+    "closed": frozenset({"created", "published"}),
+    "published": frozenset(),
+}
+_FINAL = ("stopped", "completed", "failed", "closed", "published")
+_EDITABLE_WHEN_PUBLISHED = {"tags", "system_tags", "comment", "name", "archived", "user_properties"}
+_PRIVATE = object()
+
+
+class AttrView(Mapping):
+    """Read-only attribute access over a manifest (ClearML's ``task.data.script.repository``)."""
+
+    def __init__(self, data: Mapping):
+        self._d = data
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            value = self._d[name]
+        except KeyError:
+            raise AttributeError(name) from None
+        return AttrView(value) if isinstance(value, Mapping) else value
+
+    def __getitem__(self, key: str) -> Any:
+        return self._d[key]
+
+    def __iter__(self):
+        return iter(self._d)
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+    def __repr__(self) -> str:
+        return f"AttrView({dict(self._d)!r})"
+
+
+def _task_type(value: Any) -> str:
+    raw = value.value if isinstance(value, Enum) else value
+    if raw not in TaskTypes.__members__:
+        raise ValueError(f"task type {value!r} is not one of {', '.join(TaskTypes.__members__)}")
+    return raw
+
+
+def _tags(tags: Any, what: str = "tags") -> list[str]:
+    if tags is None:
+        return []
+    if isinstance(tags, str):
+        tags = [tags]
+    tags = list(tags)
+    bad = [t for t in tags if not isinstance(t, str) or not t]
+    if bad:
+        raise ValueError(f"{what} must be non-empty strings, got {bad!r}")
+    return list(dict.fromkeys(tags))
+
+
+def _container(image: str | None, command: str | None, arguments: str | Sequence[str] | None,
+               setup_script: str | Sequence[str] | None) -> dict[str, str]:
+    """The ``container`` record: ``docker_cmd`` ("image args...") or image and arguments apart."""
+    if command:
+        head, _, rest = command.strip().partition(" ")
+        image, arguments = image or head, arguments or rest or None
+    if arguments is not None and not isinstance(arguments, str):
+        arguments = " ".join(arguments)
+    if setup_script is not None and not isinstance(setup_script, str):
+        setup_script = "\n".join(setup_script)
+    return {"image": image or "", "arguments": arguments or "", "setup_shell_script": setup_script or ""}
+
+
+def _user() -> str:
+    try:
+        import getpass
+
+        return getpass.getuser()
+    except Exception:  # no user database entry (containers)
+        return str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+
+
+class Task(ParametersMixin):
+    """A single code execution session, stored as a chain of immutable manifests."""
+
+    TaskTypes = TaskTypes
+    TaskStatusEnum = TaskStatusEnum
+
+    _main: ClassVar[Task | None] = None
+    _added_requirements: ClassVar[dict[str, str | None]] = {}
+    _ignored_requirements: ClassVar[set[str]] = set()
+    _freeze_requirements: ClassVar[bool] = False
+    _standalone_script: ClassVar[bool] = False
+    _random_seed: ClassVar[int | None] = 1337
+
+    def __init__(self, private: Any = None, **kwargs: Any):
+        if private is not _PRIVATE:
+            raise UsageError("Task() cannot be constructed directly: use Task.init(), Task.create() or "
+                             "Task.get_task()")
+        self._db: TaskDB = kwargs["db"]
+        self.id: str = kwargs["task_id"]
+        self._manifest: dict | None = kwargs.get("manifest")
+        self._record: dict | None = kwargs.get("record")
+        self._remote = bool(kwargs.get("remote", False))
+        self._ignore_remote_overrides = False
+        self._closed = False
+        self._exit_status: tuple[str, str] | None = None
+        self._abort_callback: tuple[Callable[[], None], float] | None = None
+        self._heartbeat_stop = threading.Event()
+        self._background: list[threading.Thread] = []
+        self._initial_iteration = 0
+        self._publish_on_completion = False
+        self._own_status_change: float | None = None
+
+    def __repr__(self) -> str:
+        return f"<Task id={self.id} name={self.name!r} project={self.get_project_name()!r}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Task) and other.id == self.id and other._db.store.url == self._db.store.url
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    # -- the manifest ------------------------------------------------------------------
+    @property
+    def _data(self) -> dict:
+        if self._manifest is None:
+            self._manifest = self._db.load(self.id)
+        return self._manifest
+
+    def _field(self, name: str) -> Any:
+        if self._manifest is None and self._record is not None and name in self._record:
+            return self._record[name]
+        return self._data.get(name)
+
+    def _edit(self, fn: Callable[[dict], None], *, fields: Iterable[str] = ()) -> None:
+        """Atomically apply ``fn`` to a fresh copy of the newest manifest (see :meth:`TaskDB.update`)."""
+        touched = set(fields)
+
+        def guarded(manifest: dict) -> None:
+            if manifest["status"] == "published" and not touched <= _EDITABLE_WHEN_PUBLISHED:
+                raise UsageError(f"task {self.id} is published and read-only; clone it to change "
+                                 f"{', '.join(sorted(touched)) or 'it'}")
+            fn(manifest)
+
+        self._manifest = self._db.update(self.id, guarded)
+        self._record = None
+
+    def _remote_overrides(self) -> bool:
+        return self._remote and not self._ignore_remote_overrides
+
+    @property
+    def data(self) -> AttrView:
+        """The whole task record with attribute access (like ClearML's ``task.data``)."""
+        return AttrView(self._data)
+
+    def reload(self) -> None:
+        """Re-read the newest manifest from the store."""
+        self._manifest = self._db.load(self.id)
+        self._record = None
+
+    # -- identity ----------------------------------------------------------------------
+    @property
+    def task_id(self) -> str:
+        return self.id
+
+    @property
+    def name(self) -> str:
+        return self._field("name")
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self.set_name(value)
+
+    @property
+    def comment(self) -> str:
+        return self._field("comment") or ""
+
+    @comment.setter
+    def comment(self, value: str) -> None:
+        self.set_comment(value)
+
+    @property
+    def project(self) -> str:
+        """The project id (use :meth:`get_project_name` for its name)."""
+        return project_id(self._field("project"))
+
+    @property
+    def task_type(self) -> str:
+        return self._field("type")
+
+    @property
+    def status(self) -> str:
+        return self._field("status")
+
+    @property
+    def parent(self) -> str | None:
+        return self._field("parent")
+
+    @property
+    def output_uri(self) -> str | None:
+        return self._data.get("output_uri")
+
+    @output_uri.setter
+    def output_uri(self, value: str | None) -> None:
+        self._edit(lambda m: m.__setitem__("output_uri", value))
+
+    @property
+    def storage_uri(self) -> str | None:
+        return self.output_uri
+
+    @property
+    def store_url(self) -> str:
+        """The URL of the store holding this task (fstrack's answer to ClearML's server address)."""
+        return self._db.store.url
+
+    # -- creation ----------------------------------------------------------------------
+    @classmethod
+    def _new(cls, db: TaskDB, *, name: str, project: str, task_type: str, tags: Sequence[str] = (),
+             status: str = "created", **fields: Any) -> Task:
+        from .backends import new_token
+
+        check_project_name(project)
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidNameError(f"task name must be a non-empty string, got {name!r}")
+        db.ensure_project(project)
+        now = time.time()
+        manifest = {
+            "kind": "task", "id": new_token(), "name": name, "project": project, "type": task_type,
+            "status": status, "status_message": "", "status_reason": "", "status_changed": now,
+            "tags": _tags(tags), "system_tags": [], "comment": "", "parent": None, "user": _user(),
+            "created": now, "started": now if status == "in_progress" else None, "completed": None,
+            "last_iteration": 0, "archived": False, "progress": None, "user_properties": {},
+            "hyperparams": {}, "configuration": {}, "labels": {}, "script": {}, "runtime": {},
+            "container": {}, "output_uri": None, "execution": {"queue": None, "worker": None},
+            "run": 1, "artifacts": {}, "models": {"input": [], "output": []}, "last_metrics": {},
+            "settings": {},
+        }
+        manifest.update(fields)
+        stored = db.create(manifest)
+        return cls(_PRIVATE, db=db, task_id=stored["id"], manifest=stored)
+
+    @classmethod
+    def init(cls, project_name: str | None = None, task_name: str | None = None,
+             task_type: TaskTypes | str = TaskTypes.training, tags: Sequence[str] | None = None,
+             reuse_last_task_id: bool | str = True, continue_last_task: bool | str | int = False,
+             output_uri: str | bool | None = None, auto_connect_arg_parser: bool | Mapping[str, bool] = True,
+             auto_connect_frameworks: bool | Mapping[str, Any] = True,
+             auto_resource_monitoring: bool | Mapping[str, Any] = True,
+             auto_connect_streams: bool | Mapping[str, bool] = True, deferred_init: bool = False) -> Task:
+        """Create (or reuse, or continue) the task of this process and start tracking it.
+
+        Reuse follows ClearML: the last task this machine created for the same project and name in the same
+        store is reused (its outputs reset) unless it stored artifacts or models, is published or archived, is
+        running in another live process, or ``reuse_last_task_id=False``. Under ``fstrack agent`` (the
+        ``FSTRACK_TASK_ID`` variable names a task) that task is returned and connected values come from the
+        store. ``deferred_init`` is accepted and initialisation is synchronous: it takes about a millisecond.
+        ``output_uri=True`` means the store itself; ``False`` keeps artifacts and models out of any store.
+        """
+        if cls._main is not None:
+            if not cls._main._closed:
+                return cls._main
+            cls._main = None
+        task_type = _task_type(task_type)
+        settings = {"auto_connect_arg_parser": auto_connect_arg_parser,
+                    "auto_connect_frameworks": auto_connect_frameworks,
+                    "auto_resource_monitoring": auto_resource_monitoring if not callable(
+                        auto_resource_monitoring) else True,
+                    "auto_connect_streams": auto_connect_streams, "deferred_init": bool(deferred_init)}
+        db = config.get_taskdb()
+        remote_id = os.environ.get(AGENT_TASK_ENV)
+        if remote_id:
+            task = cls._attach_remote(db, remote_id)
+        else:
+            project_name = project_name or _default_project()
+            task_name = task_name or _default_task_name()
+            check_project_name(project_name)
+            task = cls._reuse_or_create(db, project_name, task_name, task_type, _tags(tags),
+                                        reuse_last_task_id, continue_last_task, settings)
+        if output_uri is not None:
+            if not isinstance(output_uri, (str, bool)):
+                raise ValueError(f"output_uri must be a URL string, True or False, got {output_uri!r}")
+            task.output_uri = output_uri if isinstance(output_uri, str) else (
+                task.store_url if output_uri else None)
+        cls._main = task
+        task._start_process_tracking(auto_connect_arg_parser)
+        where = "offline folder" if config.is_offline() else "store"
+        print(f"fstrack Task: {task.name!r} id={task.id} in {where} {task.store_url} "
+              f"(see it with: fstrack show {task.id} --url {task.store_url})", file=sys.stderr)
+        return task
+
+    @classmethod
+    def _attach_remote(cls, db: TaskDB, task_id: str) -> Task:
+        task = cls(_PRIVATE, db=db, task_id=check_task_id(task_id), remote=True)
+        if task.status != "in_progress":
+            task.mark_started(force=True)
+        return task
+
+    @classmethod
+    def _reuse_or_create(cls, db: TaskDB, project: str, name: str, task_type: str, tags: list[str],
+                         reuse: bool | str, continue_last: bool | str | int, settings: dict) -> Task:
+        if not isinstance(reuse, (bool, str)):
+            raise ValueError(f"reuse_last_task_id must be True, False or a task id string, got {reuse!r}")
+        if not isinstance(continue_last, (bool, str, int)):
+            raise ValueError(f"continue_last_task must be a bool, a task id string or an iteration offset, "
+                             f"got {continue_last!r}")
+        offset: int | None = None
+        if isinstance(continue_last, str):
+            reuse, continue_last = continue_last, True
+        elif isinstance(continue_last, int) and not isinstance(continue_last, bool):
+            if continue_last < 0:
+                raise ValueError(f"continue_last_task iteration offset must be >= 0, got {continue_last}")
+            offset, continue_last = continue_last, True
+        candidate: Task | None = None
+        if isinstance(reuse, str):
+            candidate = cls(_PRIVATE, db=db, task_id=check_task_id(reuse))
+            candidate.reload()  # raises TaskNotFoundError naming the id
+        elif reuse or continue_last:
+            last_id = _last_session_task(db, project, name)
+            if last_id:
+                try:
+                    candidate = cls(_PRIVATE, db=db, task_id=last_id)
+                    candidate.reload()
+                except TaskNotFoundError:
+                    candidate = None
+        if candidate is not None and continue_last:
+            task = candidate
+            last = task.get_last_iteration()
+            task._initial_iteration = offset if offset is not None else (last + 1 if last else 0)
+            task._edit(lambda m: m.update(status="in_progress", status_changed=time.time(), completed=None,
+                                          settings=settings, status_message="continued"))
+        elif candidate is not None and (isinstance(reuse, str) or candidate._reusable()):
+            task = candidate
+            task._reset_manifest(name=name, project=project, task_type=task_type, tags=tags, settings=settings)
+        else:
+            task = cls._new(db, name=name, project=project, task_type=task_type, tags=tags,
+                            status="in_progress", settings=settings)
+        _remember_session(db, project, name, task.id)
+        return task
+
+    def _reusable(self) -> bool:
+        m = self._data
+        if m.get("artifacts") or m["models"].get("output") or m["status"] in ("published", "publishing"):
+            return False
+        if m.get("archived"):
+            return False
+        return not (m["status"] == "in_progress" and self.is_alive())
+
+    def _reset_manifest(self, **changes: Any) -> None:
+        def reset(m: dict) -> None:
+            now = time.time()
+            m.update(name=changes.get("name", m["name"]), project=changes.get("project", m["project"]),
+                     type=changes.get("task_type", m["type"]), status="in_progress", status_changed=now,
+                     status_message="", status_reason="", created=now, started=now, completed=None,
+                     last_iteration=0, last_metrics={}, progress=None, run=m["run"] + 1,
+                     artifacts={}, models={"input": m["models"]["input"], "output": []},
+                     settings=changes.get("settings", m.get("settings", {})))
+            if "tags" in changes:
+                m["tags"] = list(dict.fromkeys([*m["tags"], *changes["tags"]]))
+
+        self._edit(reset)
+
+    @classmethod
+    def create(cls, project_name: str | None = None, task_name: str | None = None,
+               task_type: TaskTypes | str | None = None, repo: str | None = None, branch: str | None = None,
+               commit: str | None = None, script: str | None = None, working_directory: str | None = None,
+               packages: bool | Sequence[str] | None = None, requirements_file: str | None = None,
+               docker: str | None = None, docker_args: str | None = None,
+               docker_bash_setup_script: str | None = None, argparse_args: Sequence[tuple[str, str]] | None = None,
+               base_task_id: str | None = None, add_task_init_call: bool = True,
+               force_single_script_file: bool = False) -> Task:
+        """Create a Draft task for code to be run by an agent (nothing runs here).
+
+        A local ``script`` outside a git repository (or with ``force_single_script_file``) is stored whole; a
+        ``repo`` is recorded with ``branch``/``commit``. ``packages=True`` records the requirements of this
+        environment; ``add_task_init_call`` is recorded for the agent, which runs the script under
+        ``FSTRACK_TASK_ID`` so that a ``Task.init`` inside it attaches to this task.
+        """
+        script_record: dict[str, Any] = {"add_task_init_call": bool(add_task_init_call)}
+        if repo:
+            script_record.update(repository=repo, branch=branch or "", version_num=commit or "")
+        elif branch or commit:
+            raise ValueError("branch and commit need a repo: pass repo='https://...' or a local repository path")
+        if script:
+            script_record["entry_point"] = script
+            local = os.path.join(working_directory or "", script)
+            if not repo or force_single_script_file:
+                if not os.path.isfile(local):
+                    raise FileNotFoundError(f"script {script!r} not found (working_directory={working_directory!r})")
+                with open(local, encoding="utf-8") as f:
+                    script_record["code"] = f.read()
+                script_record["entry_point"] = os.path.basename(script)
+        if working_directory:
+            script_record["working_dir"] = working_directory
+        if requirements_file:
+            with open(requirements_file, encoding="utf-8") as f:
+                script_record["requirements"] = {"pip": f.read()}
+        elif packages is True:
+            script_record["requirements"] = {"pip": execution.capture_requirements(freeze=True)}
+        elif packages:
+            script_record["requirements"] = {"pip": "\n".join(packages)}
+        fields: dict[str, Any] = {"script": script_record}
+        if docker or docker_args or docker_bash_setup_script:
+            fields["container"] = _container(docker, None, docker_args, docker_bash_setup_script)
+        if argparse_args:
+            fields["hyperparams"] = {"Args": {k.lstrip("-"): {"value": str(v), "type": "str", "description": ""}
+                                              for k, v in argparse_args}}
+        if base_task_id:
+            task = cls.clone(base_task_id, name=task_name, project=project_name)
+            task.update_task(fields)
+            return task
+        return cls._new(config.get_taskdb(), name=task_name or (os.path.basename(script) if script else "untitled"),
+                        project=project_name or _default_project(),
+                        task_type=_task_type(task_type or TaskTypes.training), **fields)
+
+    # -- process tracking --------------------------------------------------------------
+    def _start_process_tracking(self, auto_connect_arg_parser: bool | Mapping[str, bool]) -> None:
+        _install_process_hooks()
+        parameters.bind_arg_parsers(self, auto_connect_arg_parser)
+        if not self._remote:
+            self._spawn(self._capture_execution, "fstrack-capture")
+        self._spawn(self._heartbeat_loop, "fstrack-heartbeat")
+        if self._random_seed is not None:
+            execution.seed_everything(self._random_seed)
+
+    def _spawn(self, target: Callable[[], None], name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._background.append(thread)
+
+    def _capture_execution(self) -> None:
+        try:
+            script = execution.capture_script(standalone=type(self)._standalone_script)
+            script["requirements"] = {"pip": execution.capture_requirements(
+                freeze=type(self)._freeze_requirements, added=dict(type(self)._added_requirements),
+                ignored=set(type(self)._ignored_requirements))}
+            runtime = execution.capture_runtime()
+            self._edit(lambda m: (m["script"].update({k: v for k, v in script.items()
+                                                      if k not in m["script"] or not m["script"][k]}),
+                                  m["runtime"].update(runtime)))
+        except Exception as exc:  # a failed capture must never break the user's script
+            warnings.warn(f"fstrack could not record the execution environment: {exc}", stacklevel=1)
+
+    def _heartbeat_loop(self) -> None:
+        info = {"host": socket.gethostname(), "pid": os.getpid()}
+        while not self._heartbeat_stop.is_set():
+            try:
+                self._db.beat(self.id, dict(info, time=time.time()))
+                self._check_external_stop()
+            except Exception as exc:  # the store may be briefly unreachable; keep beating
+                warnings.warn(f"fstrack heartbeat failed: {exc}", stacklevel=1)
+            self._heartbeat_stop.wait(HEARTBEAT_SECONDS)
+
+    def _check_external_stop(self) -> None:
+        """Another process set this running task's status (abort, mark_completed): end this process."""
+        manifest = self._db.load(self.id)
+        if self._heartbeat_stop.is_set() or manifest["status"] == "in_progress":
+            return
+        if manifest["status_changed"] == self._own_status_change:
+            return  # this process changed it (e.g. the script marked its own task failed and goes on)
+        self._exit_status = ("external", manifest["status"])
+        if self._abort_callback is not None:
+            callback, timeout = self._abort_callback
+            worker = threading.Thread(target=callback, daemon=True)
+            worker.start()
+            worker.join(timeout)
+        self._heartbeat_stop.set()
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    def is_alive(self) -> bool:
+        """True while the process running this task reports a heartbeat (fstrack addition).
+
+        A task whose process was killed stays ``in_progress`` in the store; this tells it apart.
+        """
+        if self.get_status() != "in_progress":
+            return False
+        beat = self._db.last_beat(self.id)
+        return beat is not None and time.time() - beat < ALIVE_INTERVALS * HEARTBEAT_SECONDS
+
+    def register_abort_callback(self, callback_function: Callable[[], None] | None,
+                                callback_execution_timeout: float = 30.0) -> None:
+        """Run ``callback_function`` (at most ``callback_execution_timeout`` seconds) before this process is
+        terminated because another process aborted the task."""
+        if callback_function is not None and not callable(callback_function):
+            raise TypeError(f"callback_function must be callable or None, got {callback_function!r}")
+        self._abort_callback = (callback_function, float(callback_execution_timeout)) if callback_function else None
+
+    def _at_exit(self) -> None:
+        if self._closed:
+            return
+        how, why = self._exit_status or ("completed", "")
+        try:
+            if how == "external":
+                self._finish(None)
+            else:
+                self._finish(how, why)
+        except Exception as exc:
+            print(f"fstrack: could not record the final status of task {self.id}: {exc}", file=sys.stderr)
+
+    def _finish(self, status: str | None, message: str = "") -> None:
+        """Flush, stop background work, set the final status (unless another process already did)."""
+        self._heartbeat_stop.set()
+        parameters.unbind_arg_parsers(self)
+        for thread in self._background:
+            if thread.name == "fstrack-capture":
+                thread.join(timeout=30)
+        if status is not None and self._db.load(self.id)["status"] == "in_progress":
+            if status == "failed":
+                self.mark_failed(status_reason="exception" if message.startswith("Traceback") else message,
+                                 status_message=message[-4000:], force=True)
+            else:
+                self._set_status(status, message=message, force=True)
+            if status == "completed" and self._publish_on_completion:
+                self.publish()
+        self._closed = True
+        if Task._main is self:
+            Task._main = None
+
+    def close(self) -> None:
+        """Flush and mark the task completed (if it is still running); the process goes on."""
+        if not self._closed:
+            self._finish("completed")
+
+    # -- status ------------------------------------------------------------------------
+    def _set_status(self, status: str, *, force: bool = False, message: str | None = None,
+                    reason: str | None = None, **fields: Any) -> None:
+        def change(m: dict) -> None:
+            current = m["status"]
+            if current != status and not force and status not in TRANSITIONS.get(current, frozenset()):
+                allowed = ", ".join(sorted(TRANSITIONS.get(current, frozenset()))) or "none (use clone)"
+                raise InvalidTransitionError(
+                    f"task {self.id} cannot go from {current!r} to {status!r}; from {current!r} it may go to: "
+                    f"{allowed} (or pass force=True)")
+            now = time.time()
+            self._own_status_change = now
+            m.update(status=status, status_changed=now, **fields)
+            if message is not None:
+                m["status_message"] = message
+            if reason is not None:
+                m["status_reason"] = reason
+            if status == "in_progress" and current != "in_progress":
+                m["started"] = now
+                m["completed"] = None
+            if status in _FINAL and current not in _FINAL:
+                m["completed"] = now
+
+        self._edit(change)  # the transition table (and force) governs status, published or not
+
+    def _status_call(self, status: str, ignore_errors: bool | None, **kwargs: Any) -> None:
+        try:
+            self._set_status(status, **kwargs)
+        except InvalidTransitionError as exc:
+            if not ignore_errors:
+                raise
+            warnings.warn(str(exc), stacklevel=3)
+
+    def get_status(self) -> str:
+        """The current status, read from the store."""
+        self.reload()
+        return self._data["status"]
+
+    def get_status_message(self) -> tuple[str | None, str | None]:
+        """``(status_message, status_reason)`` of the newest status change."""
+        self.reload()
+        return self._data.get("status_message") or None, self._data.get("status_reason") or None
+
+    def mark_started(self, force: bool = False) -> None:
+        self._set_status("in_progress", force=force)
+
+    def started(self, ignore_errors: bool | None = None, force: bool = False) -> None:
+        """Mark started. ``ignore_errors=True`` turns a disallowed transition into a warning; by default
+        (None) fstrack raises, so a status change never fails silently."""
+        self._status_call("in_progress", ignore_errors, force=force)
+
+    def mark_stopped(self, force: bool = False, status_message: str | None = None) -> None:
+        """Mark the task stopped (Aborted). If its process runs elsewhere, that process sees it and ends."""
+        self._set_status("stopped", force=force, message=status_message)
+
+    def stopped(self, ignore_errors: bool | None = None, force: bool = False, status_reason: str | None = None,
+                status_message: str | None = None) -> None:
+        self._status_call("stopped", ignore_errors, force=force, message=status_message, reason=status_reason)
+
+    def mark_stop_request(self, force: bool = False, status_message: str | None = None) -> None:
+        """Ask the running process to stop: there is no server to relay it, so this marks the task stopped
+        and the process (which watches its status) ends itself."""
+        self.mark_stopped(force=force, status_message=status_message)
+
+    stop_request = mark_stop_request
+
+    def mark_completed(self, ignore_errors: bool | None = None, status_message: str | None = None,
+                       force: bool = False) -> None:
+        """Mark completed. Called from the process that runs the task, this ends the process (as in ClearML);
+        from another process, the running process sees the change and ends itself."""
+        self._status_call("completed", ignore_errors, force=force, message=status_message)
+        if Task._main is self:
+            self._finish(None)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
+
+    def completed(self, ignore_errors: bool | None = None) -> None:
+        self._status_call("completed", ignore_errors)
+
+    def mark_failed(self, ignore_errors: bool | None = None, status_reason: str | None = None,
+                    status_message: str | None = None, force: bool = False) -> None:
+        self._status_call("failed", ignore_errors, force=force, message=status_message, reason=status_reason)
+
+    def publish(self, ignore_errors: bool | None = None) -> None:
+        """Make the task read-only (allowed from completed, stopped or closed)."""
+        self._status_call("published", ignore_errors)
+
+    def publish_on_completion(self, enable: bool = True) -> None:
+        self._publish_on_completion = bool(enable)
+
+    def reset(self, set_started_on_success: bool = False, force: bool = False) -> None:
+        """Back to Draft, dropping the outputs of the previous run. Under an agent, only with ``force``."""
+        if self._remote and not force:
+            raise UsageError(f"task {self.id} runs under an agent; reset(force=True) to clear its outputs")
+        self._set_status("created", force=self.status not in ("published", "publishing"), message="reset",
+                         started=None, completed=None, last_iteration=0, last_metrics={}, artifacts={},
+                         progress=None, run=self._data["run"] + 1,
+                         models={"input": self._data["models"]["input"], "output": []})
+        if set_started_on_success:
+            self.mark_started()
+
+    def wait_for_status(self, status: Iterable[str] = ("completed", "stopped", "closed"),
+                        raise_on_status: Iterable[str] | None = ("failed",), check_interval_sec: float = 60.0) -> None:
+        """Block until the task reaches one of ``status``; raise RuntimeError on one of ``raise_on_status``."""
+        wanted = {str(s) for s in status}
+        fatal = {str(s) for s in raise_on_status or ()}
+        while True:
+            current = self.get_status()
+            if current in fatal:
+                raise RuntimeError(f"task {self.id} reached status {current!r}")
+            if current in wanted:
+                return
+            time.sleep(min(check_interval_sec, 1.0) if check_interval_sec > 0 else 0.1)
+
+    def set_archived(self, archive: bool) -> None:
+        self._edit(lambda m: m.__setitem__("archived", bool(archive)), fields={"archived"})
+
+    def get_archived(self) -> bool:
+        return bool(self._field("archived"))
+
+    def delete(self, delete_artifacts_and_models: bool = True, skip_models_used_by_other_tasks: bool = True,
+               raise_on_error: bool = False, callback: Callable[[str, str], bool] | None = None) -> bool:
+        """Delete the task from the store's heads and index. Its objects are reclaimed by ``fstrack gc``
+        (never while another task or model references them). ``callback(kind, url)`` may veto each output."""
+        outputs = [("artifact", a.get("url", "")) for a in self._data.get("artifacts", {}).values()]
+        if callback is not None:
+            for kind, url in outputs:
+                if callback(kind, url) is False:
+                    return False
+        try:
+            self._db.delete(self.id)
+        except TaskNotFoundError:
+            if raise_on_error:
+                raise
+            return False
+        return True
+
+    # -- editing -----------------------------------------------------------------------
+    def _set(self, field: str, value: Any) -> None:
+        self._edit(lambda m: m.__setitem__(field, value), fields={field})
+
+    def set_name(self, name: str) -> None:
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidNameError(f"task name must be a non-empty string, got {name!r}")
+        self._set("name", name)
+
+    def rename(self, new_name: str) -> bool:
+        self.set_name(new_name)
+        return True
+
+    def set_comment(self, comment: str) -> None:
+        if not isinstance(comment, str):
+            raise TypeError(f"comment must be a string, got {type(comment).__name__}")
+        self._set("comment", comment)
+
+    def set_task_type(self, task_type: TaskTypes | str) -> None:
+        self._set("type", _task_type(task_type))
+
+    def set_parent(self, parent: str | Task | None) -> None:
+        parent_id = parent.id if isinstance(parent, Task) else parent
+        if parent_id is not None:
+            self._db.load(check_task_id(parent_id))
+        self._set("parent", parent_id)
+
+    def set_project(self, project_id: str | None = None, project_name: str | None = None) -> bool:
+        if (project_id is None) == (project_name is None):
+            raise ValueError("pass exactly one of project_id or project_name")
+        if project_id is not None:
+            project_name = Task.get_project_object_by_id(project_id)["name"]
+        self._db.ensure_project(project_name)
+        self._set("project", project_name)
+        return True
+
+    def move_to_project(self, new_project_id: str | None = None, new_project_name: str | None = None,
+                        system_tags: Sequence[str] | None = None) -> bool:
+        self.set_project(new_project_id, new_project_name)
+        if system_tags is not None:
+            self.set_system_tags(system_tags)
+        return True
+
+    def get_project_name(self) -> str:
+        return self._field("project")
+
+    def get_project_object(self) -> AttrView:
+        return Task.get_project_object_by_id(self.project)
+
+    def add_tags(self, tags: Sequence[str] | str) -> None:
+        new = _tags(tags)
+        self._edit(lambda m: m.__setitem__("tags", list(dict.fromkeys([*m["tags"], *new]))), fields={"tags"})
+
+    def remove_tags(self, tags: Sequence[str] | str) -> None:
+        gone = set(_tags(tags))
+        self._edit(lambda m: m.__setitem__("tags", [t for t in m["tags"] if t not in gone]), fields={"tags"})
+
+    def set_tags(self, tags: Sequence[str]) -> None:
+        self._set("tags", _tags(tags))
+
+    def get_tags(self) -> list[str]:
+        return list(self._field("tags") or [])
+
+    def set_system_tags(self, tags: Sequence[str]) -> None:
+        self._set("system_tags", _tags(tags, "system tags"))
+
+    def get_system_tags(self) -> list[str]:
+        return list(self._field("system_tags") or [])
+
+    def set_user_properties(self, *iterables: Mapping[str, Any] | Iterable[dict], **properties: Any) -> bool:
+        """Set user properties: ``name=value`` keywords, ``{name: value}`` maps, or
+        ``{"name": ..., "value": ..., "description": ...}`` dicts (also in lists)."""
+        new: dict[str, dict] = {}
+
+        def add(name: Any, value: Any, description: str = "") -> None:
+            if not isinstance(name, str) or not name:
+                raise ValueError(f"user property names must be non-empty strings, got {name!r}")
+            new[name] = {"name": name, "value": "" if value is None else str(value), "description": description}
+
+        for item in iterables:
+            entries = [item] if isinstance(item, Mapping) else list(item)
+            for entry in entries:
+                if not isinstance(entry, Mapping):
+                    raise TypeError(f"user properties must be dicts, got {entry!r}")
+                if "name" in entry and "value" in entry:
+                    add(entry["name"], entry["value"], entry.get("description", ""))
+                else:
+                    for name, value in entry.items():
+                        if isinstance(value, Mapping):
+                            add(name, value.get("value"), value.get("description", ""))
+                        else:
+                            add(name, value)
+        for name, value in properties.items():
+            if isinstance(value, Mapping):
+                add(name, value.get("value"), value.get("description", ""))
+            else:
+                add(name, value)
+        self._edit(lambda m: m["user_properties"].update(copy.deepcopy(new)), fields={"user_properties"})
+        return True
+
+    def get_user_properties(self, value_only: bool = False) -> dict[str, Any]:
+        props = self._data.get("user_properties", {})
+        return {k: (v["value"] if value_only else dict(v)) for k, v in props.items()}
+
+    def delete_user_properties(self, *iterables: Iterable[dict | str]) -> bool:
+        names: set[str] = set()
+        for item in iterables:
+            for entry in ([item] if isinstance(item, (str, Mapping)) else item):
+                names.add(entry["name"] if isinstance(entry, Mapping) else entry)
+        missing = names - set(self._data.get("user_properties", {}))
+        if missing:
+            raise KeyError(f"no user properties named {sorted(missing)!r} on task {self.id}")
+        self._edit(lambda m: [m["user_properties"].pop(n) for n in names], fields={"user_properties"})
+        return True
+
+    def set_progress(self, progress: int) -> None:
+        if not isinstance(progress, (int, float)) or isinstance(progress, bool) or not 0 <= progress <= 100:
+            raise ValueError(f"progress must be a number from 0 to 100, got {progress!r}")
+        self._set("progress", int(progress))
+
+    def get_progress(self) -> int | None:
+        return self._data.get("progress")
+
+    # -- execution record --------------------------------------------------------------
+    def set_script(self, repository: str | None = None, branch: str | None = None, commit: str | None = None,
+                   diff: str | None = None, working_dir: str | None = None, entry_point: str | None = None,
+                   binary: str | None = None, **more: Any) -> None:
+        given = {"repository": repository, "branch": branch, "version_num": commit, "diff": diff,
+                 "working_dir": working_dir, "entry_point": entry_point, "binary": binary, **more}
+        changes = {k: v for k, v in given.items() if v is not None}
+        self._edit(lambda m: m["script"].update(changes), fields={"script"})
+
+    def set_repo(self, repo: str | None = None, branch: str | None = None, commit: str | None = None) -> None:
+        self.set_script(repository=repo, branch=branch, commit=commit)
+
+    def get_script(self) -> dict[str, Any]:
+        script = self._data.get("script", {})
+        return {k: script.get(k) for k in ("repository", "branch", "version_num", "diff", "working_dir",
+                                           "entry_point", "binary")}
+
+    def set_packages(self, packages: str | os.PathLike | Sequence[str]) -> None:
+        """Record the pip requirements: a list of lines, or a path to a requirements file."""
+        if isinstance(packages, (str, os.PathLike)) and os.path.isfile(packages):
+            with open(packages, encoding="utf-8") as f:
+                text = f.read()
+        elif isinstance(packages, str):
+            raise FileNotFoundError(f"requirements file {packages!r} does not exist (pass a list of lines instead)")
+        else:
+            text = "\n".join(packages)
+        self._edit(lambda m: m["script"].__setitem__("requirements", {"pip": text}), fields={"script"})
+
+    def get_requirements(self) -> dict[str, str]:
+        return dict(self._data.get("script", {}).get("requirements") or {})
+
+    def set_base_docker(self, docker_cmd: str | None = None, docker_image: str | None = None,
+                        docker_arguments: str | Sequence[str] | None = None,
+                        docker_setup_bash_script: str | Sequence[str] | None = None) -> None:
+        """Record the container an agent should run this task in."""
+        container = _container(docker_image, docker_cmd, docker_arguments, docker_setup_bash_script)
+        self._edit(lambda m: m.__setitem__("container", container), fields={"container"})
+
+    def get_base_docker(self) -> str | None:
+        c = self._data.get("container") or {}
+        return " ".join(p for p in (c.get("image"), c.get("arguments")) if p) or None
+
+    @classmethod
+    def add_requirements(cls, package_name: str, package_version: str | None = None) -> None:
+        """Add (or pin) a requirement recorded by the next ``Task.init``; a path to a requirements file adds
+        each of its lines."""
+        if os.path.isfile(package_name):
+            with open(package_name, encoding="utf-8") as f:
+                for line in f:
+                    name, _, version = line.strip().partition("==")
+                    if name and not name.startswith("#"):
+                        cls._added_requirements[name] = version or None
+            return
+        cls._added_requirements[package_name] = package_version
+
+    @classmethod
+    def ignore_requirements(cls, package_name: str) -> None:
+        cls._ignored_requirements.add(package_name)
+
+    @classmethod
+    def force_requirements_env_freeze(cls, force: bool = True, requirements_file: str | None = None) -> None:
+        cls._freeze_requirements = bool(force)
+        if requirements_file:
+            cls.add_requirements(requirements_file)
+
+    @classmethod
+    def force_store_standalone_script(cls, force: bool = True) -> None:
+        cls._standalone_script = bool(force)
+
+    @classmethod
+    def set_random_seed(cls, random_seed: int | None) -> None:
+        """Seed used by the next ``Task.init`` (random, numpy, torch); None disables seeding."""
+        if random_seed is not None and not isinstance(random_seed, int):
+            raise TypeError(f"random_seed must be an int or None, got {random_seed!r}")
+        cls._random_seed = random_seed
+
+    def get_random_seed(self) -> int | None:
+        return type(self)._random_seed
+
+    # -- iterations --------------------------------------------------------------------
+    def get_last_iteration(self) -> int:
+        return int(self._field("last_iteration") or 0)
+
+    def set_initial_iteration(self, offset: int = 0) -> int:
+        if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+            raise ValueError(f"initial iteration must be a non-negative int, got {offset!r}")
+        self._initial_iteration = offset
+        return offset
+
+    def get_initial_iteration(self) -> int:
+        return self._initial_iteration
+
+    # -- current task ------------------------------------------------------------------
+    @classmethod
+    def current_task(cls) -> Task | None:
+        return cls._main
+
+    def is_main_task(self) -> bool:
+        return Task._main is self
+
+    def is_current_task(self) -> bool:
+        return self.is_main_task()
+
+    @staticmethod
+    def running_locally() -> bool:
+        return not os.environ.get(AGENT_TASK_ENV)
+
+    @classmethod
+    def debug_simulate_remote_task(cls, task_id: str, reset_task: bool = False) -> None:
+        """Make the next ``Task.init`` behave as if an agent were running ``task_id``."""
+        task = cls.get_task(task_id=task_id)
+        if reset_task:
+            task.reset(force=True)
+        os.environ[AGENT_TASK_ENV] = task.id
+
+    # -- offline -----------------------------------------------------------------------
+    @classmethod
+    def set_offline(cls, offline_mode: bool = False) -> None:
+        """Write tasks to a local offline store folder (``get_offline_mode_folder``); ``fstrack push`` syncs it."""
+        if cls._main is not None and not cls._main._closed and bool(offline_mode) != config.is_offline():
+            raise UsageError("Task.set_offline() must be called before Task.init() (or after closing the task)")
+        config.set_offline(offline_mode)
+
+    @classmethod
+    def is_offline(cls) -> bool:
+        return config.is_offline()
+
+    def get_offline_mode_folder(self) -> str | None:
+        return self.store_url if self.store_url == config.offline_folder() else None
+
+    # -- server-only features, done serverlessly --------------------------------------
+    def get_output_log_web_page(self) -> str:
+        """There is no web UI: returns the command that shows this task."""
+        return f"fstrack show {self.id} --url {self.store_url}"
+
+    @classmethod
+    def get_task_output_log_web_page(cls, task_id: str, project_id: str | None = None,
+                                     app_server_host: str | None = None) -> str:
+        if app_server_host is not None:
+            raise ValueError("fstrack has no app server; app_server_host must be None")
+        return cls.get_task(task_id=task_id).get_output_log_web_page()
+
+    @classmethod
+    def set_credentials(cls, api_host: str | None = None, web_host: str | None = None,
+                        files_host: str | None = None, key: str | None = None, secret: str | None = None,
+                        store_conf_file: bool = False) -> None:
+        """fstrack has no server: ``api_host``/``files_host`` name the store URL, ``key``/``secret`` become the
+        store's storage options (``key``/``secret`` as fsspec's s3fs takes them). ``store_conf_file`` writes
+        them to the user's config file (never to the store). ``web_host`` has no meaning and must be None."""
+        if web_host is not None:
+            raise ValueError("fstrack has no web UI; web_host must be None")
+        url = api_host or files_host
+        if url is None:
+            url, options = config.store_location()
+        else:
+            options = {}
+        options.update({k: v for k, v in (("key", key), ("secret", secret)) if v is not None})
+        config.set_store(url, **options)
+        if store_conf_file:
+            config.write_config({"url": url, "storage_options": options})
+
+    # -- queries -----------------------------------------------------------------------
+    @classmethod
+    def get_task(cls, task_id: str | None = None, project_name: str | None = None, task_name: str | None = None,
+                 tags: Sequence[str] | None = None, allow_archived: bool = True,
+                 task_filter: dict | None = None) -> Task:
+        """A task by id, or the newest task matching project/name (exact name)/tags/filter."""
+        db = config.get_taskdb()
+        if task_id is not None:
+            task = cls(_PRIVATE, db=db, task_id=check_task_id(task_id))
+            task.reload()
+            return task
+        if project_name is None and task_name is None:
+            raise ValueError("get_task needs task_id, or project_name and/or task_name")
+        matches = cls._query(db, project_name=project_name,
+                             task_name=f"^{re.escape(task_name)}$" if task_name else None, tags=tags,
+                             allow_archived=allow_archived, task_filter=task_filter, default_order="-last_update")
+        if not matches:
+            raise TaskNotFoundError(f"no task named {task_name!r} in project {project_name!r} "
+                                    f"(tags={tags!r}, task_filter={task_filter!r}) in store {db.store.url!r}")
+        return cls(_PRIVATE, db=db, task_id=matches[0]["id"], record=matches[0])
+
+    @classmethod
+    def get_tasks(cls, task_ids: Sequence[str] | None = None, project_name: str | Sequence[str] | None = None,
+                  task_name: str | None = None, tags: Sequence[str] | None = None, allow_archived: bool = True,
+                  task_filter: dict | None = None) -> list[Task]:
+        """Tasks matching the filters, newest first (all of them: there is no 500-task page limit)."""
+        db = config.get_taskdb()
+        if task_ids is not None:
+            return [cls.get_task(task_id=t) for t in task_ids]
+        return [cls(_PRIVATE, db=db, task_id=r["id"], record=r)
+                for r in cls._query(db, project_name=project_name, task_name=task_name, tags=tags,
+                                    allow_archived=allow_archived, task_filter=task_filter)]
+
+    @classmethod
+    def query_tasks(cls, project_name: str | Sequence[str] | None = None, task_name: str | None = None,
+                    tags: Sequence[str] | None = None, additional_return_fields: Sequence[str] | None = None,
+                    task_filter: dict | None = None) -> list[str] | list[dict[str, Any]]:
+        """Ids of matching tasks, or dicts of ``id`` plus ``additional_return_fields`` (dotted names)."""
+        db = config.get_taskdb()
+        records = cls._query(db, project_name=project_name, task_name=task_name, tags=tags,
+                             allow_archived=True, task_filter=task_filter,
+                             need_fields=set(additional_return_fields or ()))
+        if not additional_return_fields:
+            return [r["id"] for r in records]
+        return [{"id": r["id"], **{f: query.get_field(r, f) for f in additional_return_fields}} for r in records]
+
+    @classmethod
+    def get_all(cls, **kwargs: Any) -> list[AttrView]:
+        """Raw task records filtered like ClearML's ``tasks.get_all``: ``id``, ``name`` (regex), ``project``
+        (names), ``tags``, ``system_tags``, ``status``, ``type``, ``user``, ``parent``, ``order_by``,
+        ``search_text``, ``_all_``, ``_any_``, ``only_fields``, ``page``/``page_size``."""
+        page, page_size = kwargs.pop("page", None), kwargs.pop("page_size", None)
+        only_fields = kwargs.pop("only_fields", None)
+        name, project = kwargs.pop("name", None), kwargs.pop("project", None)
+        tags = kwargs.pop("tags", None)
+        db = config.get_taskdb()
+        records = cls._query(db, project_name=project, task_name=name, tags=tags, allow_archived=True,
+                             task_filter=kwargs or None, need_fields=set(only_fields or ()))
+        if page_size is not None:
+            start = (page or 0) * page_size
+            records = records[start:start + page_size]
+        if only_fields:
+            records = [{"id": r["id"], **{f: query.get_field(r, f) for f in only_fields}} for r in records]
+        return [AttrView(r) for r in records]
+
+    @classmethod
+    def get_by_name(cls, task_name: str) -> Task:
+        """The newest task with exactly this name, in any project."""
+        return cls.get_task(task_name=task_name)
+
+    @classmethod
+    def _query(cls, db: TaskDB, *, project_name: Any = None, task_name: str | None = None, tags: Any = None,
+               allow_archived: bool = True, task_filter: dict | None = None, default_order: str = "-created",
+               need_fields: set[str] = frozenset()) -> list[dict]:
+        records = db.records()
+        needed = {f.split(".", 1)[0] for f in query.fields_referenced(task_filter) | set(need_fields)}
+        if needed - set(SUMMARY_FIELDS) - {"script"}:
+            records = [db.load(r["id"]) for r in records]  # the filter reads fields only manifests hold
+        return query.filter_records(records, project_name=project_name, task_name=task_name, tags=tags,
+                                    allow_archived=allow_archived, task_filter=task_filter,
+                                    default_order=default_order)
+
+    # -- projects ----------------------------------------------------------------------
+    @classmethod
+    def get_project_id(cls, project_name: str, search_hidden: bool = True) -> str | None:
+        """The id of a project, or None if no such project exists in the store."""
+        check_project_name(project_name)
+        names = {p["name"] for p in config.get_taskdb().projects()}
+        return project_id(project_name) if project_name in names else None
+
+    @classmethod
+    def get_projects(cls, **kwargs: Any) -> list[AttrView]:
+        """Projects of the store as records with ``id``, ``name``, ``created``; ``name`` filters by regex."""
+        pattern = kwargs.pop("name", None)
+        if kwargs:
+            raise ValueError(f"get_projects supports only name=<regex>, got {sorted(kwargs)}")
+        match = query.name_matcher(pattern)
+        return [AttrView(p) for p in config.get_taskdb().projects() if match(p["name"])]
+
+    @classmethod
+    def get_project_object_by_id(cls, pid: str) -> AttrView:
+        for p in config.get_taskdb().projects():
+            if p["id"] == pid:
+                return AttrView(p)
+        raise LookupError(f"no project with id {pid!r}")
+
+    # -- copies ------------------------------------------------------------------------
+    @classmethod
+    def clone(cls, source_task: Task | str | None = None, name: str | None = None, comment: str | None = None,
+              parent: str | None = None, project: str | None = None) -> Task:
+        """A Draft copy of ``source_task`` with its configuration and none of its outputs."""
+        if source_task is None:
+            raise ValueError("clone needs source_task (a Task or a task id)")
+        source = source_task if isinstance(source_task, Task) else cls.get_task(task_id=source_task)
+        m = source._data
+        db = source._db
+        fields = {k: copy.deepcopy(m.get(k)) for k in ("hyperparams", "configuration", "labels", "script",
+                                                        "container", "output_uri", "user_properties",
+                                                        "system_tags", "comment")}
+        fields["models"] = {"input": copy.deepcopy(m["models"]["input"]), "output": []}
+        fields["parent"] = parent or source.id
+        if comment is not None:
+            fields["comment"] = comment
+        project_name = project if project is None or "/" in project or not re.fullmatch(r"[0-9a-f]{32}", project) \
+            else cls.get_project_object_by_id(project)["name"]
+        return cls._new(db, name=name or f"Clone of {m['name']}", project=project_name or m["project"],
+                        task_type=m["type"], tags=m["tags"], **fields)
+
+    def export_task(self) -> dict:
+        """The task's manifest as plain JSON-able data (object links as hex strings)."""
+        return json.loads(json.dumps(self._data, default=str))
+
+    @classmethod
+    def import_task(cls, task_data: dict, target_task: str | Task | None = None, update: bool = False) -> Task:
+        """Create a task from ``export_task`` data, or overwrite (``update=False``) / merge (``update=True``)
+        the fields of ``target_task``."""
+        if not isinstance(task_data, dict):
+            raise TypeError(f"task_data must be a dict from export_task(), got {type(task_data).__name__}")
+        if target_task is None:
+            data = {k: v for k, v in task_data.items() if k not in ("id", "previous", "last_update")}
+            name = data.pop("name", "imported task")
+            project = data.pop("project", _default_project())
+            task_type = data.pop("type", "training")
+            tags = data.pop("tags", [])
+            data.setdefault("status", "created")
+            return cls._new(config.get_taskdb(), name=name, project=project, task_type=task_type, tags=tags,
+                            **data)
+        target = target_task if isinstance(target_task, Task) else cls.get_task(task_id=target_task)
+        target.update_task(task_data) if update else target._replace_fields(task_data)
+        return target
+
+    def update_task(self, task_data: dict) -> bool:
+        """Merge ``task_data`` (nested dicts merge key by key) into the task."""
+        if not isinstance(task_data, dict):
+            raise TypeError(f"task_data must be a dict, got {type(task_data).__name__}")
+        protected = {"id", "previous", "last_update", "kind"} & set(task_data)
+        if protected:
+            raise ValueError(f"cannot update fields {sorted(protected)} (managed by fstrack)")
+
+        def merge(target: dict, changes: dict) -> None:
+            for key, value in changes.items():
+                if isinstance(value, dict) and isinstance(target.get(key), dict):
+                    merge(target[key], value)
+                else:
+                    target[key] = copy.deepcopy(value)
+
+        self._edit(lambda m: merge(m, task_data), fields=set(task_data))
+        return True
+
+    def _replace_fields(self, task_data: dict) -> None:
+        data = {k: v for k, v in task_data.items() if k not in ("id", "previous", "last_update", "kind")}
+        self._edit(lambda m: m.update(copy.deepcopy(data)), fields=set(data))
+
+    def history(self) -> list[dict]:
+        """Every manifest this task had, oldest first (fstrack addition: the store keeps them all)."""
+        return self._db.history(self.id)
+
+    def flush(self, wait_for_uploads: bool = False) -> bool:
+        """Write buffered reports to the store (every manifest change is already durable)."""
+        return True
+
+
+def _agent_task() -> Task | None:
+    """The task an agent runs this process for (for argument parses before ``Task.init``)."""
+    task_id = os.environ.get(AGENT_TASK_ENV)
+    return Task(_PRIVATE, db=config.get_taskdb(), task_id=check_task_id(task_id), remote=True) if task_id else None
+
+
+parameters.set_remote_task_loader(_agent_task)
+_hooks_installed = False
+
+
+def _install_process_hooks() -> None:
+    """Once per process: record how the process ends so the main task gets its final status."""
+    global _hooks_installed
+    if _hooks_installed:
+        return
+    _hooks_installed = True
+    atexit.register(lambda: Task._main._at_exit() if Task._main is not None else None)
+    previous_hook = sys.excepthook
+    original_exit = sys.exit
+
+    def record(status: str, why: str) -> None:
+        task = Task._main
+        if task is not None and task._exit_status is None:
+            task._exit_status = (status, why)
+
+    def excepthook(exc_type, exc, tb):
+        if issubclass(exc_type, KeyboardInterrupt):
+            record("stopped", "KeyboardInterrupt")
+        else:
+            record("failed", "".join(traceback.format_exception(exc_type, exc, tb)))
+        previous_hook(exc_type, exc, tb)
+
+    def exit_recording_code(code: object = None) -> None:
+        if code not in (None, 0):
+            record("failed", f"exit code {code}")
+        original_exit(code)
+
+    sys.excepthook = excepthook
+    sys.exit = exit_recording_code
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) in (
+            signal.SIG_DFL, None):
+        def on_sigterm(signum, frame):
+            record("stopped", "terminated by SIGTERM")
+            original_exit(128 + signum)
+
+        signal.signal(signal.SIGTERM, on_sigterm)
+
+
+def _session_file(db: TaskDB, project: str, name: str) -> str:
+    """Where this machine remembers the last task it created for a store, project and name (ClearML's
+    reuse rule looks only at this machine's last task)."""
+    from .objects import hash_bytes
+
+    root = os.environ.get("FSTRACK_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "fstrack")
+    key = hash_bytes(f"{db.store.url}\0{project}\0{name}".encode("utf-8", "surrogatepass"))[:32]
+    return os.path.join(root, "sessions", key)
+
+
+def _last_session_task(db: TaskDB, project: str, name: str) -> str | None:
+    try:
+        with open(_session_file(db, project, name), encoding="ascii") as f:
+            return f.read().strip() or None
+    except (OSError, ValueError):
+        return None
+
+
+def _remember_session(db: TaskDB, project: str, name: str, task_id: str) -> None:
+    path = _session_file(db, project, name)
+    if _last_session_task(db, project, name) == task_id:
+        return
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    staged = f"{path}.{os.getpid()}.tmp"
+    with open(staged, "w", encoding="ascii") as f:
+        f.write(task_id)
+    os.replace(staged, path)
+
+
+def _script_path() -> str | None:
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    return os.path.abspath(path) if path else None
+
+
+def _default_task_name() -> str:
+    path = _script_path()
+    return os.path.basename(path) if path else "interactive session"
+
+
+def _default_project() -> str:
+    """ClearML's default: the repository's name (found without running git), else the script's folder."""
+    path = _script_path()
+    folder = os.path.dirname(path) if path else os.getcwd()
+    probe = folder
+    while True:
+        if os.path.exists(os.path.join(probe, ".git")):
+            return os.path.basename(probe) or "default"
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            return os.path.basename(folder) or "default"
+        probe = parent

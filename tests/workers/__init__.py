@@ -1,0 +1,1 @@
+"""Worker scripts the store tests run as real subprocesses (see ``common.spawn``)."""
