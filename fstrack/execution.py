@@ -461,7 +461,9 @@ def _diff(git: _Git, root: str, head_oid: str, untracked: list[str], forced: lis
             tmp_objects = os.path.join(tmp, "objects")
             os.mkdir(tmp_objects)
             try:
-                shutil.copyfile(index_path, tmp_index)
+                # copy2 keeps the mtime: git uses it to spot "racily clean" entries, which a newer
+                # index file would make it trust (and miss a same-size edit made in the same instant)
+                shutil.copy2(index_path, tmp_index)
             except FileNotFoundError:
                 pass
             env.update({"GIT_INDEX_FILE": tmp_index, "GIT_OBJECT_DIRECTORY": tmp_objects,

@@ -63,16 +63,13 @@ an exception inside ``fn`` stores nothing and propagates), ``_remote_overrides()
 
 from __future__ import annotations
 
-import ast
 import copy
-import importlib.abc
 import importlib.machinery
 import itertools
 import json
 import logging
 import os
 import sys
-import tempfile
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Mapping
@@ -203,6 +200,8 @@ def _parse_container(text: str) -> Any:
         return json.loads(text)
     except ValueError:
         pass
+    import ast
+
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
@@ -839,7 +838,7 @@ def _patch_click(core: Any) -> None:
 _PATCHERS = {"argparse": _patch_argparse, "click.core": _patch_click}
 
 
-class _PatchOnImport(importlib.abc.MetaPathFinder):
+class _PatchOnImport:
     """Patches argparse / click.core right after they are first imported (if fstrack came first)."""
 
     def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
@@ -1510,7 +1509,10 @@ class ParametersMixin:
             raise UnsupportedTypeError(
                 f"connect_configuration does not support {type(configuration).__name__}: expected a dict, a list, "
                 "or a path (str or pathlib.Path) to a configuration file")
-        config_name = _section_of(name) if name else DEFAULT_SECTION
+        if name is not None and not isinstance(name, str):
+            raise UnsupportedTypeError(f"configuration name {name!r} (of type {type(name).__name__}) is not "
+                                       "supported: expected a str")
+        config_name = name or DEFAULT_SECTION
         marker = _prefixed(config_name, IGNORE_MARKER + "config_")
         remote = self._use_remote(marker, ignore_remote_overrides)
 
@@ -1555,6 +1557,8 @@ class ParametersMixin:
         if remote:
             stored = self._configuration().get(config_name)
             if stored is not None:
+                import tempfile
+
                 fd, local = tempfile.mkstemp(prefix="fstrack_task_config_",
                                              suffix=path.suffixes[-1] if path.suffixes else ".txt")
                 with open(fd, "w", encoding="utf-8") as f:

@@ -536,7 +536,7 @@ def test_labels(task):
 def test_published_task_refuses_parameter_changes(task_store):
     t = Task.init("params", "pub", auto_connect_arg_parser=False)
     t.set_parameter("Args/a", 1)
-    t.mark_completed()
+    t.close()                # (mark_completed would end this process, as ClearML's does)
     t.publish()
     with pytest.raises(Exception, match="published"):
         t.set_parameter("Args/a", 2)
@@ -782,3 +782,55 @@ def test_script_under_agent_gets_stored_values(tmp_path, monkeypatch):
     after = Task.get_task(task_id=first["id"]).get_parameters(cast=True)
     assert after["General/optimizer/name"] == "sgd", "names the store lacked are recorded by the agent's run"
     assert after["Args/lr"] == 0.5, "the agent's run does not overwrite stored values with the code's"
+
+
+# -- parses that happen before Task.init under an agent ------------------------------------------------
+# They need the agent's task before Task.init exists: fstrack.task is expected to register a loader with
+# ``set_remote_task_loader``. This fixture registers an equivalent one, so these tests exercise the
+# parameters module whether or not the Task module does.
+
+@pytest.fixture
+def agent_loader(remote_task, monkeypatch):
+    previous = P._binding.remote_task_loader
+
+    def loader():
+        task_id = os.environ.get("FSTRACK_TASK_ID")
+        if not task_id:
+            return None
+        t = Task.get_task(task_id=task_id)
+        t._remote = True  # what Task.init does for the agent's task
+        return t
+
+    P.set_remote_task_loader(loader)
+    yield remote_task
+    P.set_remote_task_loader(previous)
+
+
+def test_argparse_before_init_under_agent(agent_loader, monkeypatch):
+    parser = make_parser()
+    parser.add_argument("--required", required=True)
+    # the stored task has no "required" value, so the agent still has to give it; the stored lr applies
+    monkeypatch.setenv("FSTRACK_TASK_ID", Task.get_task(project_name="params", task_name="remote-source").id)
+    args = parser.parse_args(["--required", "r"])
+    assert (args.lr, args.flag, args.required) == (0.25, True, "r")
+    t = agent_loader()                      # Task.init: the parse above is connected now
+    assert t.get_parameter("Args/required") == "r", "arguments the store lacked are recorded"
+    assert t.get_parameter("Args/lr") == "0.25", "stored values are not overwritten"
+
+
+def test_click_under_agent(agent_loader, monkeypatch):
+    click = pytest.importorskip("click")
+    monkeypatch.setenv("FSTRACK_TASK_ID", Task.get_task(project_name="params", task_name="remote-source").id)
+    seen = {}
+
+    @click.command()
+    @click.option("--lr", type=float, default=0.01)
+    @click.option("--flag", is_flag=True)
+    @click.option("--epochs", type=int, default=1)
+    def train(lr, flag, epochs):
+        seen["values"] = (lr, flag, epochs)
+        seen["task"] = Task.init("x", "y")
+
+    train.main(["--lr", "0.1"], standalone_mode=False)
+    assert seen["values"] == (0.25, True, 1)
+    assert seen["task"].get_parameter("Args/epochs", cast=True) == 1

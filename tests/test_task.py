@@ -64,6 +64,10 @@ def test_init_creates_running_task(task_store, capsys):
     assert Task.current_task() is None
 
 
+ALSO_ON_S3 = pytest.mark.parametrize("task_store", ["local", "memory", "s3"], indirect=True)
+
+
+@ALSO_ON_S3
 def test_reuse_rules(task_store):
     first = Task.init("p", "exp")
     first.set_comment("first run")
@@ -82,6 +86,7 @@ def test_reuse_rules(task_store):
     explicit.close()
 
 
+@ALSO_ON_S3
 @pytest.mark.parametrize("blocker", ["artifact", "published", "archived"])
 def test_reuse_refused(task_store, blocker):
     first = Task.init("p", "exp")
@@ -291,6 +296,7 @@ def test_delete(task_store):
 
 # -- queries --------------------------------------------------------------------------------------------
 
+@ALSO_ON_S3
 def test_queries(task_store):
     a = Task.create(project_name="proj", task_name="alpha one")
     a.add_tags(["best"])
@@ -312,6 +318,13 @@ def test_queries(task_store):
     assert Task.get_by_name("beta").id == c.id
     with pytest.raises(ValueError, match="task_id"):
         Task.get_task()
+    records = Task.get_all(project=["proj"], order_by=["name"], only_fields=["name"])
+    assert [r.name for r in records] == ["alpha one", "alpha two"]
+    assert [r.id for r in Task.get_all(status=["created"], page=0, page_size=1)] == [c.id]
+    with pytest.raises(ValueError, match="bogus"):
+        Task.get_all(bogus=1)
+    with pytest.raises(ValueError, match="__\\$nope"):
+        Task.get_tasks(tags=["__$nope", "x"])
 
 
 # -- concurrency ----------------------------------------------------------------------------------------
@@ -386,6 +399,33 @@ def test_process_exit_status(location_factory, tmp_path, mode, status, message):
     assert task.get_status() == status, result.stderr
     if message:
         assert message in task.get_status_message()[0]
+
+
+TRAIN = """
+import argparse
+from fstrack import Task
+parser = argparse.ArgumentParser()
+parser.add_argument("--lr", type=float, default=1.0)
+parser.add_argument("--epochs", type=int, default=1)
+args = parser.parse_args()
+task = Task.init("proc", "train")
+config = task.connect({"layers": 2})
+print("TASK", task.id, args.lr, flush=True)
+"""
+
+
+def test_script_with_argparse_ends_completed_with_its_record(location_factory, tmp_path):
+    loc = location_factory("local")
+    result = run_script(TRAIN, loc, tmp_path, "--lr", "0.1")
+    assert result.returncode == 0, result.stderr
+    fstrack.set_store(loc.url)
+    task = Task.get_task(task_id=_task_id(result.stdout))
+    assert task.get_status() == "completed"
+    assert task.get_parameters(cast=True) == {"Args/lr": 0.1, "Args/epochs": 1, "General/layers": 2}
+    script = task._data["script"]
+    assert script["entry_point"].endswith("script.py") and "--lr" in script["argv"]
+    assert "fstrack" in task.get_requirements()["pip"]
+    assert task._data["runtime"]["pid"] > 0
 
 
 def _started(proc: subprocess.Popen) -> str:
