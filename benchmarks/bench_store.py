@@ -14,9 +14,10 @@ through ``tests/servers.py`` on 127.0.0.1):
   an entry-sized payload (one process, and 8 processes at once).
 
 ``ratio`` is fstrack throughput / raw throughput (1.00 = no overhead; >1 = faster
-than raw). Local stores fsync by default; raw fsspec operations never fsync, so
-local writes are reported with fsync on and off (the fsync-off row is the
-like-for-like comparison). Figures are printed, never asserted.
+than raw). Local stores can fsync every write (``open_store(..., fsync=True)`` or
+``FSTRACK_FSYNC``; the benchmark reports which is the default); raw fsspec operations
+never fsync, so local writes are reported with fsync on and off (the fsync-off row is
+the like-for-like comparison). Figures are printed, never asserted.
 """
 
 from __future__ import annotations
@@ -57,14 +58,15 @@ class Plan:
     s3_small_count: int
     s3_updates_per_proc: int
     s3_updates_alone: int
+    contended_rounds: int  # each contended configuration runs in this many interleaved parts
 
 
 FULL = Plan(small_size=KB, small_count=2000, large_size=64 * MB, large_count=3, procs=8,
             updates_per_proc=200, updates_alone=1000,
-            s3_small_count=2000, s3_updates_per_proc=100, s3_updates_alone=500)
+            s3_small_count=2000, s3_updates_per_proc=100, s3_updates_alone=500, contended_rounds=2)
 QUICK = Plan(small_size=KB, small_count=200, large_size=8 * MB, large_count=1, procs=8,
              updates_per_proc=10, updates_alone=100,
-             s3_small_count=100, s3_updates_per_proc=5, s3_updates_alone=50)
+             s3_small_count=60, s3_updates_per_proc=2, s3_updates_alone=30, contended_rounds=1)
 
 
 # ---------------------------------------------------------------------------
@@ -212,7 +214,7 @@ def _worker_main(index: int, jobs, results, barrier) -> None:
                 base = f"{root}/w{index}"
                 if spec["local"]:
                     os.makedirs(base, exist_ok=True)
-                payload = pack(1)
+                payload = pack([os.urandom(16), 1])  # the size of a ref entry: [write token, value]
                 fs.pipe_file(f"{base}/warm-up", payload)  # connect before the clock starts
                 calls = [spec["n"]]
 
@@ -360,7 +362,6 @@ def incr(value):
 class Bench:
     small_rounds = 10
     ref_rounds = 10
-    contended_rounds = 2
 
     def __init__(self, target: Target, plan: Plan, pool: WorkerPool | None, log=print):
         self.t = target
@@ -405,10 +406,17 @@ class Bench:
         """(label, fsync) per store variant: local stores with fsync on and off, object stores once."""
         return [("on", True), ("off", False)] if self.t.local else [("n/a", None)]
 
+    def label(self, variant: str) -> str:
+        """How a store variant is shown: "on"/"off", marked "(default)" if that is what open_store does."""
+        if variant not in ("on", "off"):
+            return variant
+        return f"{variant} (default)" if (variant == "on") == DEFAULT_FSYNC else variant
+
     def row(self, op: str, size: int, n: int, fsync: str, secs: float, raw_op: str, raw_secs: float) -> None:
+        fsync = self.label(fsync)
         r = ObjRow(self.t.name, op, size, n, fsync, secs, raw_op, raw_secs)
         self.obj_rows.append(r)
-        self.log(f"  {self.t.name:5s} {human_size(size):>5s} {op:28s} fsync={fsync:3s} "
+        self.log(f"  {self.t.name:5s} {human_size(size):>5s} {op:26s} fsync={fsync:13s} "
                  f"{fmt_rate(r.ops):>8s}/s {fmt_rate(r.ops * size / MB):>7s} MB/s   "
                  f"raw {raw_op} {fmt_rate(r.raw_ops):>8s}/s   ratio {r.ratio:.2f}")
 
@@ -436,17 +444,17 @@ class Bench:
         contestants = {"raw": (lambda pb: fs.pipe_file(*pb), raw_items)}
         for label, store in stores.items():
             contestants[label] = (store.put, self.small_blobs(n))
-        again = None
-        if self.t.local:  # putting bytes that are already stored: a no-op by contract
+        for label, store in stores.items():  # putting bytes that are already stored: a no-op by contract
             again = self.small_blobs(n)
             for blob in again:
-                stores["on"].put(blob)
-            contestants["again"] = (stores["on"].put, again)
+                store.put(blob)
+            contestants[f"again-{label}"] = (store.put, again)
         times = race(contestants, self.small_rounds)
-        for label, _ in self.variants():
+        for label in stores:
             self.row("Store.put", size, n, label, times[label], "fs.pipe_file", times["raw"])
-        if again is not None:
-            self.row("Store.put (already stored)", size, n, "on", times["again"], "fs.pipe_file", times["raw"])
+        for label in stores:
+            self.row("Store.put (already stored)", size, n, label, times[f"again-{label}"], "fs.pipe_file",
+                     times["raw"])
 
         # reads do not depend on fsync: read the objects of the first store
         label0 = next(iter(stores))
@@ -548,7 +556,7 @@ class Bench:
         procs = self.plan.procs
         per_proc = self.plan.updates_per_proc if self.t.local else self.plan.s3_updates_per_proc
         alone = self.plan.updates_alone if self.t.local else self.plan.s3_updates_alone
-        payload = pack(1)  # an entry of a small counter is a msgpack int: the same few bytes
+        payload = pack([os.urandom(16), 1])  # the size of a ref entry holding a small counter: [write token, value]
         stores = {label: self.open(f"refs-fsync-{label}", fsync) for label, fsync in self.variants()}
         first = next(iter(stores.values()))
         fs = first.backend.fs
@@ -575,14 +583,14 @@ class Bench:
         # `procs` processes at once: N increments each on one key, beside N raw pipe_files each
         url_parent = self.t.base_url
         jobs = {"raw": ("raw", {"url": f"{url_parent}/raw-refs-{procs}", "options": self.t.options,
-                                "env": self.t.env, "n": per_proc // self.contended_rounds, "local": self.t.local})}
+                                "env": self.t.env, "n": per_proc // self.plan.contended_rounds, "local": self.t.local})}
         for label, fsync in self.variants():
             jobs[label] = ("refs", {"url": stores[label].url, "options": self.t.options, "env": self.t.env,
-                                    "fsync": fsync, "key": "bench/contended", "n": per_proc // self.contended_rounds})
+                                    "fsync": fsync, "key": "bench/contended", "n": per_proc // self.plan.contended_rounds})
         secs = dict.fromkeys(jobs, 0.0)
         extra = dict.fromkeys(jobs, 0)
         names = list(jobs)
-        for r in range(self.contended_rounds):
+        for r in range(self.plan.contended_rounds):
             for name in names[r % len(names):] + names[: r % len(names)]:
                 kind, spec = jobs[name]
                 if kind == "raw":
@@ -590,7 +598,7 @@ class Bench:
                 s, e = self.pool.run(kind, spec)
                 secs[name] += s
                 extra[name] += e
-        total = procs * (per_proc // self.contended_rounds) * self.contended_rounds
+        total = procs * (per_proc // self.plan.contended_rounds) * self.plan.contended_rounds
         raw_rate = total / secs["raw"]
         for label, store in stores.items():
             final = Refs(store).head("bench/contended")[1]
@@ -598,8 +606,9 @@ class Bench:
                                 retries=extra[label] / total, final=f"{final}/{total}"))
 
     def ref_row(self, r: RefRow) -> None:
+        r.fsync = self.label(r.fsync)
         self.ref_rows.append(r)
-        self.log(f"  {self.t.name:5s} Refs.update {r.scenario:22s} fsync={r.fsync:3s} {fmt_rate(r.rate):>7s}/s "
+        self.log(f"  {self.t.name:5s} Refs.update {r.scenario:22s} fsync={r.fsync:13s} {fmt_rate(r.rate):>7s}/s "
                  f"retries/update {r.retries:.2f} final {r.final}   raw pipe_file {fmt_rate(r.raw_rate)}/s")
 
     def run(self) -> None:
@@ -615,6 +624,17 @@ class Bench:
 # ---------------------------------------------------------------------------
 # main
 # ---------------------------------------------------------------------------
+
+
+def _default_fsync() -> bool:
+    """Whether ``open_store`` fsyncs a local store when not told (the code's default, or FSTRACK_FSYNC)."""
+    from fstrack.store import open_store
+
+    with tempfile.TemporaryDirectory(prefix="fstrack-bench-probe-") as tmp:
+        return bool(getattr(open_store(os.path.join(tmp, "s")).backend, "fsync", False))
+
+
+DEFAULT_FSYNC = False  # set in main()
 
 
 def load() -> str:
@@ -643,6 +663,8 @@ def main(argv: list[str] | None = None) -> int:
 
         plan = replace(plan, procs=args.procs)
     backends = ["local", "s3"] if args.backend == "all" else [args.backend]
+    global DEFAULT_FSYNC
+    DEFAULT_FSYNC = _default_fsync()
 
     t_start = time.monotonic()
     print(f"fstrack store benchmark ({'quick' if args.quick else 'full'} run), {os.cpu_count()} CPUs, "
@@ -690,7 +712,8 @@ def main(argv: list[str] | None = None) -> int:
             pool.close()
 
     print()
-    print("Objects (ratio = fstrack throughput / raw throughput; raw fsspec ops never fsync)")
+    print("Objects (ratio = fstrack throughput / raw throughput; raw fsspec ops never fsync; "
+          f"local stores fsync by default: {'yes' if DEFAULT_FSYNC else 'no'})")
     print(object_table(obj_rows))
     print()
     print(f"Ref updates (Refs.update increments one key; contended = {plan.procs} processes x N increments each;")

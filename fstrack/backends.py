@@ -32,8 +32,6 @@ from fsspec import AbstractFileSystem
 from .errors import UnsupportedBackendError
 
 STAGING_DIR = "tmp"
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
 
 
 @dataclass(frozen=True)
@@ -67,10 +65,10 @@ class Backend:
         never for objects or ref entries, which are create-only)."""
         self.fs.pipe_file(self.path(key), data)
 
-    def claim(self, key: str, claimed_key: str) -> bool:
-        """Take the entry at ``key`` exactly once; afterwards ``claimed_key`` holds its bytes.
+    def claim(self, key: str, claimed_key: str) -> bytes | None:
+        """Take the entry at ``key`` exactly once, marking it taken by creating ``claimed_key``.
 
-        True for the one caller that took it; False if it was already taken or is gone.
+        Returns the entry's bytes to the one caller that took it; None if it was already taken or is gone.
         """
         raise NotImplementedError
 
@@ -181,14 +179,19 @@ class LocalBackend(Backend):
         self.fsync = fsync
         self._staging = os.path.join(self.root, STAGING_DIR)
 
-    def _write_staged(self, data: bytes) -> str:
+    def _new_staged(self, prefix: str) -> tuple[int, str]:
+        """A new file in the staging folder, mode 0666 less the process umask (shared stores stay
+        readable by the team)."""
+        staged = os.path.join(self._staging, f"{prefix}-{new_token()}")
         try:
-            fd, staged = tempfile.mkstemp(dir=self._staging, prefix="create-")
+            return os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), staged
         except FileNotFoundError:
             os.makedirs(self._staging, exist_ok=True)
-            fd, staged = tempfile.mkstemp(dir=self._staging, prefix="create-")
+            return os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), staged
+
+    def _write_staged(self, data: bytes) -> str:
+        fd, staged = self._new_staged("create")
         try:
-            os.fchmod(fd, 0o666 & ~_UMASK)  # shared stores: readable by the team, as the umask allows
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
                 if self.fsync:
@@ -227,14 +230,15 @@ class LocalBackend(Backend):
             os.makedirs(os.path.dirname(target), exist_ok=True)
             os.replace(staged, target)
 
-    def claim(self, key: str, claimed_key: str) -> bool:
+    def claim(self, key: str, claimed_key: str) -> bytes | None:
         target = self.path(claimed_key)
         os.makedirs(os.path.dirname(target), exist_ok=True)
         try:
-            os.rename(self.path(key), target)
-            return True
+            os.rename(self.path(key), target)  # atomic: exactly one renamer finds the entry
         except FileNotFoundError:
-            return False
+            return None
+        with open(target, "rb") as f:
+            return f.read()
 
     def read(self, key: str) -> bytes:
         with open(self.path(key), "rb") as f:
@@ -263,10 +267,9 @@ class LocalBackend(Backend):
             pass
 
     def staging_file(self) -> BinaryIO:
-        os.makedirs(self._staging, exist_ok=True)
-        staged = tempfile.NamedTemporaryFile(dir=self._staging, prefix="stream-", delete=False)
-        os.fchmod(staged.fileno(), 0o666 & ~_UMASK)
-        return staged
+        fd, staged = self._new_staged("stream")
+        os.close(fd)
+        return open(staged, "wb")  # noqa: SIM115 - the caller closes it, then adopts the file by name
 
     def upload(self, local_path: str, key: str) -> None:
         with open(local_path, "rb") as src, self.staging_file() as staged:
@@ -317,12 +320,12 @@ class MemoryBackend(Backend):
             self.fs.pipe_file(path, data)
             return True
 
-    def claim(self, key: str, claimed_key: str) -> bool:
+    def claim(self, key: str, claimed_key: str) -> bytes | None:
         with _MEMORY_LOCK:
             if not self.fs.exists(self.path(key)) or self.fs.exists(self.path(claimed_key)):
-                return False
+                return None
             self.fs.mv(self.path(key), self.path(claimed_key))
-            return True
+            return self.fs.cat_file(self.path(claimed_key))
 
 
 class ObjectStoreBackend(Backend):
@@ -358,23 +361,24 @@ class ObjectStoreBackend(Backend):
     def _is_transient_conflict(exc: OSError) -> bool:
         return _error_code(exc) in (409, "ConditionalRequestConflict", "OperationAborted")
 
-    def claim(self, key: str, claimed_key: str) -> bool:
+    def claim(self, key: str, claimed_key: str) -> bytes | None:
         try:
-            self.read(key)
+            data = self.read(key)
         except FileNotFoundError:
-            return False
+            return None
         token = new_token().encode()
         if not self.create(claimed_key, token):
             # A retried request whose first attempt won is answered "exists": the token tells.
             try:
-                return self.read(claimed_key) == token
+                if self.read(claimed_key) != token:
+                    return None
             except FileNotFoundError:
-                return False
+                return None
         try:
             self.delete(key)
         except OSError:
             pass  # the claim is won; a leftover entry is skipped by readers (it has a claimed key)
-        return True
+        return data
 
 
 def _error_code(exc: BaseException) -> int | str | None:

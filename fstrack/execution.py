@@ -12,17 +12,19 @@ The Task layer calls these functions (usually from a background thread, right af
 * :func:`capture_runtime` -> Python, OS, host, user, pid, cpus, process start time, cwd.
 * :func:`capture_requirements` -> pip requirements text: the distributions of the imported
   modules (or of everything installed with ``freeze=True``), with added / ignored packages.
-* :func:`seed_everything` -> ``Task.set_random_seed``: seeds ``random``, numpy and torch.
+* :func:`seed_everything` -> ``Task.set_random_seed``: seeds ``random``, numpy and torch (those
+  not imported yet are seeded when they are, instead of being imported by the call).
 
 Cost and safety
 ---------------
 Importing this module costs next to nothing: it imports only ``os`` and ``sys``; everything
-else is imported inside the functions that need it. The functions keep no state between calls,
-never raise for a missing git, a folder that is not a repository, an unreadable file or a slow
-git (each git call has a timeout), and change nothing on disk: git runs with
-``GIT_OPTIONAL_LOCKS=0`` (no index refresh), and the one step that needs an index of its own
-(marking untracked files "intent to add" so that ``git diff`` shows them) uses a copy of the
-index and a private object directory in a temporary folder, removed afterwards.
+else is imported inside the functions that need it. The capture functions keep no state, are
+safe to run in several threads at once, never raise (a missing git, a folder that is not a
+repository, an unreadable file, a slow git: each git call has a timeout; what went wrong is
+in ``warnings``), and change nothing on disk: git runs with ``GIT_OPTIONAL_LOCKS=0`` (no index
+refresh), and the one step that needs an index of its own (marking untracked files "intent
+to add" so that ``git diff`` shows them) uses a copy of the index and a private object
+directory in a temporary folder, removed afterwards. The small git commands run in parallel.
 """
 
 from __future__ import annotations
@@ -129,6 +131,51 @@ class _GitError(Exception):
     pass
 
 
+def _command_name(args: tuple[str, ...] | list[str]) -> str:
+    it = iter(args)
+    for arg in it:
+        if arg == "-c":
+            next(it, None)
+        elif not arg.startswith("-"):
+            return arg
+    return "git"
+
+
+class _Pending:
+    """A started git command: :meth:`wait` for its output (or kill it at its deadline)."""
+
+    def __init__(self, proc, name: str, input: bytes | None, timeout: float):
+        import time
+
+        self.proc, self.name, self.input, self.timeout = proc, name, input, timeout
+        self.deadline = time.monotonic() + timeout
+
+    def wait(self, ok: tuple[int, ...] = (0,)) -> tuple[int, bytes]:
+        import subprocess
+        import time
+
+        try:
+            # a floor, so that a command that finished while we waited for another still counts
+            remaining = max(min(0.05, self.timeout), self.deadline - time.monotonic())
+            out, err = self.proc.communicate(self.input, timeout=remaining)
+        except subprocess.TimeoutExpired:
+            self.abandon()
+            raise _GitError(f"`git {self.name}` took longer than {self.timeout:g} s and was stopped") from None
+        if self.proc.returncode not in ok:
+            msg = err.decode("utf-8", "replace").strip().splitlines()
+            raise _GitError(f"`git {self.name}` failed ({self.proc.returncode}): {msg[-1] if msg else ''}".strip())
+        return self.proc.returncode, out
+
+    def abandon(self) -> None:
+        if self.proc.returncode is None:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            try:
+                self.proc.communicate(timeout=5)
+            except Exception:  # noqa: BLE001
+                pass
+
+
 class _Git:
     """Runs git commands in one folder with a timeout; raises :class:`_GitError` on failure."""
 
@@ -147,50 +194,52 @@ class _Git:
 
     def _argv(self, args: list[str]) -> list[str]:
         return ["git", "-c", "core.quotePath=true", "-c", "diff.suppressBlankEmpty=false",
-                "-c", "color.ui=never", *args]
+                "-c", "color.ui=never", "-c", "status.relativePaths=false", "-c", "diff.relative=false", *args]
 
-    def run(self, *args: str, ok: tuple[int, ...] = (0,), input: bytes | None = None,
-            env: dict[str, str] | None = None) -> tuple[int, bytes]:
+    def spawn(self, *args: str, input: bytes | None = None, env: dict[str, str] | None = None) -> _Pending:
+        """Start ``git args`` (several can run at once: git's start-up dominates small calls)."""
         import subprocess
 
         try:
-            proc = subprocess.run(
-                self._argv(list(args)), cwd=self.cwd, env=env or self.env, input=input,
-                stdin=None if input is not None else subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=self.timeout,
+            proc = subprocess.Popen(
+                self._argv(list(args)), cwd=self.cwd, env=env or self.env,
+                stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             )
         except FileNotFoundError as exc:
             raise _GitError("git is not installed (no `git` on PATH)") from exc
-        except subprocess.TimeoutExpired as exc:
-            raise _GitError(f"`git {args[0]}` took longer than {self.timeout:g} s and was stopped") from exc
         except OSError as exc:
             raise _GitError(f"cannot run git: {exc}") from exc
-        if proc.returncode not in ok:
-            msg = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-            raise _GitError(f"`git {args[0]}` failed ({proc.returncode}): {msg[-1] if msg else ''}".strip())
-        return proc.returncode, proc.stdout
+        return _Pending(proc, _command_name(args), input, self.timeout)
+
+    def run(self, *args: str, ok: tuple[int, ...] = (0,), input: bytes | None = None,
+            env: dict[str, str] | None = None) -> tuple[int, bytes]:
+        return self.spawn(*args, input=input, env=env).wait(ok)
 
     def stream(self, *args: str, limit: int, env: dict[str, str] | None = None) -> tuple[bytes, bool]:
         """(at most ``limit + 1`` bytes of stdout, whether that is all of it)."""
         import subprocess
         import tempfile
-        import threading
 
         # stderr goes to a file: a pipe nobody reads while stdout is drained could fill and block
-        with tempfile.TemporaryFile() as errfile:
-            return self._stream(subprocess, threading, errfile, list(args), limit, env)
-
-    def _stream(self, subprocess, threading, errfile, args: list[str], limit: int,
-                env: dict[str, str] | None) -> tuple[bytes, bool]:
+        errfile = tempfile.TemporaryFile()
         try:
             proc = subprocess.Popen(
-                self._argv(args), cwd=self.cwd, env=env or self.env, stdin=subprocess.DEVNULL,
+                self._argv(list(args)), cwd=self.cwd, env=env or self.env, stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE, stderr=errfile,
             )
         except FileNotFoundError as exc:
+            errfile.close()
             raise _GitError("git is not installed (no `git` on PATH)") from exc
         except OSError as exc:
+            errfile.close()
             raise _GitError(f"cannot run git: {exc}") from exc
+        with errfile:
+            return self._drain(proc, errfile, _command_name(args), limit)
+
+    def _drain(self, proc, errfile, name: str, limit: int) -> tuple[bytes, bool]:
+        import threading
+
         timed_out = threading.Event()
 
         def _kill() -> None:
@@ -223,11 +272,11 @@ class _Git:
                 proc.kill()
                 proc.wait()
         if timed_out.is_set():
-            raise _GitError(f"`git {args[0]}` took longer than {self.timeout:g} s and was stopped")
+            raise _GitError(f"`git {name}` took longer than {self.timeout:g} s and was stopped")
         if complete and proc.returncode != 0:
             errfile.seek(0)
             msg = errfile.read(1 << 16).decode("utf-8", "replace").strip().splitlines()
-            raise _GitError(f"`git {args[0]}` failed ({proc.returncode}): {msg[-1] if msg else ''}".strip())
+            raise _GitError(f"`git {name}` failed ({proc.returncode}): {msg[-1] if msg else ''}".strip())
         data = b"".join(chunks)
         return data, complete
 
@@ -236,10 +285,13 @@ class _Git:
 # git
 # --------------------------------------------------------------------------------------------
 
-_DIFF_PASSES = 4  # a diff over the limit is retried without the file that overflowed, this many times
+_DIFF_PASSES = 4  # a diff over the limit is continued (from the file it was cut in) at most this many times
 _DIFF_ARGS = (
     "diff", "--binary", "--no-renames", "--no-color", "--no-ext-diff", "--no-textconv",
-    "--src-prefix=a/", "--dst-prefix=b/", "--no-relative", "--ignore-submodules=none",
+    "--src-prefix=a/", "--dst-prefix=b/",
+    # a submodule's own uncommitted changes are not a patch of this repository: only a moved
+    # submodule commit is (as "Subproject commit" lines, which `git apply` understands)
+    "--ignore-submodules=dirty",
 )
 
 
@@ -279,17 +331,42 @@ def capture_git(path: str | os.PathLike | None = None, *, diff: bool = True,
     if not os.path.isdir(start):
         return _empty_git_result()
     try:
-        return _capture_git(start, diff, max_diff_bytes, timeout, include or [])
+        return _storable(_capture_git(start, diff, max_diff_bytes, timeout, include or []))
     except _GitError as exc:
-        return _empty_git_result(warnings=[str(exc)])
+        return _empty_git_result(warnings=[_clean_text(str(exc))])
     except Exception as exc:  # noqa: BLE001 - a capture must never break the user's run
-        return _empty_git_result(warnings=[f"git capture failed: {type(exc).__name__}: {exc}"])
+        return _empty_git_result(warnings=[_clean_text(f"git capture failed: {type(exc).__name__}: {exc}")])
 
 
 def _capture_git(start: str, want_diff: bool, max_bytes: int, timeout: float, include: list[str]) -> dict:
     git = _Git(start, timeout)
+    # Every metadata command starts at once from `start` (git's start-up, not its work, is
+    # what small calls cost, so together they take about as long as one).
+    includes = [p for p in (_realpath(x) for x in include) if os.path.isfile(p)]
+    pending: list[_Pending] = []
     try:
-        _, out = git.run("rev-parse", "--show-toplevel", "--git-path", "index", "--git-path", "objects")
+        revparse = git.spawn("rev-parse", "--show-toplevel", "--git-path", "index", "--git-path", "objects")
+        pending.append(revparse)
+        status = git.spawn("status", "--porcelain=v2", "--branch", "-z", "--untracked-files=all", "--no-renames")
+        pending.append(status)
+        config = git.spawn("config", "-z", "--get-regexp", r"^(remote\..*\.url|branch\..*\.(remote|merge))$")
+        pending.append(config)
+        tag = git.spawn("tag", "--points-at", "HEAD")
+        pending.append(tag)
+        lsfiles = None
+        if includes:
+            lsfiles = git.spawn("ls-files", "-z", "--", *(os.path.relpath(p, start) for p in includes))
+            pending.append(lsfiles)
+        return _read_git(git, start, want_diff, max_bytes, includes, revparse, status, config, tag, lsfiles)
+    finally:
+        for job in pending:
+            job.abandon()
+
+
+def _read_git(git: _Git, start: str, want_diff: bool, max_bytes: int, includes: list[str], revparse: _Pending,
+              status: _Pending, config: _Pending, tag: _Pending, lsfiles: _Pending | None) -> dict:
+    try:
+        _, out = revparse.wait()
     except _GitError as exc:
         text = str(exc)
         if "not a git repository" in text or "must be run in a work tree" in text:
@@ -304,7 +381,7 @@ def _capture_git(start: str, want_diff: bool, max_bytes: int, timeout: float, in
     git.cwd = root
 
     # one status call: HEAD commit, branch, ahead/behind, changed and untracked paths
-    _, out = git.run("status", "--porcelain=v2", "--branch", "-z", "--untracked-files=all", "--no-renames")
+    _, out = status.wait()
     head_oid = head_name = ""
     ahead = 0
     changed = False
@@ -334,8 +411,7 @@ def _capture_git(start: str, want_diff: bool, max_bytes: int, timeout: float, in
 
     # remotes and the branch's upstream, in one config call
     try:
-        _, out = git.run("config", "-z", "--get-regexp", r"^(remote\..*\.url|branch\..*\.(remote|merge))$",
-                         ok=(0, 1))
+        _, out = config.wait(ok=(0, 1))
     except _GitError as exc:
         warnings.append(f"remotes not read: {exc}")
         out = None
@@ -372,7 +448,7 @@ def _capture_git(start: str, want_diff: bool, max_bytes: int, timeout: float, in
                         "version_num may not exist on the remote")
     if head_oid:
         try:
-            _, out = git.run("tag", "--points-at", "HEAD")
+            _, out = tag.wait()
         except _GitError as exc:
             warnings.append(f"tags not read: {exc}")
             out = b""
@@ -381,18 +457,17 @@ def _capture_git(start: str, want_diff: bool, max_bytes: int, timeout: float, in
 
     # files the caller wants in the diff that git ignores (e.g. a script in an ignored folder)
     forced: list[str] = []
-    for path in include:
-        rel = os.path.relpath(_realpath(path), root)
-        if rel.startswith(os.pardir) or not os.path.isfile(path):
-            continue
-        rel = _posix(rel)
-        if rel in untracked:
-            continue
+    if lsfiles is not None:
         try:
-            _, out = git.run("ls-files", "-z", "--", rel)
-        except _GitError:
-            continue
-        if not out:
+            _, out = lsfiles.wait()
+            tracked = {_realpath(os.path.join(start, os.fsdecode(p))) for p in out.split(b"\0") if p}
+        except _GitError as exc:
+            warnings.append(f"cannot tell whether the script is tracked: {exc}")
+            tracked = set(includes)
+        for path in includes:
+            rel = _posix(os.path.relpath(path, root))
+            if path in tracked or rel.startswith("../") or rel in untracked:
+                continue
             forced.append(rel)
             warnings.append(f"{rel} is ignored by git; it is stored in the diff as a new file")
     result["dirty"] = bool(changed or untracked or forced)
@@ -534,10 +609,15 @@ def _diff(git: _Git, root: str, head_oid: str, untracked: list[str], forced: lis
             text += "\n"
         note = [f"{TRUNCATION_MARKER}: {len(omitted)} changed path(s) are not in it "
                 f"(limit {max_bytes} bytes); what is above applies on its own:"]
-        note += [f"#   {_clean_text(p)} ({why})" for p, why in omitted]
+        note += [f"#   {_one_line(p)} ({why})" for p, why in omitted]
         text += "\n".join(note) + "\n"
         warnings.append(f"diff truncated: {len(omitted)} changed path(s) left out (limit {max_bytes} bytes)")
     return text, paths
+
+
+def _one_line(path: str) -> str:
+    """A path for a comment line of the patch (a newline in a file name must not end it)."""
+    return _clean_text(path).replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
 
 
 def _is_utf8(data: bytes) -> bool:
@@ -691,12 +771,22 @@ def capture_script(argv: list[str] | None = None, *, standalone: bool = False, c
     * ``detached``: HEAD is detached; ``warnings``: list of human-readable notes.
     """
     try:
-        return _capture_script(argv, standalone, cwd, max_diff_bytes, timeout)
+        return _storable(_capture_script(argv, standalone, cwd, max_diff_bytes, timeout))
     except Exception as exc:  # noqa: BLE001 - a capture must never break the user's run
         result = _script_result()
-        result["argv"] = list(sys.argv if argv is None else argv)
+        result["argv"] = [os.fspath(a) for a in (sys.argv if argv is None else argv)]
         result["warnings"].append(f"script capture failed: {type(exc).__name__}: {exc}")
-        return result
+        return _storable(result)
+
+
+def _storable(record: dict) -> dict:
+    """Every string valid UTF-8 (argv and file names may hold undecodable bytes)."""
+    for key, value in record.items():
+        if isinstance(value, str):
+            record[key] = _clean_text(value)
+        elif isinstance(value, list):
+            record[key] = [_clean_text(v) if isinstance(v, str) else v for v in value]
+    return record
 
 
 def _script_result() -> dict:
@@ -811,7 +901,7 @@ def capture_runtime() -> dict:
         info["cpu_available"] = len(os.sched_getaffinity(0))  # type: ignore[attr-defined]
     except (AttributeError, OSError):
         info["cpu_available"] = info["cpu_count"]
-    return info
+    return _storable(info)
 
 
 def _implementation() -> str:
@@ -874,6 +964,9 @@ def _normalize(name: str) -> str:
     return "".join(out)
 
 
+_RECORD_FIRST = r"^([^/,\r\n]+)([/,])"  # first path component of a RECORD line, and what follows it
+
+
 class _Dist:
     __slots__ = ("name", "version", "path")
 
@@ -898,22 +991,41 @@ class _Dist:
             if names:
                 return names
         names = set()
-        for path in self.files():
-            first, sep, _ = path.partition("/")
-            if not sep:  # a top-level file: module.py / module.cpython-311-x86_64-linux-gnu.so
+        for first, rest in self._first_components():
+            if not rest:  # a top-level file: module.py / module.cpython-311-x86_64-linux-gnu.so
                 if first.endswith((".py", ".so", ".pyd", ".pyc")) and not first.startswith("__editable__"):
                     names.add(first.split(".", 1)[0])
             elif not first.endswith((".dist-info", ".data", ".egg-info")) and first not in ("..", "__pycache__"):
                 names.add(first)
         return names or {_normalize(self.name).replace("-", "_")}
 
+    def _first_components(self) -> set[tuple[str, str]]:
+        """{(first path component, "/" or "")} of the RECORD paths (a regex: RECORDs are long)."""
+        text = self._read("RECORD")
+        if text is None:
+            return set()
+        if text.startswith('"') or '\n"' in text:  # a quoted path somewhere: parse properly
+            return {p.partition("/")[:2] for p in self.files()}
+        import re
+
+        return {(first, "/" if sep == "/" else "") for first, sep in re.findall(_RECORD_FIRST, text, re.MULTILINE)}
+
     def files(self) -> list[str]:
+        """Paths listed in RECORD (its first CSV column; quoted only when a path has a comma)."""
         text = self._read("RECORD")
         if text is None:
             return []
-        import csv
+        paths = []
+        for line in text.splitlines():
+            if line.startswith('"'):
+                import csv
 
-        return [row[0] for row in csv.reader(text.splitlines()) if row]
+                row = next(csv.reader([line]), None)
+                if row:
+                    paths.append(row[0])
+            elif line:
+                paths.append(line.partition(",")[0])
+        return paths
 
 
 def _read_metadata_header(path: str) -> tuple[str, str]:
@@ -1082,15 +1194,22 @@ def _provides_any(dist: _Dist, top: str, subs: set[str]) -> bool:
 # random seed
 # --------------------------------------------------------------------------------------------
 
-def seed_everything(seed: int | bool | None, *, import_missing: bool = True) -> list[str]:
+def seed_everything(seed: int | bool | None, *, import_missing: bool = False) -> list[str]:
     """Seed ``random``, numpy and torch with ``seed`` (``Task.set_random_seed``).
 
-    ``None`` or ``False``: do nothing. ``True``: :data:`DEFAULT_SEED`. A library that is not
-    installed (or fails to import) is skipped. With ``import_missing=False`` only libraries the
-    process has already imported are seeded (importing torch takes seconds). numpy gets
-    ``seed mod 2**32`` (its limit). Returns the names of what was seeded.
+    ``None`` or ``False``: seed nothing (and cancel seeds still waiting for an import).
+    ``True``: :data:`DEFAULT_SEED`. Libraries already imported are seeded now. One not imported
+    yet is, by default, seeded the moment the process imports it (a one-shot import hook on
+    ``sys.meta_path``), so this call stays cheap (importing torch takes seconds) and a
+    ``Task.init`` placed before ``import numpy`` still seeds numpy. ``import_missing=True``
+    imports them now instead (ClearML's way). A library that is not installed or fails to
+    import is skipped. numpy gets ``seed mod 2**32`` (its limit), torch ``seed mod 2**64``.
+
+    Returns what was done: ``"random"``, ``"numpy"``, ``"torch"`` for libraries seeded now,
+    ``"numpy@import"`` / ``"torch@import"`` for those that will be seeded when imported.
     """
     if seed is None or seed is False:
+        _SeedOnImport.cancel()
         return []
     if seed is True:
         seed = DEFAULT_SEED
@@ -1106,31 +1225,109 @@ def seed_everything(seed: int | bool | None, *, import_missing: bool = True) -> 
     import random
 
     random.seed(seed)
-    seeded = ["random"]
-    numpy = _optional_module("numpy", import_missing)
-    if numpy is not None:
-        try:
-            numpy.random.seed(seed % 2**32)
-            seeded.append("numpy")
-        except Exception:  # noqa: BLE001 - a broken install is skipped like a missing one
-            pass
-    torch = _optional_module("torch", import_missing)
-    if torch is not None:
-        try:
-            torch.manual_seed(seed % 2**64)  # seeds CPU and every CUDA device
-            seeded.append("torch")
-        except Exception:  # noqa: BLE001
-            pass
-    return seeded
+    done = ["random"]
+    for name in _SEEDERS:
+        module = sys.modules.get(name)
+        if module is None and import_missing:
+            try:
+                import importlib
+
+                module = importlib.import_module(name)
+            except Exception:  # noqa: BLE001 - missing or broken: not an error
+                continue
+        if module is not None:
+            _SeedOnImport.forget(name)
+            if _seed_library(name, seed):
+                done.append(name)
+        else:
+            _SeedOnImport.arm(name, seed)
+            done.append(f"{name}@import")
+    return done
 
 
-def _optional_module(name: str, import_missing: bool):
-    module = sys.modules.get(name)
-    if module is not None or not import_missing:
-        return module
+def _seed_numpy(seed: int) -> None:
+    import importlib
+
+    importlib.import_module("numpy.random").seed(seed % 2**32)
+
+
+def _seed_torch(seed: int) -> None:
+    sys.modules["torch"].manual_seed(seed % 2**64)  # CPU and every CUDA device
+
+
+_SEEDERS = {"numpy": _seed_numpy, "torch": _seed_torch}
+
+
+def _seed_library(name: str, seed: int) -> bool:
     try:
-        import importlib
+        _SEEDERS[name](seed)
+        return True
+    except Exception:  # noqa: BLE001 - a broken install is skipped like a missing one
+        return False
 
-        return importlib.import_module(name)
-    except Exception:  # noqa: BLE001 - missing or broken: not an error
-        return None
+
+class _SeedOnImport:
+    """``sys.meta_path`` hook: seeds numpy / torch right after their first import.
+
+    It only answers for the armed names (a dict lookup for every other import), lets the
+    other finders find the module, and wraps that spec's loader for one ``exec_module``; the
+    module's ``__loader__`` and ``__spec__.loader`` are the original loader again before its
+    code runs. Installed once, on the first deferred seed.
+    """
+
+    _pending: dict[str, int] = {}
+    _installed: _SeedOnImport | None = None
+
+    @classmethod
+    def arm(cls, name: str, seed: int) -> None:
+        cls._pending[name] = seed
+        if cls._installed is None:
+            cls._installed = cls()
+            sys.meta_path.insert(0, cls._installed)
+
+    @classmethod
+    def forget(cls, name: str) -> None:
+        cls._pending.pop(name, None)
+
+    @classmethod
+    def cancel(cls) -> None:
+        cls._pending.clear()
+
+    def find_spec(self, fullname: str, path=None, target=None):
+        if fullname not in self._pending:
+            return None
+        for finder in sys.meta_path:
+            find = getattr(finder, "find_spec", None)
+            if finder is self or find is None:
+                continue
+            spec = find(fullname, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        seed = self._pending.pop(fullname, None)
+        if seed is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
+            spec.loader = _SeedingLoader(spec.loader, fullname, seed)
+        return spec
+
+    def invalidate_caches(self) -> None:
+        pass
+
+
+class _SeedingLoader:
+    def __init__(self, loader, name: str, seed: int):
+        self._loader, self._name, self._seed = loader, name, seed
+
+    def __getattr__(self, attr: str):
+        return getattr(self._loader, attr)
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module) -> None:
+        # put the real loader back before the module's code runs (and can look at it)
+        module.__loader__ = self._loader
+        if getattr(module, "__spec__", None) is not None:
+            module.__spec__.loader = self._loader
+        self._loader.exec_module(module)
+        _seed_library(self._name, self._seed)

@@ -40,6 +40,21 @@ Manifest sections owned by this module
 ``manifest["labels"]``: ``{label: int}``
     The label enumeration (``connect_label_enumeration`` / ``set_model_label_enumeration``).
 
+argparse and click
+------------------
+``argparse.ArgumentParser.parse_known_args`` (which ``parse_args`` calls) and
+``click.core.Command.parse_args`` are wrapped when this module is imported (or, if argparse/click
+are imported later, right after they are). Every outermost parse in the process is remembered;
+``Task.init`` connects the ones made before it, and later ones are connected as they happen, per
+``auto_connect_arg_parser`` (``True``, ``False``/``{}``, or ``{dest: bool}`` with an optional
+``"*"`` default). An argparse argument is ``Args/<dest>`` holding the *parsed* value (every
+namespace entry, sub-commands' included); its description is the argument's help. A click option of
+a lone command is ``Args/<param>``; under a group it is ``Args/<command>/<param>``, and each
+command of the group is ``Args/<command>`` = ``True`` (invoked) / ``False`` with type
+``"click.Command"``. Under an agent, stored ``Args`` values become the parser's defaults (a stored
+argument is no longer required) and then replace the parsed values, cast as the argument's action
+would cast them; arguments the store lacks are recorded.
+
 Remote overrides
 ----------------
 When the host ``Task`` reports ``_remote_overrides()`` (it runs under an agent and the user did not
@@ -630,6 +645,40 @@ def _parser_actions(parser: Any) -> dict[str, list]:
     return found
 
 
+def _subparser_selectors(parser: Any) -> dict[int, tuple[str, str, Any]]:
+    """``id(sub-parser) -> (dest of its sub-parsers action, its command name, parent parser)``."""
+    import argparse
+
+    selectors: dict[int, tuple[str, str, Any]] = {}
+
+    def walk(p: Any) -> None:
+        for action in getattr(p, "_actions", ()):
+            if isinstance(action, argparse._SubParsersAction):
+                for command, choice in action.choices.items():
+                    if id(choice) not in selectors and choice is not parser:
+                        selectors[id(choice)] = (action.dest, command, p)
+                        walk(choice)
+
+    walk(parser)
+    return selectors
+
+
+def _selected(namespace: Any, owner: Any, root: Any, selectors: dict[int, tuple[str, str, Any]]) -> bool:
+    """Whether ``owner`` (the root parser or one of its sub-parsers) is the command ``namespace`` chose."""
+    import argparse
+
+    seen = 0
+    while owner is not root and seen < 32:
+        selector = selectors.get(id(owner))
+        if selector is None:
+            return False
+        dest, command, parent = selector
+        if dest == argparse.SUPPRESS or getattr(namespace, dest, None) != command:
+            return False
+        owner, seen = parent, seen + 1
+    return owner is root
+
+
 def _arg_value_for_record(value: Any) -> Any:
     ok, value = _normalize(value)
     if ok:
@@ -962,10 +1011,11 @@ class ParametersMixin:
         return dict(self._hyperparams().get(section) or {})
 
     def _write_parameters(self, items: Iterable[tuple[str, Any]], *, mode: str = "update",
-                          sections: Iterable[str] = (), descriptions: Mapping[str, str] | None = None,
+                          descriptions: Mapping[str, str] | None = None,
                           types: Mapping[str, Any] | None = None) -> None:
-        """Store ``(full name, value)`` pairs. ``mode``: ``"update"`` (merge), ``"replace"`` (all
-        hyperparameters become exactly these), ``"replace_sections"`` (``sections`` become exactly these)."""
+        """Store ``(full name, value)`` pairs. ``mode``: ``"update"`` (merge) or ``"replace"`` (all
+        hyperparameters become exactly these). Types and descriptions already stored are kept as the
+        module docstring says; values of unsupported types are skipped with a warning."""
         descriptions = descriptions or {}
         types = types or {}
         prepared: dict[tuple[str, str], tuple[str, str | None, str, bool, str | None]] = {}
@@ -983,7 +1033,6 @@ class ParametersMixin:
             prepared[(section, name)] = (encode_value(value), explicit or None, type_name(value),
                                          isinstance(value, str), None if description is None else str(description))
         _warn_dropped(dropped)
-        replace_sections = {_section_of(s) for s in sections}
         if not prepared and mode == "update":
             return
 
@@ -991,8 +1040,6 @@ class ParametersMixin:
             old = manifest.get("hyperparams") or {}
             if mode == "replace":
                 new: dict = {}
-            elif mode == "replace_sections":
-                new = {s: dict(p) for s, p in old.items() if s not in replace_sections}
             else:
                 new = {s: dict(p) for s, p in old.items()}
             for (section, name), (text, explicit, vtype, is_str, description) in prepared.items():
@@ -1168,7 +1215,7 @@ class ParametersMixin:
         """
         from .task_parameters import TaskParameters
 
-        if getattr(mutable, "_fstrack_model", None) is not None or hasattr(mutable, "_fstrack_model"):
+        if hasattr(mutable, "_fstrack_model"):
             return self._connect_model(mutable, name)
         if isinstance(mutable, TaskParameters):
             return self._connect_task_parameters(mutable, name=name, ignore_remote_overrides=ignore_remote_overrides)
@@ -1181,6 +1228,8 @@ class ParametersMixin:
                 f"connect() does not support {type(mutable).__name__} objects ({mutable!r:.80}): expected a dict, "
                 "an argparse.ArgumentParser, a TaskParameters, a model, a class or a class instance"
                 + (" (use connect_configuration() for a list)" if isinstance(mutable, (list, tuple)) else ""))
+        if isinstance(mutable, Mapping):
+            check_keys(mutable, "connect() dictionary")  # before anything is stored
         remote = self._use_remote(_prefixed(section, IGNORE_MARKER), ignore_remote_overrides)
         if argparse is not None and isinstance(mutable, argparse.ArgumentParser):
             with _binding.lock:
@@ -1246,6 +1295,12 @@ class ParametersMixin:
             ok, value = _normalize(value)
             if not ok:
                 return False
+            if isinstance(value, Mapping):
+                try:
+                    check_keys(value)
+                except UnsupportedTypeError:
+                    log.warning("fstrack: attribute %r not connected: its dict has non-str keys", key)
+                    return False
             try:
                 json.dumps(value if not isinstance(value, Enum) else value.name)
             except (TypeError, ValueError):
@@ -1409,10 +1464,18 @@ class ParametersMixin:
         if not stored or namespace is None:
             return
         actions = _parser_actions(parser)
+        selectors: dict | None = None
         for dest, entry in stored.items():
-            if not hasattr(namespace, dest):
-                continue
             pairs = actions.get(dest)
+            if not hasattr(namespace, dest):
+                # an argument of the chosen sub-command that argv did not reach (e.g. the agent gave no argv)
+                if not pairs:
+                    continue
+                if selectors is None:
+                    selectors = _subparser_selectors(parser)
+                if not any(owner is not parser and _selected(namespace, owner, parser, selectors)
+                           for owner, _ in pairs):
+                    continue
             if pairs:
                 value = _cast_for_action(pairs[0][1], entry.get("value", ""), entry.get("type", ""))
             else:

@@ -75,9 +75,11 @@ def _seq_name(seq: int) -> str:
 
 
 def entry_value(data: bytes) -> Any:
-    """The value of an encoded sequence entry."""
-    token, value = unpack(data)
-    return value
+    """The value of an encoded sequence entry (``[16-byte token, value]``); ValueError if malformed."""
+    entry = unpack(data)
+    if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], bytes) and len(entry[0]) == 16):
+        raise ValueError(f"malformed ref entry: expected [16-byte token, value], got {entry!r:.80}")
+    return entry[1]
 
 
 class Refs:

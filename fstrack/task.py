@@ -29,6 +29,7 @@ from typing import Any, ClassVar
 from . import config, execution, parameters, query
 from .errors import FstrackError, InvalidNameError
 from .parameters import ParametersMixin
+from .queues import Queues
 from .taskdb import SUMMARY_FIELDS, TaskDB, TaskNotFoundError, check_project_name, check_task_id, project_id
 
 AGENT_TASK_ENV = "FSTRACK_TASK_ID"
@@ -91,7 +92,9 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "published": frozenset(),
 }
 _FINAL = ("stopped", "completed", "failed", "closed", "published")
-_EDITABLE_WHEN_PUBLISHED = {"tags", "system_tags", "comment", "name", "archived", "user_properties"}
+#: Fields a published (read-only) task still lets you change; ``status`` follows TRANSITIONS.
+_EDITABLE_WHEN_PUBLISHED = frozenset({"tags", "system_tags", "comment", "name", "archived", "user_properties",
+                                      "status"})
 _PRIVATE = object()
 
 
@@ -138,6 +141,60 @@ def _tags(tags: Any, what: str = "tags") -> list[str]:
     if bad:
         raise ValueError(f"{what} must be non-empty strings, got {bad!r}")
     return list(dict.fromkeys(tags))
+
+
+def _transition(task_id: str, m: dict, status: str, *, force: bool, repeat: bool) -> float:
+    """Move manifest ``m`` to ``status`` per :data:`TRANSITIONS`; returns the change's time."""
+    current = m["status"]
+    if (current != status or not repeat) and not force and status not in TRANSITIONS.get(current, frozenset()):
+        allowed = ", ".join(sorted(TRANSITIONS.get(current, frozenset()))) or "none (use clone)"
+        raise InvalidTransitionError(f"task {task_id} cannot go from {current!r} to {status!r}; from {current!r} "
+                                     f"it may go to: {allowed} (or pass force=True)")
+    now = time.time()
+    m.update(status=status, status_changed=now)
+    if status == "in_progress" and current != "in_progress":
+        m["started"] = now
+        m["completed"] = None
+    if status in _FINAL and current not in _FINAL:
+        m["completed"] = now
+    return now
+
+
+def _clear_outputs(m: dict) -> None:
+    """Drop the outputs of the previous run (a reset): a new run number, no metrics, artifacts or output models."""
+    m.update(run=m["run"] + 1, started=None, completed=None, last_iteration=0, last_metrics={}, artifacts={},
+             progress=None, models={"input": m["models"]["input"], "output": []})
+
+
+def _reusable(m: dict) -> bool:
+    """ClearML's reuse rule: no artifacts or output models, not published, not archived."""
+    return not (m.get("artifacts") or m["models"].get("output") or m["status"] in ("published", "publishing")
+                or m.get("archived"))
+
+
+class _NotReusable(Exception):
+    pass
+
+
+_MANAGED_FIELDS = frozenset({"id", "previous", "last_update", "kind"})
+
+
+def _check_task_data(db: TaskDB, data: dict) -> None:
+    """Validate the fields of ``update_task``/``import_task`` data that have rules; record new projects."""
+    managed = _MANAGED_FIELDS & set(data)
+    if managed:
+        raise ValueError(f"cannot update fields {sorted(managed)} (managed by fstrack)")
+    if "name" in data and (not isinstance(data["name"], str) or not data["name"].strip()):
+        raise InvalidNameError(f"task name must be a non-empty string, got {data['name']!r}")
+    if "type" in data:
+        _task_type(data["type"])
+    if "status" in data and data["status"] not in TRANSITIONS:
+        raise ValueError(f"status {data['status']!r} is not one of {', '.join(TRANSITIONS)}")
+    for field in ("tags", "system_tags"):
+        if field in data:
+            _tags(data[field], field)
+    if "project" in data:
+        db.ensure_project(data["project"])
 
 
 def _container(image: str | None, command: str | None, arguments: str | Sequence[str] | None,
@@ -215,9 +272,12 @@ class Task(ParametersMixin):
             return self._record[name]
         return self._data.get(name)
 
-    def _edit(self, fn: Callable[[dict], None], *, fields: Iterable[str] = ()) -> None:
-        """Atomically apply ``fn`` to a fresh copy of the newest manifest (see :meth:`TaskDB.update`)."""
-        touched = set(fields)
+    def _edit(self, fn: Callable[[dict], None], *, fields: Iterable[str] | None = None) -> None:
+        """Atomically apply ``fn`` to a fresh copy of the newest manifest (see :meth:`TaskDB.update`).
+
+        ``fields`` names what ``fn`` changes; an edit that does not say is refused on a published task.
+        """
+        touched = set(fields) if fields is not None else {"(unspecified fields)"}
 
         def guarded(manifest: dict) -> None:
             if manifest["status"] == "published" and not touched <= _EDITABLE_WHEN_PUBLISHED:
@@ -285,7 +345,7 @@ class Task(ParametersMixin):
 
     @output_uri.setter
     def output_uri(self, value: str | None) -> None:
-        self._edit(lambda m: m.__setitem__("output_uri", value))
+        self._edit(lambda m: m.__setitem__("output_uri", value), fields={"output_uri"})
 
     @property
     def storage_uri(self) -> str | None:
@@ -405,42 +465,52 @@ class Task(ParametersMixin):
                     candidate.reload()
                 except TaskNotFoundError:
                     candidate = None
+        task = None
         if candidate is not None and continue_last:
             task = candidate
             last = task.get_last_iteration()
             task._initial_iteration = offset if offset is not None else (last + 1 if last else 0)
-            task._edit(lambda m: m.update(status="in_progress", status_changed=time.time(), completed=None,
-                                          settings=settings, status_message="continued"))
-        elif candidate is not None and (isinstance(reuse, str) or candidate._reusable()):
-            task = candidate
-            task._reset_manifest(name=name, project=project, task_type=task_type, tags=tags, settings=settings)
-        else:
+
+            def resume(m: dict) -> None:
+                if m["status"] == "published":
+                    raise UsageError(f"task {task.id} is published and cannot be continued; clone it instead")
+                m["settings"] = settings
+
+            task._set_status("in_progress", force=True, message="continued", also=resume)
+        elif candidate is not None:
+            try:
+                candidate._reuse(judged=candidate._data, name=name, project=project, task_type=task_type,
+                                 tags=tags, settings=settings)
+                task = candidate
+            except _NotReusable as why:
+                if isinstance(reuse, str):
+                    warnings.warn(f"fstrack: task {reuse} cannot be reused ({why}); created a new task", stacklevel=3)
+        if task is None:
             task = cls._new(db, name=name, project=project, task_type=task_type, tags=tags,
                             status="in_progress", settings=settings)
         _remember_session(db, project, name, task.id)
         return task
 
-    def _reusable(self) -> bool:
-        m = self._data
-        if m.get("artifacts") or m["models"].get("output") or m["status"] in ("published", "publishing"):
-            return False
-        if m.get("archived"):
-            return False
-        return not (m["status"] == "in_progress" and self.is_alive())
+    def _reuse(self, *, judged: dict, **changes: Any) -> None:
+        """Reset this task for a new run of the same script (ClearML's reuse), if the rule allows it and
+        nobody changed the task since it was judged (``judged``: the manifest the decision was made on)."""
+        if not _reusable(judged):
+            raise _NotReusable("it has artifacts or output models, is published or archived")
+        if judged["status"] == "in_progress" and self.is_alive():
+            raise _NotReusable("it is running in another process")
 
-    def _reset_manifest(self, **changes: Any) -> None:
-        def reset(m: dict) -> None:
+        def reuse(m: dict) -> None:
+            if m["status_changed"] != judged["status_changed"] or m["run"] != judged["run"] or not _reusable(m):
+                raise _NotReusable("another process changed it meanwhile")
+            _clear_outputs(m)
             now = time.time()
-            m.update(name=changes.get("name", m["name"]), project=changes.get("project", m["project"]),
-                     type=changes.get("task_type", m["type"]), status="in_progress", status_changed=now,
-                     status_message="", status_reason="", created=now, started=now, completed=None,
-                     last_iteration=0, last_metrics={}, progress=None, run=m["run"] + 1,
-                     artifacts={}, models={"input": m["models"]["input"], "output": []},
-                     settings=changes.get("settings", m.get("settings", {})))
-            if "tags" in changes:
-                m["tags"] = list(dict.fromkeys([*m["tags"], *changes["tags"]]))
+            m.update(name=changes["name"], project=changes["project"], type=changes["task_type"],
+                     status="in_progress", status_changed=now, status_message="", status_reason="",
+                     created=now, started=now, settings=changes["settings"],
+                     tags=list(dict.fromkeys([*m["tags"], *changes["tags"]])))
 
-        self._edit(reset)
+        self._edit(reuse)
+        self._own_status_change = self._data["status_changed"]
 
     @classmethod
     def create(cls, project_name: str | None = None, task_name: str | None = None,
@@ -513,13 +583,14 @@ class Task(ParametersMixin):
     def _capture_execution(self) -> None:
         try:
             script = execution.capture_script(standalone=type(self)._standalone_script)
+            main_script = _script_path()
             script["requirements"] = {"pip": execution.capture_requirements(
                 freeze=type(self)._freeze_requirements, added=dict(type(self)._added_requirements),
-                ignored=set(type(self)._ignored_requirements))}
+                ignored=set(type(self)._ignored_requirements),
+                scan_files=[main_script] if main_script else None)}  # imports made after Task.init too
             runtime = execution.capture_runtime()
-            self._edit(lambda m: (m["script"].update({k: v for k, v in script.items()
-                                                      if k not in m["script"] or not m["script"][k]}),
-                                  m["runtime"].update(runtime)))
+            self._edit(lambda m: (m["script"].update(script), m["runtime"].update(runtime)),
+                       fields={"script", "runtime"})
         except Exception as exc:  # a failed capture must never break the user's script
             warnings.warn(f"fstrack could not record the execution environment: {exc}", stacklevel=1)
 
@@ -605,28 +676,21 @@ class Task(ParametersMixin):
 
     # -- status ------------------------------------------------------------------------
     def _set_status(self, status: str, *, force: bool = False, message: str | None = None,
-                    reason: str | None = None, **fields: Any) -> None:
+                    reason: str | None = None, repeat: bool = True, also: Callable[[dict], None] | None = None,
+                    **fields: Any) -> None:
+        """Change the status atomically per :data:`TRANSITIONS` (``repeat``: staying in it is allowed),
+        together with ``fields`` and whatever ``also(manifest)`` changes in the same manifest."""
         def change(m: dict) -> None:
-            current = m["status"]
-            if current != status and not force and status not in TRANSITIONS.get(current, frozenset()):
-                allowed = ", ".join(sorted(TRANSITIONS.get(current, frozenset()))) or "none (use clone)"
-                raise InvalidTransitionError(
-                    f"task {self.id} cannot go from {current!r} to {status!r}; from {current!r} it may go to: "
-                    f"{allowed} (or pass force=True)")
-            now = time.time()
-            self._own_status_change = now
-            m.update(status=status, status_changed=now, **fields)
+            self._own_status_change = _transition(self.id, m, status, force=force, repeat=repeat)
+            m.update(copy.deepcopy(fields))
             if message is not None:
                 m["status_message"] = message
             if reason is not None:
                 m["status_reason"] = reason
-            if status == "in_progress" and current != "in_progress":
-                m["started"] = now
-                m["completed"] = None
-            if status in _FINAL and current not in _FINAL:
-                m["completed"] = now
+            if also is not None:
+                also(m)
 
-        self._edit(change)  # the transition table (and force) governs status, published or not
+        self._edit(change, fields={"status"} if also is None and not fields else None)
 
     def _status_call(self, status: str, ignore_errors: bool | None, **kwargs: Any) -> None:
         try:
@@ -695,13 +759,19 @@ class Task(ParametersMixin):
         self._publish_on_completion = bool(enable)
 
     def reset(self, set_started_on_success: bool = False, force: bool = False) -> None:
-        """Back to Draft, dropping the outputs of the previous run. Under an agent, only with ``force``."""
+        """Back to Draft, dropping the outputs of the previous run. Under an agent, only with ``force``.
+        A published task cannot be reset (clone it)."""
         if self._remote and not force:
             raise UsageError(f"task {self.id} runs under an agent; reset(force=True) to clear its outputs")
-        self._set_status("created", force=self.status not in ("published", "publishing"), message="reset",
-                         started=None, completed=None, last_iteration=0, last_metrics={}, artifacts={},
-                         progress=None, run=self._data["run"] + 1,
-                         models={"input": self._data["models"]["input"], "output": []})
+        if self.get_status() == "published":
+            raise InvalidTransitionError(f"task {self.id} is published and cannot be reset; clone it instead")
+
+        def clear(m: dict) -> None:
+            if m["status"] == "published":
+                raise InvalidTransitionError(f"task {self.id} is published and cannot be reset; clone it instead")
+            _clear_outputs(m)
+
+        self._set_status("created", force=True, message="reset", also=clear)
         if set_started_on_success:
             self.mark_started()
 
@@ -956,6 +1026,67 @@ class Task(ParametersMixin):
     def get_initial_iteration(self) -> int:
         return self._initial_iteration
 
+    # -- queues ------------------------------------------------------------------------
+    @classmethod
+    def enqueue(cls, task: Task | str, queue_name: str | None = None, queue_id: str | None = None,
+                force: bool = False) -> dict[str, Any]:
+        """Put a Draft (or stopped) task in a queue (created on first use); ``force`` resets it first if it
+        ran. Returns ClearML's enqueue response."""
+        task = task if isinstance(task, Task) else cls.get_task(task_id=task)
+        queues = Queues(task._db.store)
+        queue = queues.resolve(queue_name, queue_id, create=queue_name is not None)
+        if force and task.get_status() not in ("created", "stopped"):
+            task.reset(force=True)
+        entry = queues.new_entry_name()
+        attempts = (task._data.get("execution") or {}).get("attempts", 0)
+        task._set_status("queued", message="", reason="", repeat=False, execution={
+            "queue": queue["id"], "queue_name": queue["name"], "entry": entry, "worker": None,
+            "attempts": attempts})
+        queues.push(queue["id"], task.id, entry)
+        return {"queued": 1, "updated": 1, "fields": task._status_fields()}
+
+    @classmethod
+    def dequeue(cls, task: Task | str) -> dict[str, Any]:
+        """Withdraw a queued task (back to Draft). Fails if a worker took it first: a task is never both
+        dequeued and run."""
+        task = task if isinstance(task, Task) else cls.get_task(task_id=task)
+        task.reload()
+        execution = task._data.get("execution") or {}
+        if task._data["status"] != "queued" or not execution.get("entry"):
+            raise InvalidTransitionError(f"task {task.id} is {task._data['status']!r}, not queued")
+        if Queues(task._db.store).claim(execution["queue"], execution["entry"]) is None:
+            raise UsageError(f"task {task.id} was already taken from queue {execution.get('queue_name')!r} "
+                             "by a worker")
+        task._set_status("created", execution=dict(execution, queue=None, entry=None))
+        return {"dequeued": 1, "updated": 1, "fields": task._status_fields()}
+
+    def _status_fields(self) -> dict[str, Any]:
+        from datetime import datetime, timezone
+
+        m = self._data
+
+        def iso(t: float) -> str:
+            return datetime.fromtimestamp(t, timezone.utc).isoformat()
+
+        return {"status": m["status"], "status_reason": m["status_reason"], "status_message": m["status_message"],
+                "status_changed": iso(m["status_changed"]), "last_update": iso(m["last_update"]),
+                "execution.queue": m["execution"].get("queue")}
+
+    @classmethod
+    def get_num_enqueued_tasks(cls, queue_name: str | None = None, queue_id: str | None = None) -> int:
+        queues = Queues(config.get_store())
+        return len(queues.pending(queues.resolve(queue_name, queue_id)["id"]))
+
+    def get_executed_queue(self, return_name: bool = False) -> str | None:
+        """The queue this task was last enqueued in (its id, or its name)."""
+        execution = self._data.get("execution") or {}
+        return execution.get("queue_name" if return_name else "queue")
+
+    @property
+    def last_worker(self) -> str | None:
+        """The worker that last ran this task (``host:pid`` of the agent)."""
+        return (self._data.get("execution") or {}).get("worker")
+
     # -- current task ------------------------------------------------------------------
     @classmethod
     def current_task(cls) -> Task | None:
@@ -1164,7 +1295,8 @@ class Task(ParametersMixin):
         if not isinstance(task_data, dict):
             raise TypeError(f"task_data must be a dict from export_task(), got {type(task_data).__name__}")
         if target_task is None:
-            data = {k: v for k, v in task_data.items() if k not in ("id", "previous", "last_update")}
+            data = {k: v for k, v in task_data.items() if k not in _MANAGED_FIELDS}
+            _check_task_data(config.get_taskdb(), data)
             name = data.pop("name", "imported task")
             project = data.pop("project", _default_project())
             task_type = data.pop("type", "training")
@@ -1180,9 +1312,7 @@ class Task(ParametersMixin):
         """Merge ``task_data`` (nested dicts merge key by key) into the task."""
         if not isinstance(task_data, dict):
             raise TypeError(f"task_data must be a dict, got {type(task_data).__name__}")
-        protected = {"id", "previous", "last_update", "kind"} & set(task_data)
-        if protected:
-            raise ValueError(f"cannot update fields {sorted(protected)} (managed by fstrack)")
+        _check_task_data(self._db, task_data)
 
         def merge(target: dict, changes: dict) -> None:
             for key, value in changes.items():
@@ -1195,7 +1325,8 @@ class Task(ParametersMixin):
         return True
 
     def _replace_fields(self, task_data: dict) -> None:
-        data = {k: v for k, v in task_data.items() if k not in ("id", "previous", "last_update", "kind")}
+        data = {k: v for k, v in task_data.items() if k not in _MANAGED_FIELDS}
+        _check_task_data(self._db, data)
         self._edit(lambda m: m.update(copy.deepcopy(data)), fields=set(data))
 
     def history(self) -> list[dict]:

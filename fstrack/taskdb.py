@@ -20,6 +20,7 @@ import copy
 import hashlib
 import os
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -173,8 +174,7 @@ class TaskDB:
             return {"deleted": True, "time": time.time()}
 
         seq, _ = self.refs.update(self._key(task_id), tombstone)
-        for previous in (seq - 1, seq - 2):
-            self.store.backend.delete(f"{INDEX_DIR}/{task_id}.{previous:020d}")
+        self._write_summary(task_id, seq, {"id": task_id, "deleted": True})
 
     def history(self, task_id: str) -> list[dict]:
         """Every manifest the task ever had, oldest first (each with ``position`` added)."""
@@ -191,21 +191,31 @@ class TaskDB:
 
     # -- index -------------------------------------------------------------------
     def _write_summary(self, task_id: str, seq: int, manifest: dict) -> None:
+        """Index position ``seq`` of a task (a tombstone for a deleted task). The head has already moved,
+        so a failure here only lets the index lag; it must not fail the committed change."""
         name = f"{task_id}.{seq:020d}"
-        data = pack(summarize(manifest))
-        self.store.backend.create(f"{INDEX_DIR}/{name}", data)
-        self._records[name] = unpack(data)
-        if seq > 1:
-            self.store.backend.delete(f"{INDEX_DIR}/{task_id}.{seq - 1:020d}")
+        record = manifest if manifest.get("deleted") else summarize(manifest)
+        try:
+            self.store.backend.create(f"{INDEX_DIR}/{name}", pack(record))
+            if seq > 1:
+                self.store.backend.delete(f"{INDEX_DIR}/{task_id}.{seq - 1:020d}")
+        except OSError as exc:
+            warnings.warn(f"fstrack: the query index of task {task_id} lags its head ({exc})", stacklevel=3)
+            return
+        self._records[name] = copy.deepcopy(record)
 
     def records(self) -> list[dict]:
         """The newest summary of every task (one listing, plus reads of summaries not yet cached)."""
         self._load_cache()
         newest: dict[str, str] = {}
-        for name in self.store.backend.list(INDEX_DIR):
+        superseded: list[str] = []
+        for name in self.store.backend.list(INDEX_DIR):  # sorted: a task's positions ascend
             task_id, _, seq = name.partition(".")
-            if len(task_id) == 32 and len(seq) == 20 and name > newest.get(task_id, ""):
+            if len(task_id) == 32 and len(seq) == 20:
+                if task_id in newest:
+                    superseded.append(newest[task_id])
                 newest[task_id] = name
+        self._drop_superseded(superseded)
         wanted = set(newest.values())
         missing = [f"{INDEX_DIR}/{n}" for n in wanted if n not in self._records]
         if missing:
@@ -214,7 +224,16 @@ class TaskDB:
             self._save_cache(wanted)
         for stale in set(self._records) - wanted:
             del self._records[stale]
-        return [self._records[n] for n in sorted(wanted) if n in self._records]
+        return [r for n in sorted(wanted) if (r := self._records.get(n)) is not None and not r.get("deleted")]
+
+    def _drop_superseded(self, names: list[str]) -> None:
+        """Delete summaries a higher position of the same task replaced (left by crashed or overtaken
+        writers). Safe for any reader to do: readers only ever use a task's highest position."""
+        for name in names:
+            try:
+                self.store.backend.delete(f"{INDEX_DIR}/{name}")
+            except OSError:
+                return  # a read-only view of the store: leave them
 
     def _load_cache(self) -> None:
         if self._cache_loaded or self._cache_file is None:

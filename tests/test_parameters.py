@@ -834,3 +834,27 @@ def test_click_under_agent(agent_loader, monkeypatch):
     train.main(["--lr", "0.1"], standalone_mode=False)
     assert seen["values"] == (0.25, True, 1)
     assert seen["task"].get_parameter("Args/epochs", cast=True) == 1
+
+
+def make_sub_parser():
+    p = argparse.ArgumentParser()
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("data")
+    sub = p.add_subparsers(dest="cmd")
+    fit = sub.add_parser("fit")
+    fit.add_argument("--steps", type=int, default=10)
+    sub.add_parser("eval").add_argument("--split", default="val")
+    return p
+
+
+def test_argparse_subparsers_local_and_agent_without_argv(task_store, monkeypatch):
+    t = Task.init("params", "subparsers")
+    make_sub_parser().parse_args(["/data", "fit", "--steps", "5"])
+    assert t.get_parameters(cast=True) == {"Args/seed": 1, "Args/data": "/data", "Args/cmd": "fit", "Args/steps": 5}
+    t.update_parameters({"Args/steps": "50", "Args/data": "/other"})
+    t.close()
+    Task._main = None
+    monkeypatch.setenv("FSTRACK_TASK_ID", t.id)
+    Task.init("x", "y")
+    args = make_sub_parser().parse_args(["fit"])   # an agent that gives no other argument
+    assert vars(args) == {"seed": 1, "data": "/other", "cmd": "fit", "steps": 50}

@@ -111,3 +111,26 @@ def wait_for_go() -> None:
     emit("ready")
     if sys.stdin.readline().strip() != "go":
         raise SystemExit("parent went away before releasing the workers")
+
+
+def corrupt_object(store: Any, oid: str) -> bytes:
+    """Flip one byte of object ``oid`` in place (local: in the file itself; elsewhere: rewrite the
+    object through the backend, as bit rot or a buggy tool would). Returns the corrupted bytes."""
+    from fstrack.store import object_key
+
+    key = object_key(oid)
+    if store.backend.name == "local":
+        path = store.backend.path(key)
+        with open(path, "r+b") as f:
+            data = bytearray(f.read())
+            if not data:
+                data = bytearray(b"\x00")
+            else:
+                data[len(data) // 2] ^= 0x01
+            f.seek(0)
+            f.write(data)
+        return bytes(data)
+    data = bytearray(store.backend.read(key)) or bytearray(b"\x00")
+    data[len(data) // 2] ^= 0x01
+    store.backend.replace(key, bytes(data))
+    return bytes(data)

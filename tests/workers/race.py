@@ -1,13 +1,12 @@
-"""Race worker: ``race.py MODE LOCATION_JSON WORKER_INDEX COUNT [EXTRA]``.
+"""Race worker: ``race.py MODE LOCATION_JSON WORKER_INDEX COUNT``.
 
 Opens the store, says ready, waits for ``go`` on stdin (so all workers start together),
 then races and prints one JSON line with what it did:
 
 * ``create``: ``backend.create("race/create/kNNNN", b"<worker>")`` for NNNN in 0..COUNT-1;
   prints the keys it won.
-* ``claim``: ``backend.claim("race/pending/eNNNN", <claimed key>)`` for every entry;
-  EXTRA ``shared`` uses one claimed key per entry (``race/claimed/eNNNN``), ``own`` one per
-  worker and entry (``race/claimed/eNNNN-wW``); prints the entries it won.
+* ``claim``: ``backend.claim("race/pending/eNNNN", "race/claimed/eNNNN")`` for every entry;
+  prints the entries it won.
 * ``cas``: COUNT times ``Refs.update("race/counter", +1)``; prints the positions it wrote.
 * ``open``: opens (creating) a fresh store after the release instead of before; prints "opened".
 """
@@ -19,10 +18,24 @@ import sys
 from common import emit, open_location, wait_for_go
 
 
+def _preload(location_json: str) -> None:
+    """Import fstrack and the location's filesystem class now, so that after the release the
+    workers' first opens overlap instead of queueing behind imports."""
+    import json
+
+    import fsspec
+
+    import fstrack.store  # noqa: F401
+
+    url = json.loads(location_json)["url"]
+    if "://" in url:
+        fsspec.get_filesystem_class(url.split("://", 1)[0])
+
+
 def main() -> None:
     mode, location_json, index, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-    extra = sys.argv[5] if len(sys.argv) > 5 else ""
     if mode == "open":
+        _preload(location_json)
         wait_for_go()
         store = open_location(location_json, create=True)
         store.put(b"opened by %d" % index)
@@ -30,6 +43,7 @@ def main() -> None:
         return
     store = open_location(location_json)
     backend = store.backend
+    backend.exists("race/warm-up")  # connect before the release, so no worker starts late
     if mode == "create":
         me = f"worker-{index}".encode()
         wait_for_go()
@@ -39,8 +53,7 @@ def main() -> None:
         wait_for_go()
         won = []
         for i in range(count):
-            claimed = f"race/claimed/e{i:04d}" if extra == "shared" else f"race/claimed/e{i:04d}-w{index}"
-            if backend.claim(f"race/pending/e{i:04d}", claimed):
+            if backend.claim(f"race/pending/e{i:04d}", f"race/claimed/e{i:04d}") is not None:
                 won.append(i)
         emit({"won": won})
     elif mode == "cas":
