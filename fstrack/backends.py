@@ -367,18 +367,18 @@ class ObjectStoreBackend(Backend):
         except FileNotFoundError:
             return None
         token = new_token().encode()
-        if not self.create(claimed_key, token):
+        won = self.create(claimed_key, token)
+        if not won:
             # A retried request whose first attempt won is answered "exists": the token tells.
             try:
-                if self.read(claimed_key) != token:
-                    return None
+                won = self.read(claimed_key) == token
             except FileNotFoundError:
-                return None
+                won = False
         try:
-            self.delete(key)
+            self.delete(key)  # taken either way: the winner, or a loser tidying up after a winner that died
         except OSError:
-            pass  # the claim is won; a leftover entry is skipped by readers (it has a claimed key)
-        return data
+            pass  # a leftover entry is skipped by readers (it has a claimed key)
+        return data if won else None
 
 
 def _error_code(exc: BaseException) -> int | str | None:

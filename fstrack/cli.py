@@ -125,6 +125,87 @@ def cmd_history(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_clone(args: argparse.Namespace) -> int:
+    from .task import Task
+
+    _use_store(args)
+    clone = Task.clone(args.task, name=args.name, project=args.project)
+    if args.set:
+        clone.update_parameters({key: value for key, _, value in (p.partition("=") for p in args.set)})
+    result = {"id": clone.id, "name": clone.name}
+    if args.enqueue:
+        result["enqueue"] = Task.enqueue(clone, queue_name=args.enqueue)
+    _emit(args, result, f"cloned {args.task} -> {clone.id} ({clone.name})"
+          + (f", queued in {args.enqueue!r}" if args.enqueue else ""))
+    return 0
+
+
+def cmd_enqueue(args: argparse.Namespace) -> int:
+    from .task import Task
+
+    _use_store(args)
+    result = Task.enqueue(args.task, queue_name=args.queue, force=args.force)
+    _emit(args, result, f"task {args.task} queued in {args.queue!r}")
+    return 0
+
+
+def cmd_dequeue(args: argparse.Namespace) -> int:
+    from .task import Task
+
+    _use_store(args)
+    result = Task.dequeue(args.task)
+    _emit(args, result, f"task {args.task} dequeued (back to draft)")
+    return 0
+
+
+def cmd_queues(args: argparse.Namespace) -> int:
+    from .queues import Queues
+
+    queues = Queues(_open(args))
+    rows = [dict(q, pending=len(queues.pending(q["id"]))) for q in queues.all()]
+    lines = [f"{'QUEUE':24} {'ID':32}  PENDING"] + [f"{q['name']:24} {q['id']}  {q['pending']}" for q in rows]
+    _emit(args, rows, "\n".join(lines) if rows else "no queues")
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from .task import Task
+
+    _use_store(args)
+    a, b = Task.get_task(task_id=args.a), Task.get_task(task_id=args.b)
+    sections = {
+        "parameter": (a.get_parameters() or {}, b.get_parameters() or {}),
+        "configuration": ({k: v["value"] for k, v in a._data.get("configuration", {}).items()},
+                          {k: v["value"] for k, v in b._data.get("configuration", {}).items()}),
+        "metric": ({f"{t}/{s}": v.get("last") for t, series in a._data.get("last_metrics", {}).items()
+                    for s, v in series.items()},
+                   {f"{t}/{s}": v.get("last") for t, series in b._data.get("last_metrics", {}).items()
+                    for s, v in series.items()}),
+    }
+    rows = [{"kind": kind, "name": name, "a": left.get(name), "b": right.get(name)}
+            for kind, (left, right) in sections.items() for name in sorted(set(left) | set(right))
+            if args.all or left.get(name) != right.get(name)]
+    lines = [f"{'':14} {'NAME':40} {a.id[:8]:>20} {b.id[:8]:>20}"]
+    lines += [f"{r['kind']:14} {r['name']:40} {str(r['a']):>20} {str(r['b']):>20}" for r in rows]
+    _emit(args, rows, "\n".join(lines) if rows else "no differences")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    if args.set_url:
+        path = config.write_config({**config.read_config(), "url": args.set_url,
+                                    "storage_options": _storage_options(args.option)})
+        _emit(args, {"config": path, "url": args.set_url}, f"default store set to {args.set_url} in {path}")
+        return 0
+    url, options = config.store_location()
+    shown = {k: ("***" if any(s in k.lower() for s in ("secret", "key", "token", "password", "credential"))
+                 else v) for k, v in options.items()}
+    _emit(args, {"url": url, "storage_options": shown, "config": config.config_path(),
+                 "offline": config.is_offline()},
+          f"store:   {url}\noptions: {shown or '-'}\nconfig:  {config.config_path()}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fstrack", description="Serverless experiment tracking on any fsspec URL.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
@@ -154,6 +235,25 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("task", help="task id")
     history = add("history", cmd_history, "the task's manifest chain: what changed and when")
     history.add_argument("task", help="task id")
+    diff = add("diff", cmd_diff, "compare two tasks' parameters, configuration and last metrics")
+    diff.add_argument("a", help="task id")
+    diff.add_argument("b", help="task id")
+    diff.add_argument("--all", action="store_true", help="show equal values too")
+    clone = add("clone", cmd_clone, "make a Draft copy of a task (configuration, no outputs)")
+    clone.add_argument("task", help="task id")
+    clone.add_argument("--name", help="name of the copy (default: 'Clone of ...')")
+    clone.add_argument("--project", help="project of the copy (default: the original's)")
+    clone.add_argument("--set", action="append", metavar="SECTION/NAME=VALUE", help="edit a parameter, repeatable")
+    clone.add_argument("--enqueue", metavar="QUEUE", help="put the copy in this queue")
+    enqueue = add("enqueue", cmd_enqueue, "put a Draft task in a queue for an agent")
+    enqueue.add_argument("task", help="task id")
+    enqueue.add_argument("--queue", required=True, help="queue name (created on first use)")
+    enqueue.add_argument("--force", action="store_true", help="reset a task that already ran")
+    dequeue = add("dequeue", cmd_dequeue, "take a queued task out of its queue (back to Draft)")
+    dequeue.add_argument("task", help="task id")
+    add("queues", cmd_queues, "list queues and how many tasks wait in each")
+    cfg = add("config", cmd_config, "show the default store, or set it with --set-url")
+    cfg.add_argument("--set-url", metavar="URL", help="make URL (with -o options) the default store")
     return parser
 
 

@@ -117,17 +117,23 @@ class Queues:
         return Claim(qid, entry, payload["task"], payload["enqueued"])
 
     def claims(self, qid: str, *, window: int = 1) -> Iterator[Claim]:
-        """Claim pending entries one at a time, as the caller asks for them, oldest first.
+        """Claim pending entries one at a time, oldest first, for as long as the caller asks and the queue
+        has any.
 
-        With ``window`` > 1 each pass starts at a random one of the ``window`` oldest entries, so that
-        many workers do not all race for the same entry (order is then FIFO within the window).
+        Each attempt tries the ``window`` oldest entries in random order (so that many workers do not all
+        race for the same entry; order is then FIFO within the window) and lists the queue again after a
+        win or after losing every entry of the window, so no worker walks a stale listing.
         """
-        pending = self.pending(qid)
-        start = random.randrange(min(window, len(pending))) if pending else 0
-        for entry in pending[start:] + pending[:start]:
-            taken = self.claim(qid, entry)
-            if taken is not None:
-                yield taken
+        while True:
+            head = self.backend.list(f"{QUEUES_DIR}/{qid}/entries")[:max(1, window)]
+            if not head:
+                return
+            random.shuffle(head)
+            for entry in head:
+                taken = self.claim(qid, entry)
+                if taken is not None:
+                    yield taken
+                    break
 
     # -- the store's clock ---------------------------------------------------------------
     def store_now(self) -> float:
