@@ -330,7 +330,12 @@ class MemoryBackend(Backend):
 
 class ObjectStoreBackend(Backend):
     """A cloud object store with conditional writes (S3 If-None-Match, GCS ifGenerationMatch=0,
-    Azure If-None-Match: *). Claims are create-only claim files: ``mv`` there is copy+delete."""
+    Azure If-None-Match: *). Claims are create-only claim files: ``mv`` there is copy+delete.
+
+    Create-only is relied on for small writes (ref entries, claims, markers), which always go in one
+    request. Large objects may be uploaded in parts, where some servers do not check the condition;
+    that is harmless because an object's name is the hash of its bytes: racing writers write the same.
+    """
 
     #: How many times a create is retried on a transient "conditional request conflict".
     conflict_retries = 10
@@ -407,6 +412,11 @@ class S3Backend(ObjectStoreBackend):
 
 class GCSBackend(ObjectStoreBackend):
     name = "gcs"
+
+    def _create_once(self, path: str, data: bytes) -> None:
+        # gcsfs switches to a resumable upload at its chunk size; only the single-request upload is
+        # guaranteed to honour ifGenerationMatch=0 (the GCS emulator ignores it on resumable ones).
+        self.fs.pipe_file(path, data, mode="create", chunksize=len(data) + 1)
 
 
 class AzureBackend(ObjectStoreBackend):

@@ -80,6 +80,8 @@ def hash_stream(stream: BinaryIO, sink: BinaryIO | None = None) -> tuple[str, in
 
 def _default(value: Any) -> Any:
     if isinstance(value, ObjectId):
+        if type(value) is ObjectId:
+            raise TypeError(f"an untyped ObjectId ({value}) cannot be stored: use DocId (a document) or BlobId (a blob)")
         return msgpack.ExtType(value.ext_code, bytes.fromhex(value))
     if isinstance(value, tuple):
         return list(value)

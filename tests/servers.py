@@ -28,6 +28,23 @@ that started it even if that one is SIGKILLed, and is also stopped by an
 ``atexit`` hook as a last resort.  Logs go to a file in the server's temporary
 work dir; start-up failures raise :class:`ServerStartError` with the log tail.
 
+Known quirks of these servers (measured; see the helper's report)
+------------------------------------------------------------------
+* SeaweedFS answers a conditional PUT (If-None-Match: *) that loses a race
+  for the same key slowly: 412s arrive after up to several seconds under 16-way
+  contention (server side, no client retries).  16 procs x 200 same keys took
+  ~300 s; keep same-key race tests on S3 small (e.g. 16 x 20 keys, ~45 s).
+* SeaweedFS does not enforce If-None-Match atomically on
+  CompleteMultipartUpload (s3fs uses multipart for >= 100 MiB in pipe_file /
+  put_file): several racers can all "win".  Single-PUT creates are atomic.
+* SeaweedFS's 412 carries no <Condition> element, so s3fs raises
+  ``OSError(errno.EINVAL, "At least one of the pre-conditions you specified did
+  not hold")`` instead of the ``FileExistsError`` it raises for AWS/moto.
+* fake-gcs-server honours ``ifGenerationMatch=0`` only on simple (multipart)
+  uploads, not on resumable uploads (gcsfs: pipe_file >= 50 MiB, put_file
+  >= 5 MiB), nor on rewriteTo/compose.
+* memory:// is per process: child processes see an empty store.
+
 Environment knobs
 -----------------
 ``FSTRACK_SERVER_START_TIMEOUT``  seconds to wait for a server (default 60).
@@ -190,8 +207,9 @@ class ManagedProcess:
     """A server subprocess in its own session / process group, logged to a file."""
 
     def __init__(self, name: str, argv: list[str], cwd: Path, log_path: Path,
-                 env: dict | None = None):
+                 env: dict | None = None, extra_logs: tuple[Path, ...] = ()):
         self.name = name
+        self.extra_logs = tuple(Path(p) for p in extra_logs)
         self.argv = [str(a) for a in argv]
         self.cwd = Path(cwd)
         self.log_path = Path(log_path)
@@ -229,11 +247,17 @@ class ManagedProcess:
         return self.popen is not None and self.popen.poll() is None
 
     def log_tail(self, lines: int = 60) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError as exc:
-            return f"<no log: {exc}>"
-        return "\n".join(text.splitlines()[-lines:])
+        parts = []
+        for path in (self.log_path, *self.extra_logs):
+            try:
+                text = path.read_text(errors="replace")
+            except OSError as exc:
+                if path == self.log_path:
+                    parts.append(f"<no log {path}: {exc}>")
+                continue
+            parts.append(f"--- {path.name} (last {lines} lines) ---\n"
+                         + "\n".join(text.splitlines()[-lines:]))
+        return "\n".join(parts)
 
     def stop(self, timeout: float = 15) -> None:
         popen = self.popen
@@ -499,7 +523,11 @@ def start_seaweedfs(bucket: str = DEFAULT_BUCKET, timeout: float = START_TIMEOUT
             f"-bucket={bucket}",
             "-master.volumeSizeLimitMB=256",
         ]
-        proc = ManagedProcess("seaweedfs", argv, cwd=workdir, log_path=workdir / "weed.log").start()
+        # weed puts its gRPC unix sockets (seaweedfs-*-grpc-<port>.sock) into
+        # os.TempDir(); keep them inside the work dir instead of littering /tmp.
+        env = dict(os.environ, TMPDIR=str(workdir))
+        proc = ManagedProcess("seaweedfs", argv, cwd=workdir, log_path=workdir / "weed.log",
+                              env=env, extra_logs=(workdir / "weed.INFO",)).start()
         srv = SeaweedFS(proc, workdir, f"http://{LOCALHOST}:{s3}", bucket)
         try:
             wait_until_ready(proc, lambda: _tcp_open(s3), timeout, "SeaweedFS S3 port")
