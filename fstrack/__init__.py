@@ -19,6 +19,8 @@ _EXPORTS = {
     "Store": "fstrack.store",
     "open_store": "fstrack.store",
     "FstrackError": "fstrack.errors",
+    "Logger": "fstrack.logger",
+    "scalars": "fstrack.analytics",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import config
+from .analytics import add_cli as add_scalars_cli
 from .errors import FstrackError
 from .fsck import fsck
 from .store import Store, open_store
@@ -252,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     dequeue = add("dequeue", cmd_dequeue, "take a queued task out of its queue (back to Draft)")
     dequeue.add_argument("task", help="task id")
     add("queues", cmd_queues, "list queues and how many tasks wait in each")
+    add_scalars_cli(add)
     cfg = add("config", cmd_config, "show the default store, or set it with --set-url")
     cfg.add_argument("--set-url", metavar="URL", help="make URL (with -o options) the default store")
     return parser

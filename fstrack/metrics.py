@@ -559,16 +559,18 @@ class MetricsWriter:
 
     def _store_prepared(self, prepared: _Prepared) -> None:
         if not prepared.stored_entry:
+            deduplicated = []
             for data, done in prepared.blobs:
-                oid = self.store.put(data)
+                oid = _put(self.store, data, deduplicated)
                 if done is not None:
                     done(oid)
-            prepared.blobs = []
             for kind, data in prepared.segments.items():
-                prepared.entry["segments"][kind]["segment"] = self.store.put(data)
+                prepared.entry["segments"][kind]["segment"] = _put(self.store, data, deduplicated)
             if prepared.segments:
                 self.refs.append(segments_key(self.task_id), prepared.entry)
                 self.flushes += 1
+            _recheck(self.store, deduplicated)
+            prepared.blobs = []
             prepared.stored_entry = True
             # the rows are stored: drop exactly the prefix that was taken (reporters only append)
             for name, count in prepared.taken.items():
@@ -674,6 +676,24 @@ class MetricsWriter:
              _nullable("i", pa.int32(), columns["width"]), _nullable("i", pa.int32(), columns["height"]),
              _i32(columns["history"])], schema=SCHEMAS["debug_samples"])
         return table, objects, blobs
+
+
+def _put(store: Store, data: bytes, deduplicated: list[tuple[BlobId, bytes]]) -> BlobId:
+    """Store a blob; one that was already there is noted for :func:`_recheck`."""
+    from .objects import hash_bytes
+
+    oid = BlobId(hash_bytes(data))
+    if not store.backend.create(object_key(oid), bytes(data)):
+        deduplicated.append((oid, data))
+    return oid
+
+
+def _recheck(store: Store, deduplicated: list[tuple[BlobId, bytes]]) -> None:
+    """After committing the entry that links them: blobs found already stored must still be there (a garbage
+    collection may have trashed them between the check and the commit, see fstrack.gc); store them again if not."""
+    for oid, data in deduplicated:
+        if not store.has(oid):
+            store.backend.create(object_key(oid), bytes(data))
 
 
 #: Placeholder in plot JSON for the URL of a blob that is stored at flush time.
@@ -842,12 +862,14 @@ def compact_log(store: Store, refs: Refs, task_id: str, run: int, *, writer_id: 
                 if objects:
                     info["objects"] = [BlobId(o) for o in dict.fromkeys(objects)]
             segments[kind] = info
+        deduplicated: list[tuple[BlobId, bytes]] = []
         for kind, data in blobs.items():
-            segments[kind]["segment"] = store.put(data)
+            segments[kind]["segment"] = _put(store, data, deduplicated)
         entry = {"v": ENTRY_VERSION, "run": run, "writer": writer_id,
                  "seq": next_seq() if next_seq is not None else 1, "time": time.time(), "checkpoint": True,
                  "replaces": [live[0][0], live[-1][0]], "segments": segments}
         if refs.try_append(key, head + 1, entry):
+            _recheck(store, deduplicated)
             return entry
         time.sleep(random.uniform(0.001, 0.02))
     return None

@@ -109,14 +109,13 @@ class ReportingMixin:
     def logger(self) -> Logger:
         return self.get_logger()
 
-    def flush(self, wait_for_uploads: bool = False) -> bool:
-        """Write everything reported so far to the store (images and media included, so ``wait_for_uploads`` has
-        nothing more to wait for). Raises :class:`fstrack.metrics.MetricsFlushError` if the store keeps failing;
-        the events stay buffered and are retried in the background."""
+    def _flush_reports(self) -> None:
+        """Write everything reported so far to the store (images and media included). Raises
+        :class:`fstrack.metrics.MetricsFlushError` if the store keeps failing; the events stay buffered and are
+        retried in the background."""
         writer = self.__dict__.get("_fstrack_writer")
         if writer is not None and writer.has_pending():
             writer.flush()
-        return True
 
     def _close_reporting(self) -> None:
         """Flush everything and compact the task's event log (``Task.close``/exit). Raises MetricsFlushError
@@ -130,7 +129,7 @@ class ReportingMixin:
         """Read-your-writes: store what this process buffered. A store that fails here is reported by the
         next ``flush``/``close``; reading goes on with what is stored."""
         try:
-            self.flush()
+            self._flush_reports()
         except metrics.MetricsFlushError:
             pass
 

@@ -26,10 +26,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from enum import Enum
 from typing import Any, ClassVar
 
-from . import config, execution, parameters, query
+from . import config, execution, frameworks, metrics, parameters, query
 from .errors import FstrackError, InvalidNameError
+from .artifacts import ArtifactsMixin
+from .models import ModelsMixin
 from .parameters import ParametersMixin
 from .queues import Queues
+from .reporting import ReportingMixin
 from .taskdb import SUMMARY_FIELDS, TaskDB, TaskNotFoundError, check_project_name, check_task_id, project_id
 
 AGENT_TASK_ENV = "FSTRACK_TASK_ID"
@@ -219,7 +222,7 @@ def _user() -> str:
         return str(os.getuid()) if hasattr(os, "getuid") else "unknown"
 
 
-class Task(ParametersMixin):
+class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
     """A single code execution session, stored as a chain of immutable manifests."""
 
     TaskTypes = TaskTypes
@@ -569,6 +572,7 @@ class Task(ParametersMixin):
     def _start_process_tracking(self, auto_connect_arg_parser: bool | Mapping[str, bool]) -> None:
         _install_process_hooks()
         parameters.bind_arg_parsers(self, auto_connect_arg_parser)
+        frameworks.connect(self, (self._data.get("settings") or {}).get("auto_connect_frameworks", True))
         if not self._remote:
             self._spawn(self._capture_execution, "fstrack-capture")
         self._spawn(self._heartbeat_loop, "fstrack-heartbeat")
@@ -654,6 +658,14 @@ class Task(ParametersMixin):
         """Flush, stop background work, set the final status (unless another process already did)."""
         self._heartbeat_stop.set()
         parameters.unbind_arg_parsers(self)
+        try:
+            self._close_reporting()
+        except metrics.MetricsFlushError as exc:  # events stay buffered; the exit hook tries once more
+            warnings.warn(f"fstrack: reports of task {self.id} are not all stored yet: {exc}", stacklevel=2)
+        try:
+            self._close_artifacts()
+        except Exception as exc:  # uploads that failed are reported; the status is still recorded
+            warnings.warn(f"fstrack: artifacts of task {self.id} were not all stored: {exc}", stacklevel=2)
         for thread in self._background:
             if thread.name == "fstrack-capture":
                 thread.join(timeout=30)
@@ -765,6 +777,7 @@ class Task(ParametersMixin):
             raise UsageError(f"task {self.id} runs under an agent; reset(force=True) to clear its outputs")
         if self.get_status() == "published":
             raise InvalidTransitionError(f"task {self.id} is published and cannot be reset; clone it instead")
+        self._flush_reports()  # what was reported so far belongs to the run being closed
 
         def clear(m: dict) -> None:
             if m["status"] == "published":
@@ -797,18 +810,16 @@ class Task(ParametersMixin):
     def delete(self, delete_artifacts_and_models: bool = True, skip_models_used_by_other_tasks: bool = True,
                raise_on_error: bool = False, callback: Callable[[str, str], bool] | None = None) -> bool:
         """Delete the task from the store's heads and index. Its objects are reclaimed by ``fstrack gc``
-        (never while another task or model references them). ``callback(kind, url)`` may veto each output."""
-        outputs = [("artifact", a.get("url", "")) for a in self._data.get("artifacts", {}).values()]
-        if callback is not None:
-            for kind, url in outputs:
-                if callback(kind, url) is False:
-                    return False
+        (never while another task or model references them). ``callback(kind, url)`` decides per output whether its
+        bytes go with the task (True) or are kept (False); without it, ``delete_artifacts_and_models`` decides."""
         try:
+            outputs = self._artifacts_before_delete(delete_artifacts_and_models, callback)
             self._db.delete(self.id)
         except TaskNotFoundError:
             if raise_on_error:
                 raise
             return False
+        self._artifacts_after_delete(outputs)
         return True
 
     # -- editing -----------------------------------------------------------------------
@@ -1038,7 +1049,7 @@ class Task(ParametersMixin):
         if force and task.get_status() not in ("created", "stopped"):
             task.reset(force=True)
         entry = queues.new_entry_name()
-        attempts = (task._data.get("execution") or {}).get("attempts", 0)
+        attempts = 0  # runs started since this enqueue; re-queues after a lost lease keep counting (leases.py)
         task._set_status("queued", message="", reason="", repeat=False, execution={
             "queue": queue["id"], "queue_name": queue["name"], "entry": entry, "worker": None,
             "attempts": attempts})
@@ -1086,6 +1097,138 @@ class Task(ParametersMixin):
     def last_worker(self) -> str | None:
         """The worker that last ran this task (``host:pid`` of the agent)."""
         return (self._data.get("execution") or {}).get("worker")
+
+    # -- remote execution (fstrack agent; spec/queues.md) ------------------------------
+    _FUNCTION_SECTION = "Function"
+    _MULTI_NODE_SECTION = "multi_node_instance"
+
+    def _wait_for_capture(self) -> None:
+        """Let the background capture of the execution record finish (a clone must carry it)."""
+        for thread in self._background:
+            if thread.name == "fstrack-capture":
+                thread.join(timeout=30)
+
+    def _leave_process(self, status: str | None, message: str = "") -> None:
+        self._finish(status, message)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+    def execute_remotely(self, queue_name: str | None = None, clone: bool = False,
+                         exit_process: bool = True) -> Task | None:
+        """Continue this run on an agent: enqueue a clone of this task (``clone=True``), or this very task
+        (reset back to Draft first; needs ``exit_process=True``), in ``queue_name`` (None: enqueue nothing, the
+        task is left as Draft for a later ``enqueue``); with ``exit_process`` this process then exits (0), the
+        local task of a clone ending ``completed`` with a status message naming the clone. A no-op (returns
+        None) when the task already runs under an agent."""
+        if not self.running_locally():
+            return None
+        if not clone and not exit_process:
+            raise ValueError("execute_remotely(clone=False) enqueues this very task, so exit_process must be True")
+        self._wait_for_capture()
+        if clone:
+            task = Task.clone(self)
+        else:
+            task = self
+            self._heartbeat_stop.set()
+            self.reset(force=True)
+        if queue_name:
+            Task.enqueue(task, queue_name=queue_name)
+        if exit_process:
+            print(f"fstrack: continuing remotely as task {task.id}"
+                  + (f" in queue {queue_name!r}" if queue_name else " (Draft: enqueue it to run it)"), file=sys.stderr)
+            self._leave_process("completed" if clone else None,
+                                f"continued remotely as task {task.id}" if clone else "")
+        return task
+
+    def create_function_task(self, func: Callable[..., Any], func_name: str | None = None,
+                             task_name: str | None = None, **kwargs: Any) -> Task | None:
+        """A Draft clone of this (main) task that, run by an agent, calls ``func(**kwargs)`` when its code
+        reaches this same call, then exits. ``kwargs`` are the clone's parameters in section ``Function``
+        (``Function/_func_name`` names the function). Enqueue the returned task to run it. Under an agent, the
+        function task itself calls ``func`` with its stored (possibly edited) arguments here and leaves; any
+        other ``create_function_task`` call there returns None."""
+        if not callable(func):
+            raise ValueError(f"func must be callable, got {func!r}")
+        if not self.is_main_task():
+            raise UsageError("create_function_task must be called on the main task (the one Task.init returned)")
+        func_name = func_name or getattr(func, "__name__", None)
+        if not isinstance(func_name, str) or not func_name:
+            raise ValueError(f"func_name must be a non-empty string, got {func_name!r}")
+        section = self._FUNCTION_SECTION
+        if not self.running_locally():
+            remote_name = self.get_parameter(f"{section}/_func_name")
+            if remote_name is not None:
+                if remote_name != func_name:
+                    return None
+                stored = {key.split("/", 1)[1]: value for key, value in self.get_parameters(cast=True).items()
+                          if key.startswith(f"{section}/") and key != f"{section}/_func_name"}
+                func(**stored)
+                self._leave_process("completed")
+        self._wait_for_capture()
+        task = Task.clone(self, name=task_name or f"{self.name}.{func_name}", parent=self.id)
+        task.update_parameters({f"{section}/_func_name": func_name,
+                                **{f"{section}/{key}": value for key, value in kwargs.items()}})
+        return task
+
+    def launch_multi_node(self, total_num_nodes: int, port: int | None = 29500, queue: str | None = None,
+                          wait: bool = False, addr: str | None = None, devices: Any = None,
+                          hide_children: bool = False) -> dict[str, Any]:
+        """Run this task on ``total_num_nodes`` nodes: under an agent, the master (rank 0) enqueues
+        ``total_num_nodes - 1`` clones (ranks 1..) in ``queue`` (default: its own queue) and, with ``wait``,
+        waits until they left the queue. Sets ``MASTER_ADDR``, ``MASTER_PORT``, ``WORLD_SIZE`` and ``RANK`` in
+        this process's environment and returns ``{"master_addr", "master_port", "total_num_nodes", "queue",
+        "node_rank", "wait", "devices"}``. ``total_num_nodes`` and ``queue`` are connected as section
+        ``multi_node_instance`` (editable on a clone). Address and port may be set by
+        ``FSTRACK_MULTI_NODE_MASTER_DEF_ADDR``/``_PORT`` (or ClearML's ``CLEARML_...`` names), else
+        ``MASTER_ADDR``/``MASTER_PORT``, else ``addr`` (default: this machine's private IP) and ``port``.
+        Running locally nothing is enqueued and the environment is left alone."""
+        if not isinstance(total_num_nodes, int) or isinstance(total_num_nodes, bool) or total_num_nodes < 1:
+            raise ValueError(f"total_num_nodes must be an integer >= 1, got {total_num_nodes!r}")
+
+        def env(name: str) -> str | None:
+            return (os.environ.get(f"FSTRACK_MULTI_NODE_MASTER_DEF_{name}")
+                    or os.environ.get(f"CLEARML_MULTI_NODE_MASTER_DEF_{name}") or os.environ.get(f"MASTER_{name}"))
+
+        conf: dict[str, Any] = {"master_addr": env("ADDR") or addr or _private_ip(),
+                                "master_port": int(env("PORT") or port or 29500), "node_rank": 0,
+                                "wait": bool(wait), "devices": devices}
+        editable = self.connect({"total_num_nodes": total_num_nodes, "queue": queue}, name=self._MULTI_NODE_SECTION)
+        conf.update(total_num_nodes=int(editable["total_num_nodes"]), queue=editable["queue"] or None)
+        if self.running_locally():
+            return conf
+        own_queue = (self._data.get("execution") or {}).get("queue")
+        if not conf["queue"] and not own_queue:
+            raise UsageError("the master task is in no queue: pass launch_multi_node(queue=...)")
+        node = (self._data.get("runtime") or {}).get(self._MULTI_NODE_SECTION) or {}
+        if node.get("node_rank"):
+            conf = dict(node)
+        else:
+            self._edit(lambda m: m["runtime"].__setitem__(self._MULTI_NODE_SECTION, dict(conf)), fields={"runtime"})
+            nodes = []
+            for rank in range(1, conf["total_num_nodes"]):
+                clone = Task.clone(self, name=f"{self.name} (node {rank})", parent=self.id)
+                tags = [self._MULTI_NODE_SECTION] + (["hidden"] if hide_children else [])
+
+                def mark(m: dict, rank: int = rank) -> None:
+                    m["runtime"][self._MULTI_NODE_SECTION] = dict(conf, node_rank=rank)
+                    m["system_tags"] = list(dict.fromkeys([*m["system_tags"], *tags]))
+
+                clone._edit(mark, fields={"runtime", "system_tags"})
+                if conf["queue"]:
+                    Task.enqueue(clone, queue_name=conf["queue"])
+                else:
+                    Task.enqueue(clone, queue_id=own_queue)
+                nodes.append(clone)
+            if conf["wait"]:
+                for clone in nodes:
+                    while clone.get_status() in ("created", "queued"):
+                        time.sleep(1.0)
+        os.environ["MASTER_ADDR"] = str(conf["master_addr"])
+        os.environ["MASTER_PORT"] = str(conf["master_port"])
+        os.environ["WORLD_SIZE"] = str(conf["total_num_nodes"])
+        os.environ["RANK"] = str(conf["node_rank"])
+        return conf
 
     # -- current task ------------------------------------------------------------------
     @classmethod
@@ -1334,8 +1477,10 @@ class Task(ParametersMixin):
         return self._db.history(self.id)
 
     def flush(self, wait_for_uploads: bool = False) -> bool:
-        """Write buffered reports to the store (every manifest change is already durable)."""
-        return True
+        """Write buffered reports (scalars, plots, console, debug samples) and registered artifacts to the
+        store; with ``wait_for_uploads``, also wait for artifact uploads still running."""
+        self._flush_reports()
+        return self._flush_artifacts(wait_for_uploads)
 
 
 def _agent_task() -> Task | None:
@@ -1413,6 +1558,21 @@ def _remember_session(db: TaskDB, project: str, name: str, task_id: str) -> None
     with open(staged, "w", encoding="ascii") as f:
         f.write(task_id)
     os.replace(staged, path)
+
+
+def _private_ip() -> str:
+    """This machine's address on its default route (no packet is sent), else its host name's address."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.connect(("10.254.254.254", 1))
+        return probe.getsockname()[0]
+    except OSError:
+        try:
+            return socket.gethostbyname(socket.gethostname())
+        except OSError:
+            return "127.0.0.1"
+    finally:
+        probe.close()
 
 
 def _script_path() -> str | None:

@@ -12,6 +12,10 @@ Layout (see spec/tasks.md):
 * ``index/projects/<encoded project name>``: ``{"name": str, "id": str, "created": float}``.
 * ``heartbeats/<task id>``: replaced every few seconds by a running task; its store modification
   time tells whether the task's process is alive.
+
+The same machinery serves other first-class records with their own ids (models, spec/models.md): a
+:class:`Kind` names the ref prefix, the index folder, the summary function and the not-found error, and
+``TaskDB(store, kind=...)`` (or :meth:`TaskDB.sibling`) works on records of that kind.
 """
 
 from __future__ import annotations
@@ -19,9 +23,11 @@ from __future__ import annotations
 import copy
 import hashlib
 import os
+import threading
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import FstrackError, InvalidNameError
@@ -36,7 +42,7 @@ HEARTBEATS_DIR = "heartbeats"
 SUMMARY_FIELDS = (
     "id", "name", "project", "type", "status", "status_message", "status_reason", "tags", "system_tags",
     "user", "parent", "comment", "created", "started", "completed", "last_update", "last_iteration",
-    "archived", "last_metrics",
+    "archived", "last_metrics", "run",
 )
 _MANIFEST_CACHE_SIZE = 256
 
@@ -76,6 +82,21 @@ def summarize(manifest: dict) -> dict:
     return record
 
 
+@dataclass(frozen=True)
+class Kind:
+    """What a :class:`TaskDB` stores: ``refs/<ref>/<id>/`` heads, ``<index_dir>/<id>.<position>`` summaries."""
+
+    name: str                                  # "task": used in messages
+    ref: str                                   # ref key prefix of the head sequences
+    index_dir: str                             # folder of the immutable summaries
+    summarize: Callable[[dict], dict]          # manifest -> summary
+    not_found: type[Exception]                 # raised for a missing (or deleted, or malformed) id
+    cache_suffix: str = ""                     # suffix of the machine-local summary cache file
+
+
+TASK_KIND = Kind("task", TASKS_REF, INDEX_DIR, summarize, TaskNotFoundError)
+
+
 class _Unchanged(Exception):
     def __init__(self, manifest: dict):
         self.manifest = manifest
@@ -84,18 +105,36 @@ class _Unchanged(Exception):
 class TaskDB:
     """The tasks of one store: create, load, update (compare-and-swap), history, query records."""
 
-    def __init__(self, store: Store, *, cache_dir: str | None = None):
+    def __init__(self, store: Store, *, cache_dir: str | None = None, kind: Kind = TASK_KIND):
         self.store = store
+        self.kind = kind
         self.refs = Refs(store)
+        self._siblings: dict[str, TaskDB] = {kind.name: self}
+        self._cache_dir_arg = cache_dir
         self._manifests: dict[str, bytes] = {}
+        self._manifests_lock = threading.Lock()
         self._records: dict[str, dict] = {}  # index entry name -> summary
         self._known_projects: set[str] = set()
         if cache_dir is None and not store.url.startswith("memory://"):
             cache_dir = os.environ.get("FSTRACK_CACHE_DIR") or os.path.join(
                 os.path.expanduser("~"), ".cache", "fstrack")
-        self._cache_file = (os.path.join(cache_dir, "index", hashlib.sha256(store.url.encode()).hexdigest()[:24])
-                            if cache_dir else None)
+        self._cache_file = (os.path.join(cache_dir, "index", hashlib.sha256(store.url.encode()).hexdigest()[:24]
+                                         + kind.cache_suffix) if cache_dir else None)
         self._cache_loaded = False
+
+    def sibling(self, kind: Kind) -> TaskDB:
+        """The database of another kind of record in the same store (sharing refs, projects and cache folder)."""
+        db = self._siblings.get(kind.name)
+        if db is None:
+            db = TaskDB(self.store, cache_dir=self._cache_dir_arg, kind=kind)
+            db.refs = self.refs
+            db._known_projects = self._known_projects
+            db._siblings = self._siblings
+            self._siblings[kind.name] = db
+        return db
+
+    def _not_found(self, record_id: str) -> Exception:
+        return self.kind.not_found(f"no {self.kind.name} with id {record_id!r} in store {self.store.url!r}")
 
     # -- manifests ---------------------------------------------------------------
     def _manifest(self, doc_id: DocId) -> dict:
@@ -103,22 +142,31 @@ class TaskDB:
         data = self._manifests.get(doc_id)
         if data is None:
             data = self.store.get(doc_id)
-            if len(self._manifests) >= _MANIFEST_CACHE_SIZE:
-                self._manifests.pop(next(iter(self._manifests)))
-            self._manifests[doc_id] = data
+            self._remember(doc_id, data)
         return unpack(data)
 
+    def _remember(self, doc_id: str, data: bytes) -> None:
+        """Cache a manifest's bytes (bounded; the flusher thread edits manifests too, hence the lock)."""
+        with self._manifests_lock:
+            if len(self._manifests) >= _MANIFEST_CACHE_SIZE:
+                del self._manifests[next(iter(self._manifests))]
+            self._manifests[doc_id] = data
+
     def _key(self, task_id: str) -> str:
-        return f"{TASKS_REF}/{check_task_id(task_id)}"
+        if self.kind is TASK_KIND:
+            return f"{TASKS_REF}/{check_task_id(task_id)}"
+        if not isinstance(task_id, str) or len(task_id) != 32 or any(c not in "0123456789abcdef" for c in task_id):
+            raise self.kind.not_found(f"{self.kind.name} id must be 32 lowercase hex digits, got {task_id!r}")
+        return f"{self.kind.ref}/{task_id}"
 
     def create(self, manifest: dict) -> dict:
         """Store a new task whose manifest already carries its ``id``; returns the stored manifest."""
         task_id = manifest["id"]
         manifest = dict(manifest, previous=None, last_update=time.time())
         doc = self.store.put_doc(manifest)
-        self._manifests[doc] = pack(manifest)
+        self._remember(doc, pack(manifest))
         if not self.refs.try_append(self._key(task_id), 1, {"manifest": doc, "time": manifest["last_update"]}):
-            raise FstrackError(f"task id {task_id} already exists")
+            raise FstrackError(f"{self.kind.name} id {task_id} already exists")
         self._write_summary(task_id, 1, manifest)
         return manifest
 
@@ -126,13 +174,13 @@ class TaskDB:
         """The newest manifest of a task."""
         head = self.refs.head(self._key(task_id))
         if head is None or head[1].get("deleted"):
-            raise TaskNotFoundError(f"no task with id {task_id!r} in store {self.store.url!r}")
+            raise self._not_found(task_id)
         return self._manifest(head[1]["manifest"])
 
     def exists(self, task_id: str) -> bool:
         try:
             self.load(task_id)
-        except TaskNotFoundError:
+        except self.kind.not_found:
             return False
         return True
 
@@ -146,7 +194,7 @@ class TaskDB:
 
         def advance(entry: dict | None) -> dict:
             if entry is None or entry.get("deleted"):
-                raise TaskNotFoundError(f"no task with id {task_id!r} in store {self.store.url!r}")
+                raise self._not_found(task_id)
             before = self._manifest(entry["manifest"])
             after = copy.deepcopy(before)
             fn(after)
@@ -155,7 +203,7 @@ class TaskDB:
             after["previous"] = entry["manifest"]
             after["last_update"] = time.time()
             doc = self.store.put_doc(after)
-            self._manifests[doc] = pack(after)
+            self._remember(doc, pack(after))
             written["manifest"] = after
             return {"manifest": doc, "time": after["last_update"]}
 
@@ -170,7 +218,7 @@ class TaskDB:
         """Replace the task's head by a tombstone and drop it from the index."""
         def tombstone(entry: dict | None) -> dict:
             if entry is None or entry.get("deleted"):
-                raise TaskNotFoundError(f"no task with id {task_id!r} in store {self.store.url!r}")
+                raise self._not_found(task_id)
             return {"deleted": True, "time": time.time()}
 
         seq, _ = self.refs.update(self._key(task_id), tombstone)
@@ -186,7 +234,7 @@ class TaskDB:
             manifest["position"] = seq
             chain.append(manifest)
         if not chain:
-            raise TaskNotFoundError(f"no task with id {task_id!r} in store {self.store.url!r}")
+            raise self._not_found(task_id)
         return chain
 
     # -- index -------------------------------------------------------------------
@@ -194,13 +242,15 @@ class TaskDB:
         """Index position ``seq`` of a task (a tombstone for a deleted task). The head has already moved,
         so a failure here only lets the index lag; it must not fail the committed change."""
         name = f"{task_id}.{seq:020d}"
-        record = manifest if manifest.get("deleted") else summarize(manifest)
+        record = manifest if manifest.get("deleted") else self.kind.summarize(manifest)
+        index_dir = self.kind.index_dir
         try:
-            self.store.backend.create(f"{INDEX_DIR}/{name}", pack(record))
+            self.store.backend.create(f"{index_dir}/{name}", pack(record))
             if seq > 1:
-                self.store.backend.delete(f"{INDEX_DIR}/{task_id}.{seq - 1:020d}")
+                self.store.backend.delete(f"{index_dir}/{task_id}.{seq - 1:020d}")
         except OSError as exc:
-            warnings.warn(f"fstrack: the query index of task {task_id} lags its head ({exc})", stacklevel=3)
+            warnings.warn(f"fstrack: the query index of {self.kind.name} {task_id} lags its head ({exc})",
+                          stacklevel=3)
             return
         self._records[name] = copy.deepcopy(record)
 
@@ -209,7 +259,8 @@ class TaskDB:
         self._load_cache()
         newest: dict[str, str] = {}
         superseded: list[str] = []
-        for name in self.store.backend.list(INDEX_DIR):  # sorted: a task's positions ascend
+        index_dir = self.kind.index_dir
+        for name in self.store.backend.list(index_dir):  # sorted: a task's positions ascend
             task_id, _, seq = name.partition(".")
             if len(task_id) == 32 and len(seq) == 20:
                 if task_id in newest:
@@ -217,7 +268,7 @@ class TaskDB:
                 newest[task_id] = name
         self._drop_superseded(superseded)
         wanted = set(newest.values())
-        missing = [f"{INDEX_DIR}/{n}" for n in wanted if n not in self._records]
+        missing = [f"{index_dir}/{n}" for n in wanted if n not in self._records]
         if missing:
             for key, data in self.store.backend.read_many(missing).items():
                 self._records[key.rsplit("/", 1)[-1]] = unpack(data)
@@ -231,7 +282,7 @@ class TaskDB:
         writers). Safe for any reader to do: readers only ever use a task's highest position."""
         for name in names:
             try:
-                self.store.backend.delete(f"{INDEX_DIR}/{name}")
+                self.store.backend.delete(f"{self.kind.index_dir}/{name}")
             except OSError:
                 return  # a read-only view of the store: leave them
 

@@ -19,7 +19,6 @@ import time
 import warnings
 
 import msgpack
-import pyarrow as pa
 import pyarrow.ipc
 import pytest
 
@@ -211,11 +210,12 @@ def test_numpy_scalars_are_numbers(local, T):
 def test_background_flush_by_period_and_one_manifest_edit_per_flush(local, T):
     task = new_task(T)
     logger = task.get_logger()
-    logger.set_flush_period(0.2)
+    logger.set_flush_period(None)  # report everything first (a slow machine must not flush halfway)
     before = len(task.history())
     for i in range(1000):
         logger.report_scalar("a", "b", float(i), i)
         logger.report_scalar("a", "c", float(i), i)
+    logger.set_flush_period(0.2)
     deadline = time.monotonic() + 10
     while logger._writer.pending_rows() and time.monotonic() < deadline:
         time.sleep(0.05)
