@@ -372,13 +372,16 @@ class ObjectStoreBackend(Backend):
         except FileNotFoundError:
             return None
         token = new_token().encode()
-        won = self.create(claimed_key, token)
-        if not won:
-            # A retried request whose first attempt won is answered "exists": the token tells.
-            try:
-                won = self.read(claimed_key) == token
-            except FileNotFoundError:
-                won = False
+        # Most lost races are visible before writing; a failed conditional write can be slow (seconds on
+        # some S3 servers), a lookup is not. The conditional create below still decides.
+        won = False
+        if not self.exists(claimed_key):
+            won = self.create(claimed_key, token)
+            if not won:  # a retried request whose first attempt won is answered "exists": the token tells
+                try:
+                    won = self.read(claimed_key) == token
+                except FileNotFoundError:
+                    won = False
         try:
             self.delete(key)  # taken either way: the winner, or a loser tidying up after a winner that died
         except OSError:

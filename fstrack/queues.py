@@ -16,6 +16,7 @@ Layout (see spec/queues.md):
 from __future__ import annotations
 
 import random
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +29,9 @@ from .store import Store
 
 QUEUE_INDEX = "index/queues"
 QUEUES_DIR = "queues"
+#: Entry names (new_entry_name); a listing may hold other names: S3 servers (SeaweedFS) list an emptied
+#: prefix's own folder marker as a name, which must not be taken for an entry.
+_ENTRY_NAME = re.compile(r"[0-9]{20}-[0-9a-f]{16}")
 
 
 class QueueNotFoundError(FstrackError, LookupError):
@@ -100,9 +104,12 @@ class Queues:
         if not self.backend.create(f"{QUEUES_DIR}/{qid}/entries/{entry}", data):
             raise FstrackError(f"queue entry {entry} already exists")  # 64 random bits: never in practice
 
+    def _entries(self, qid: str) -> list[str]:
+        return [e for e in self.backend.list(f"{QUEUES_DIR}/{qid}/entries") if _ENTRY_NAME.fullmatch(e)]
+
     def pending(self, qid: str) -> list[str]:
         """Names of the entries not yet claimed, oldest first."""
-        entries = self.backend.list(f"{QUEUES_DIR}/{qid}/entries")
+        entries = self._entries(qid)
         if not entries:
             return []
         claimed = set(self.backend.list(f"{QUEUES_DIR}/{qid}/claimed"))
@@ -117,23 +124,21 @@ class Queues:
         return Claim(qid, entry, payload["task"], payload["enqueued"])
 
     def claims(self, qid: str, *, window: int = 1) -> Iterator[Claim]:
-        """Claim pending entries one at a time, oldest first, for as long as the caller asks and the queue
-        has any.
+        """Claim pending entries one at a time, for as long as the caller asks and the queue has any.
 
-        Each attempt tries the ``window`` oldest entries in random order (so that many workers do not all
-        race for the same entry; order is then FIFO within the window) and lists the queue again after a
-        win or after losing every entry of the window, so no worker walks a stale listing.
+        Each round lists the queue once and walks every ``window``-th entry from a random offset below
+        ``window``, oldest first. Several workers with the same window mostly walk different entries, so
+        few claims are lost to races, and the order stays FIFO within the window (strict FIFO for a
+        ``window`` of 1). The next round lists again, picking up what others left and what was added.
         """
         while True:
-            head = self.backend.list(f"{QUEUES_DIR}/{qid}/entries")[:max(1, window)]
-            if not head:
+            pending = self.backend.list(f"{QUEUES_DIR}/{qid}/entries")
+            if not pending:
                 return
-            random.shuffle(head)
-            for entry in head:
+            for entry in pending[random.randrange(max(1, window)) :: max(1, window)]:
                 taken = self.claim(qid, entry)
                 if taken is not None:
                     yield taken
-                    break
 
     # -- the store's clock ---------------------------------------------------------------
     def store_now(self) -> float:

@@ -13,7 +13,7 @@ from fstrack.store import open_store
 from fstrack.task import InvalidTransitionError, UsageError
 from workers.common import child_env, location_to_json, run_together
 
-ENTRIES = {"local": 2000, "s3": 2000, "azure": 200, "gcs": 200}
+ENTRIES = {"local": 2000, "s3": 2000, "azure": 200, "gcs": 200}  # the counts
 
 
 @pytest.mark.parametrize("backend", list(ENTRIES))
