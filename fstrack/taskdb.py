@@ -51,8 +51,13 @@ class TaskNotFoundError(FstrackError, LookupError):
     """No task with the given id exists in the store (or it was deleted)."""
 
 
+def is_record_id(value: object) -> bool:
+    """Task and model ids are 32 lowercase hex digits."""
+    return isinstance(value, str) and len(value) == 32 and all(c in "0123456789abcdef" for c in value)
+
+
 def check_task_id(task_id: str) -> str:
-    if not isinstance(task_id, str) or len(task_id) != 32 or any(c not in "0123456789abcdef" for c in task_id):
+    if not is_record_id(task_id):
         raise TaskNotFoundError(f"task id must be 32 lowercase hex digits, got {task_id!r}")
     return task_id
 
@@ -152,12 +157,10 @@ class TaskDB:
                 del self._manifests[next(iter(self._manifests))]
             self._manifests[doc_id] = data
 
-    def _key(self, task_id: str) -> str:
-        if self.kind is TASK_KIND:
-            return f"{TASKS_REF}/{check_task_id(task_id)}"
-        if not isinstance(task_id, str) or len(task_id) != 32 or any(c not in "0123456789abcdef" for c in task_id):
-            raise self.kind.not_found(f"{self.kind.name} id must be 32 lowercase hex digits, got {task_id!r}")
-        return f"{self.kind.ref}/{task_id}"
+    def _key(self, record_id: str) -> str:
+        if not is_record_id(record_id):
+            raise self.kind.not_found(f"{self.kind.name} id must be 32 lowercase hex digits, got {record_id!r}")
+        return f"{self.kind.ref}/{record_id}"
 
     def create(self, manifest: dict) -> dict:
         """Store a new task whose manifest already carries its ``id``; returns the stored manifest."""
