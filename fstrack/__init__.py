@@ -20,6 +20,9 @@ _EXPORTS = {
     "open_store": "fstrack.store",
     "FstrackError": "fstrack.errors",
     "Logger": "fstrack.logger",
+    "OutputModel": "fstrack.models",
+    "InputModel": "fstrack.models",
+    "Model": "fstrack.models",
     "scalars": "fstrack.analytics",
 }
 __all__ = sorted(_EXPORTS)

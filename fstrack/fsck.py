@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import tempfile
@@ -72,26 +73,31 @@ def _check_objects(store: Store, report: FsckReport) -> set[str]:
 
 
 def _check_refs(store: Store, present: set[str], report: FsckReport) -> None:
-    sequences: dict[str, list[int]] = {}
     visited_docs: set[str] = set()
-    for entry in store.backend.walk(REFS_DIR):
-        directory, _, name = entry.key.rpartition("/")
-        if not _SEQ_NAME.fullmatch(name):
-            continue
-        sequences.setdefault(directory, []).append(int(name))
-        report.refs += 1
-        try:
-            value = entry_value(store.backend.read(entry.key))
-        except FileNotFoundError:
-            continue
-        except Exception as exc:
-            report.errors.append(f"{entry.key}: ref entry does not decode ({type(exc).__name__}: {exc})")
-            continue
-        _check_links(store, entry.key, value, present, visited_docs, report)
-    for directory, seqs in sequences.items():
-        seqs.sort()
-        if seqs != list(range(1, len(seqs) + 1)):
-            report.errors.append(f"{directory}: sequence has gaps (positions {seqs[:3]}...{seqs[-3:]})")
+    entries = (e for e in store.backend.walk(REFS_DIR) if _SEQ_NAME.fullmatch(e.key.rpartition("/")[2]))
+    for directory, group in itertools.groupby(entries, key=lambda e: e.key.rpartition("/")[0]):
+        decoded: list[tuple[str, object]] = []
+        positions = []
+        for entry in group:
+            positions.append(int(entry.key.rpartition("/")[2]))
+            report.refs += 1
+            try:
+                decoded.append((entry.key, entry_value(store.backend.read(entry.key))))
+            except FileNotFoundError:
+                continue
+            except Exception as exc:
+                report.errors.append(f"{entry.key}: ref entry does not decode ({type(exc).__name__}: {exc})")
+        positions.sort()
+        if positions != list(range(1, len(positions) + 1)):
+            report.errors.append(f"{directory}: sequence has gaps (positions {positions[:3]}...{positions[-3:]})")
+        if decoded and _is_tombstone(decoded[-1][1]):
+            continue  # a deleted task or model: what it linked to may already be garbage-collected
+        for key, value in decoded:
+            _check_links(store, key, value, present, visited_docs, report)
+
+
+def _is_tombstone(value: object) -> bool:
+    return isinstance(value, dict) and value.get("deleted") is True
 
 
 def _check_links(store: Store, where: str, value: object, present: set[str], visited: set[str],

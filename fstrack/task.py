@@ -400,7 +400,8 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
         running in another live process, or ``reuse_last_task_id=False``. Under ``fstrack agent`` (the
         ``FSTRACK_TASK_ID`` variable names a task) that task is returned and connected values come from the
         store. ``deferred_init`` is accepted and initialisation is synchronous: it takes about a millisecond.
-        ``output_uri=True`` means the store itself; ``False`` keeps artifacts and models out of any store.
+        ``output_uri`` may name another fsspec URL for artifacts and models; ``True`` means the task's store (the
+        default). There is no separate file server, so ``False`` warns and uses the task's store too.
         """
         if cls._main is not None:
             if not cls._main._closed:
@@ -425,9 +426,12 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
         if output_uri is not None:
             if not isinstance(output_uri, (str, bool)):
                 raise ValueError(f"output_uri must be a URL string, True or False, got {output_uri!r}")
-            task.output_uri = output_uri if isinstance(output_uri, str) else (
-                task.store_url if output_uri else None)
+            if output_uri is False:
+                warnings.warn("fstrack has no file server apart from the store: with output_uri=False artifacts and "
+                              "models still go to the task's store", stacklevel=2)
+            task.output_uri = output_uri if isinstance(output_uri, str) else None
         cls._main = task
+        task._resource_monitor_option = auto_resource_monitoring  # may be a class (settings store True)
         task._start_process_tracking(auto_connect_arg_parser)
         where = "offline folder" if config.is_offline() else "store"
         print(f"fstrack Task: {task.name!r} id={task.id} in {where} {task.store_url} "
@@ -571,6 +575,10 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
     # -- process tracking --------------------------------------------------------------
     def _start_process_tracking(self, auto_connect_arg_parser: bool | Mapping[str, bool]) -> None:
         _install_process_hooks()
+        from . import console, monitor
+
+        console.connect(self)  # auto_connect_streams (and matplotlib per auto_connect_frameworks)
+        monitor.start(self, self.__dict__.get("_resource_monitor_option"))
         parameters.bind_arg_parsers(self, auto_connect_arg_parser)
         frameworks.connect(self, (self._data.get("settings") or {}).get("auto_connect_frameworks", True))
         if not self._remote:
@@ -657,6 +665,10 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
     def _finish(self, status: str | None, message: str = "") -> None:
         """Flush, stop background work, set the final status (unless another process already did)."""
         self._heartbeat_stop.set()
+        from . import console, monitor
+
+        monitor.stop(self)
+        console.disconnect(self)  # restores stdout/stderr; what was printed is reported before the flush below
         parameters.unbind_arg_parsers(self)
         try:
             self._close_reporting()
@@ -814,6 +826,8 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
         bytes go with the task (True) or are kept (False); without it, ``delete_artifacts_and_models`` decides."""
         try:
             outputs = self._artifacts_before_delete(delete_artifacts_and_models, callback)
+            if delete_artifacts_and_models or callback is not None:
+                self._delete_output_models(skip_models_used_by_other_tasks, callback)
             self._db.delete(self.id)
         except TaskNotFoundError:
             if raise_on_error:
@@ -1036,6 +1050,32 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
 
     def get_initial_iteration(self) -> int:
         return self._initial_iteration
+
+    # -- console and resource monitoring (fstrack.console, fstrack.monitor) -------------
+    @classmethod
+    def set_resource_monitor_iteration_timeout(cls, seconds_from_start: float = 30.0,
+                                               wait_for_first_iteration_to_start_sec: float = 180.0,
+                                               max_wait_for_first_iteration_to_start_sec: float = 1800.0) -> bool:
+        """Seconds before the first resource report, seconds to wait for the script's first iteration before
+        reporting per seconds-from-start, and until when a late first iteration switches back (ClearML's
+        defaults: 30, 180, 1800). Applies to running monitors too. See :mod:`fstrack.monitor`."""
+        from . import monitor
+
+        return monitor.set_iteration_timeout(seconds_from_start, wait_for_first_iteration_to_start_sec,
+                                             max_wait_for_first_iteration_to_start_sec)
+
+    @property
+    def resource_monitor(self) -> Any:
+        """The running :class:`fstrack.monitor.ResourceMonitor` of this task, or None."""
+        from . import monitor
+
+        return monitor.get(self)
+
+    def _flush_reports(self) -> None:
+        from . import console
+
+        console.sync(self)  # read-your-writes: lines printed so far are in the buffers first
+        super()._flush_reports()
 
     # -- queues ------------------------------------------------------------------------
     @classmethod
@@ -1267,6 +1307,18 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
 
     def get_offline_mode_folder(self) -> str | None:
         return self.store_url if self.store_url == config.offline_folder() else None
+
+    @classmethod
+    def import_offline_session(cls, session_folder_zip: str | os.PathLike, previous_task_id: str | None = None,
+                               iteration_offset: int | None = 0) -> str:
+        """Import an offline session (a folder or its zip) into the configured store; returns the task id.
+
+        An fstrack offline folder is pushed as it is; with ``previous_task_id`` its task is continued into that
+        task (reports shifted by ``iteration_offset``). A ClearML offline session (``task.json``,
+        ``metrics.jsonl``, ``log.jsonl``, ``data/``) becomes a task. See :mod:`fstrack.offline_import`."""
+        from .offline_import import import_offline_session
+
+        return import_offline_session(session_folder_zip, previous_task_id, iteration_offset)
 
     # -- server-only features, done serverlessly --------------------------------------
     def get_output_log_web_page(self) -> str:
