@@ -29,8 +29,10 @@ def _storage_options(pairs: Sequence[str]) -> dict:
 
 
 def _use_store(args: argparse.Namespace) -> None:
-    """Make ``--url``/``-o`` (if given) the store of this command."""
-    if args.url:
+    """Make ``--url``/``-o`` (if given) the store of this command (an empty URL is an error, not the default)."""
+    if args.url is not None:
+        if not args.url.strip():
+            raise FstrackError("store URL must not be empty (leave it out to use the configured store)")
         config.set_store(args.url, **_storage_options(args.option))
 
 
@@ -207,6 +209,20 @@ def cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gc(args: argparse.Namespace) -> int:
+    from .gc import DEFAULT_GRACE_SECONDS, GCBusyError, gc_command
+
+    try:
+        report = gc_command(args.url, dry_run=args.dry_run,
+                            grace_seconds=DEFAULT_GRACE_SECONDS if args.grace is None else args.grace,
+                            **_storage_options(args.option))
+    except GCBusyError as exc:
+        print(f"fstrack: {exc}", file=sys.stderr)
+        return 1
+    _emit(args, report, report["text"])
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fstrack", description="Serverless experiment tracking on any fsspec URL.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
@@ -253,6 +269,10 @@ def build_parser() -> argparse.ArgumentParser:
     dequeue = add("dequeue", cmd_dequeue, "take a queued task out of its queue (back to Draft)")
     dequeue.add_argument("task", help="task id")
     add("queues", cmd_queues, "list queues and how many tasks wait in each")
+    gc = add("gc", cmd_gc, "reclaim objects no task, model or log references (two phases, a grace period "
+                           "apart; safe while others write)", positional_url=True)
+    gc.add_argument("--dry-run", action="store_true", help="print what would be freed, change nothing")
+    gc.add_argument("--grace", type=float, metavar="SECONDS", help="keep objects younger than this (default 1 day)")
     add_scalars_cli(add)
     cfg = add("config", cmd_config, "show the default store, or set it with --set-url")
     cfg.add_argument("--set-url", metavar="URL", help="make URL (with -o options) the default store")

@@ -73,6 +73,9 @@ def _check_objects(store: Store, report: FsckReport) -> set[str]:
 
 
 def _check_refs(store: Store, present: set[str], report: FsckReport) -> None:
+    from .gc import classify_sequences, is_tombstone  # what the collector keeps is what must be intact
+
+    _live, _tombstones, dead = classify_sequences(store)
     visited_docs: set[str] = set()
     entries = (e for e in store.backend.walk(REFS_DIR) if _SEQ_NAME.fullmatch(e.key.rpartition("/")[2]))
     for directory, group in itertools.groupby(entries, key=lambda e: e.key.rpartition("/")[0]):
@@ -90,14 +93,11 @@ def _check_refs(store: Store, present: set[str], report: FsckReport) -> None:
         positions.sort()
         if positions != list(range(1, len(positions) + 1)):
             report.errors.append(f"{directory}: sequence has gaps (positions {positions[:3]}...{positions[-3:]})")
-        if decoded and _is_tombstone(decoded[-1][1]):
-            continue  # a deleted task or model: what it linked to may already be garbage-collected
+        if directory[len(REFS_DIR) + 1 :] in dead:
+            # a deleted task or model (or a deleted task's log): only its tombstone's links are kept
+            decoded = [(key, value) for key, value in decoded[-1:] if is_tombstone(value)]
         for key, value in decoded:
             _check_links(store, key, value, present, visited_docs, report)
-
-
-def _is_tombstone(value: object) -> bool:
-    return isinstance(value, dict) and value.get("deleted") is True
 
 
 def _check_links(store: Store, where: str, value: object, present: set[str], visited: set[str],

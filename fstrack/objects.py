@@ -43,6 +43,12 @@ class ObjectId(str):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self)!r})"
 
+    def __copy__(self) -> ObjectId:
+        return self  # immutable
+
+    def __deepcopy__(self, memo: dict) -> ObjectId:
+        return self
+
 
 class DocId(ObjectId):
     """Id of a msgpack document object, which may reference further objects."""

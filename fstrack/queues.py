@@ -132,7 +132,7 @@ class Queues:
         ``window`` of 1). The next round lists again, picking up what others left and what was added.
         """
         while True:
-            pending = self.backend.list(f"{QUEUES_DIR}/{qid}/entries")
+            pending = self._entries(qid)
             if not pending:
                 return
             for entry in pending[random.randrange(max(1, window)) :: max(1, window)]:
