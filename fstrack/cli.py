@@ -32,7 +32,7 @@ def _use_store(args: argparse.Namespace) -> None:
     """Make ``--url``/``-o`` (if given) the store of this command (an empty URL is an error, not the default)."""
     if args.url is not None:
         if not args.url.strip():
-            raise FstrackError("store URL must not be empty (leave it out to use the configured store)")
+            raise FstrackError(f"store URL must not be empty, got {args.url!r} (leave it out to use the configured store)")
         config.set_store(args.url, **_storage_options(args.option))
 
 
