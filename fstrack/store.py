@@ -17,7 +17,7 @@ from typing import Any, BinaryIO
 
 import fsspec
 
-from .backends import STAGING_DIR, Backend, LocalBackend, backend_for, check_protocol, new_token
+from .backends import STAGING_DIR, Backend, backend_for, check_protocol, new_token
 from .errors import CorruptObjectError, IncompatibleStoreError, ObjectNotFoundError, StoreError, UnsupportedBackendError
 from .objects import BlobId, DocId, ObjectId, hash_bytes, hash_stream, pack, unpack
 
@@ -91,8 +91,8 @@ class Store:
             if not create:
                 raise StoreError(f"no fstrack store at {self.url!r} (it has no {MARKER_KEY})") from None
             raw = self._initialise()
-        except PermissionError as exc:
-            raise StoreError(f"cannot read store at {self.url!r}: {exc}") from exc
+        except Exception as exc:  # unreachable endpoint, bad credentials: each backend says it its own way
+            raise StoreError(f"cannot read store at {self.url!r}: {type(exc).__name__}: {exc}") from exc
         try:
             marker = json.loads(raw)
             name, version = marker["format"], marker["version"]
@@ -109,8 +109,6 @@ class Store:
             )
 
     def _initialise(self) -> bytes:
-        if isinstance(self.backend, LocalBackend):
-            os.makedirs(self.backend.path(STAGING_DIR), exist_ok=True)
         leftovers = set(self.backend.list("")) - {STAGING_DIR, MARKER_KEY}
         if leftovers and not self.backend.exists(MARKER_KEY):  # another process may have just created it
             raise StoreError(f"{self.url!r} is not empty and is not an fstrack store "
