@@ -63,10 +63,10 @@ class Plan:
 
 FULL = Plan(small_size=KB, small_count=2000, large_size=64 * MB, large_count=3, procs=8,
             updates_per_proc=200, updates_alone=1000,
-            s3_small_count=2000, s3_updates_per_proc=100, s3_updates_alone=500, contended_rounds=2)
-QUICK = Plan(small_size=KB, small_count=200, large_size=8 * MB, large_count=1, procs=8,
-             updates_per_proc=10, updates_alone=100,
-             s3_small_count=60, s3_updates_per_proc=2, s3_updates_alone=30, contended_rounds=1)
+            s3_small_count=500, s3_updates_per_proc=50, s3_updates_alone=300, contended_rounds=2)
+QUICK = Plan(small_size=KB, small_count=100, large_size=8 * MB, large_count=1, procs=4,
+             updates_per_proc=10, updates_alone=50,
+             s3_small_count=50, s3_updates_per_proc=2, s3_updates_alone=20, contended_rounds=1)
 
 
 # ---------------------------------------------------------------------------
@@ -189,7 +189,9 @@ def _worker_main(index: int, jobs, results, barrier) -> None:
     while True:
         job = jobs.get()
         if job is None:
-            return
+            # Every result has been read by the parent; skip interpreter teardown (closing S3
+            # sessions and fsspec's event loop takes seconds on a loaded machine).
+            os._exit(0)
         kind, spec = job
         # Reuse one filesystem instance per process across jobs (fsspec's default instance cache), as a
         # long-lived user process would: building an S3 client costs a few hundred ms of CPU, which on
@@ -210,17 +212,17 @@ def _worker_main(index: int, jobs, results, barrier) -> None:
                     for _ in range(spec["n"]):
                         refs.update(spec["key"], incr)
             elif kind == "raw":
-                fs, root = fsspec.url_to_fs(spec["url"], **spec["options"])
-                base = f"{root}/w{index}"
+                # every process writes into one shared directory, as the entries of one ref do
+                fs, base = fsspec.url_to_fs(spec["url"], **spec["options"])
                 if spec["local"]:
                     os.makedirs(base, exist_ok=True)
                 payload = pack([os.urandom(16), 1])  # the size of a ref entry: [write token, value]
-                fs.pipe_file(f"{base}/warm-up", payload)  # connect before the clock starts
+                fs.pipe_file(f"{base}/warm-up-{index}", payload)  # connect before the clock starts
                 calls = [spec["n"]]
 
                 def work():
                     for i in range(spec["n"]):
-                        fs.pipe_file(f"{base}/{i:020d}", payload)
+                        fs.pipe_file(f"{base}/{i:020d}-{index}", payload)
             else:
                 raise ValueError(kind)
         except BaseException:
@@ -360,8 +362,8 @@ def incr(value):
 
 
 class Bench:
-    small_rounds = 10
-    ref_rounds = 10
+    small_rounds = 50
+    ref_rounds = 50
 
     def __init__(self, target: Target, plan: Plan, pool: WorkerPool | None, log=print):
         self.t = target
@@ -371,6 +373,7 @@ class Bench:
         self.counter = int.from_bytes(os.urandom(4), "little") << 20
         self.obj_rows: list[ObjRow] = []
         self.ref_rows: list[RefRow] = []
+        self.head_rows: list[tuple[str, int, float]] = []  # (backend, entries, seconds per cold head())
         self.scratch = Path(tempfile.mkdtemp(prefix="fstrack-bench-scratch-"))
 
     # -- helpers -----------------------------------------------------------------
@@ -577,6 +580,16 @@ class Bench:
             final = Refs(store).head("bench/alone")[1]
             self.ref_row(RefRow(self.t.name, "1 process alone", 1, label, alone, times[label], alone / times["raw"],
                                 final=f"{final}/{alone + 1}"))
+
+        # A process that has no cached head (a fresh process, or one that lost a race) reads it with
+        # Refs.head(), which lists the sequence: time that against the sequence's length.
+        Refs(first).update("bench/short", incr)
+        for key, entries in (("bench/short", 1), ("bench/alone", alone + 1)):
+            reps = 5
+            secs = timed(lambda _: Refs(first).head(key), range(reps))
+            self.head_rows.append((self.t.name, entries, secs / reps))
+            self.log(f"  {self.t.name:5s} Refs.head() with no cached head, {entries} entries: "
+                     f"{secs / reps * 1000:.1f} ms")
         if self.pool is None:
             return
 
@@ -654,8 +667,8 @@ def start_s3():
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--backend", choices=["local", "s3", "all"], default="all")
-    ap.add_argument("--quick", action="store_true", help="small sizes and counts: a smoke run of a few seconds")
-    ap.add_argument("--procs", type=int, default=None, help="processes for the contended runs (default 8)")
+    ap.add_argument("--quick", action="store_true", help="small sizes and counts, 4 contending processes: a smoke run")
+    ap.add_argument("--procs", type=int, default=None, help="processes for the contended runs (default 8; 4 with --quick)")
     args = ap.parse_args(argv)
     plan = QUICK if args.quick else FULL
     if args.procs:
@@ -675,6 +688,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{plan.procs} worker processes ready in {time.monotonic() - t0:.1f}s")
     obj_rows: list[ObjRow] = []
     ref_rows: list[RefRow] = []
+    head_rows: list[tuple[str, int, float]] = []
     failures: list[str] = []
     try:
         for name in backends:
@@ -697,13 +711,17 @@ def main(argv: list[str] | None = None) -> int:
                 finally:
                     obj_rows += bench.obj_rows
                     ref_rows += bench.ref_rows
+                    head_rows += bench.head_rows
             except Exception as exc:  # noqa: BLE001 - report, go on with the other backend
                 traceback.print_exc()
                 failures.append(f"{name}: {type(exc).__name__}: {exc}")
             finally:
                 if server is not None:
                     t0 = time.monotonic()
-                    server.stop()
+                    # A throwaway server: give it 3 s to exit on SIGTERM before the SIGKILL (the
+                    # default grace of 15 s would be most of a --quick run when weed is slow to stop).
+                    server.process.stop(timeout=3)
+                    server.stop()  # removes its work directory
                     print(f"SeaweedFS stopped in {time.monotonic() - t0:.1f}s")
                 if workdir is not None:
                     shutil.rmtree(workdir, ignore_errors=True)
@@ -719,6 +737,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Ref updates (Refs.update increments one key; contended = {plan.procs} processes x N increments each;")
     print(" retries/update = extra fn() calls per committed update; ratio = updates/s / raw pipe_file/s)")
     print(ref_table(ref_rows))
+    print()
+    print("Refs.head() with no cached head (what a fresh process, or Refs.update after a lost race, pays)")
+    print(table(["backend", "entries in the ref", "ms per head()"],
+                [[b, str(e), f"{secs * 1000:.1f}"] for b, e, secs in head_rows], right={1, 2}))
     print()
     print(f"total {time.monotonic() - t_start:.1f}s, load average {load()} at end "
           "(figures taken on a busy machine are not comparable)")

@@ -75,11 +75,18 @@ def cmd_ls(args: argparse.Namespace) -> int:
     tasks = Task.get_tasks(project_name=args.project, task_name=args.name, tags=args.tag or None,
                            allow_archived=args.archived, task_filter=task_filter)
     rows = [t._record or t._data for t in tasks]
-    lines = [f"{'ID':32}  {'STATUS':11}  {'UPDATED':19}  PROJECT / NAME"]
+    lines = [f"{'ID':32}  {'STATUS':11}  {'UPDATED':19}  PROJECT / NAME  [TAGS]  LAST METRICS"]
     lines += [f"{r['id']}  {r['status']:11}  {_when(r.get('last_update'))}  {r['project']} / {r['name']}"
-              + (f"  [{', '.join(r['tags'])}]" if r.get("tags") else "") for r in rows]
+              + (f"  [{', '.join(r['tags'])}]" if r.get("tags") else "") + _last_metrics(r) for r in rows]
     _emit(args, rows, "\n".join(lines) if rows else "no tasks")
     return 0
+
+
+def _last_metrics(record: dict, limit: int = 3) -> str:
+    values = [f"{title}/{series}={v['last']:.4g}" for title, by_series in (record.get("last_metrics") or {}).items()
+              if not title.startswith(":monitor:") for series, v in by_series.items()
+              if isinstance(v.get("last"), (int, float))]
+    return ("  " + " ".join(values[:limit]) + (" ..." if len(values) > limit else "")) if values else ""
 
 
 def cmd_show(args: argparse.Namespace) -> int:

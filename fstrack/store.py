@@ -25,6 +25,7 @@ FORMAT_NAME = "fstrack"
 FORMAT_VERSION = 1
 MARKER_KEY = "fstrack.json"
 OBJECTS_DIR = "objects"
+_CHECK_FIRST = 64 << 10
 
 _EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "az": "azure", "abfs": "azure", "abfss": "azure"}
 
@@ -138,7 +139,8 @@ class Store:
     def put(self, data: bytes | bytearray | memoryview) -> BlobId:
         """Store bytes as a blob; storing bytes that are already there is a no-op."""
         oid = BlobId(hash_bytes(data))
-        self.backend.create(object_key(oid), bytes(data))
+        if len(data) < _CHECK_FIRST or not self.has(oid):  # a lookup is cheaper than resending large bytes
+            self.backend.create(object_key(oid), bytes(data))
         return oid
 
     def put_doc(self, document: Any) -> DocId:
