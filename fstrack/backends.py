@@ -17,21 +17,26 @@ from __future__ import annotations
 import bisect
 import errno
 import os
+import queue
 import random
 import shutil
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
+import blake3
 from fsspec import AbstractFileSystem
 
 from .errors import UnsupportedBackendError
+from .objects import hash_stream
 
 STAGING_DIR = "tmp"
+#: Objects up to this size are downloaded in one request, then hashed.
+_ONE_REQUEST = 8 << 20
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,9 @@ class Backend:
     """Store primitives over an fsspec filesystem rooted at ``root``."""
 
     name = "generic"
+    #: Each operation is a round trip (object stores): callers gain by running many at once. False on local
+    #: disks, where one thread keeps up and reading a small object whole is cheapest.
+    concurrent_io = True
 
     def __init__(self, fs: AbstractFileSystem, root: str):
         self.fs = fs
@@ -113,6 +121,55 @@ class Backend:
     def download(self, key: str, local_path: str) -> None:
         self.fs.get_file(self.path(key), local_path)
 
+    def download_hashing(self, key: str, local_path: str, size_hint: int | None = None) -> tuple[str, int]:
+        """Copy ``key`` to ``local_path``, returning the (blake3 hex digest, size) of the bytes copied.
+
+        Small objects (``size_hint``) take one request; larger ones stream in 8 MiB ranged reads, hashed as the
+        file grows, with bounded memory (fsspec's ``get_file`` holds whole objects in memory on some clouds)."""
+        if size_hint is not None and size_hint <= _ONE_REQUEST:
+            return self._download_then_hash(key, local_path)
+        return _download_hashing(self, key, local_path, _ONE_REQUEST)
+
+    def _download_then_hash(self, key: str, local_path: str) -> tuple[str, int]:
+        self.download(key, local_path)
+        with open(local_path, "rb") as f:
+            return hash_stream(f)
+
+    def upload_hashed(self, local_path: str, key_of: Callable[[str], str]) -> tuple[str, int, bool]:
+        """Store a local file under ``key_of(its blake3 hex digest)`` unless that key exists, with bounded
+        memory; returns (digest, size, existed_before). The object appears only once complete."""
+        from .artifacts import hash_file
+
+        digest, size = hash_file(local_path)
+        key = key_of(digest)
+        if self.exists(key):
+            return digest, size, True
+        self._upload_large(local_path, key)
+        return digest, size, False
+
+    def _upload_large(self, local_path: str, key: str) -> None:
+        from .artifacts import stream_upload
+
+        stream_upload(self, local_path, key)
+
+    def move(self, key: str, new_key: str) -> bool:
+        """Move a whole object from ``key`` to ``new_key``; False if ``key`` is gone. Elsewhere than on
+        POSIX this is copy then delete: for a moment both keys exist."""
+        try:
+            self.fs.copy(self.path(key), self.path(new_key))
+        except FileNotFoundError:
+            return False
+        self.delete(key)
+        return True
+
+    def copy(self, key: str, new_key: str) -> None:
+        """Copy ``key`` to ``new_key``, for content-addressed keys only: an existing ``new_key`` holds the same
+        bytes, so it may be overwritten (object stores) or is kept (POSIX)."""
+        self.fs.copy(self.path(key), self.path(new_key))
+
+    def remove_empty_dirs(self, prefix: str) -> None:
+        """Drop the emptied directories below ``prefix``, on filesystems that have directories."""
+
     def staging_file(self) -> BinaryIO:
         """A new local temporary file to spool a stream into before :meth:`adopt`."""
         return tempfile.NamedTemporaryFile(prefix="fstrack-", delete=False)
@@ -130,12 +187,14 @@ class Backend:
         return names if after is None else names[bisect.bisect_right(names, after) :]
 
     def _names(self, prefix: str) -> list[str]:
-        self.fs.invalidate_cache(self.path(prefix))
+        base = self.path(prefix).rstrip("/")
+        self.fs.invalidate_cache(base)
         try:
-            paths = self.fs.ls(self.path(prefix), detail=False)
+            paths = self.fs.ls(base, detail=False)
         except FileNotFoundError:
             return []
-        return sorted({p.rstrip("/").rsplit("/", 1)[-1] for p in paths} - {""})
+        # Some S3 servers list a prefix's own zero-byte "directory" marker once its keys are gone.
+        return sorted({p.rstrip("/").rsplit("/", 1)[-1] for p in paths if p.rstrip("/") != base} - {""})
 
     def walk(self, prefix: str) -> Iterator[Entry]:
         """Every file below ``prefix``, recursively."""
@@ -148,6 +207,49 @@ class Backend:
             if info.get("type", "file") == "file" and path.startswith(self.root):
                 key = path[len(self.root) :].lstrip("/")
                 yield Entry(key, int(info.get("size") or 0), _mtime(info))
+
+
+def _download_hashing(backend: Backend, key: str, local_path: str, chunk_size: int) -> tuple[str, int]:
+    """Stream ``key`` into ``local_path`` in ranged reads of ``chunk_size``, hashing as it goes; a reader thread
+    keeps up to three chunks ahead, so the transfer and the hashing overlap and memory stays bounded."""
+    chunks: queue.Queue = queue.Queue(maxsize=3)
+    stop = threading.Event()
+
+    def put(item: object) -> None:
+        while not stop.is_set():
+            try:
+                chunks.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    def run() -> None:
+        try:
+            with backend.fs.open(backend.path(key), "rb", block_size=chunk_size, cache_type="none") as src:
+                while not stop.is_set() and (chunk := src.read(chunk_size)):
+                    put(chunk)
+            put(None)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            put(exc)
+
+    reader = threading.Thread(target=run, name="fstrack-download", daemon=True)
+    reader.start()
+    hasher, size = blake3.blake3(), 0
+    try:
+        with open(local_path, "wb") as out:
+            while True:
+                item = chunks.get()
+                if item is None:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                hasher.update(item)
+                out.write(item)
+                size += len(item)
+    finally:
+        stop.set()
+        reader.join(timeout=5)
+    return hasher.hexdigest(), size
 
 
 def _mtime(info: dict) -> float:
@@ -173,6 +275,7 @@ class LocalBackend(Backend):
     """A POSIX directory (local disk or NFS): create-only by ``link(2)``, claims by ``rename(2)``."""
 
     name = "local"
+    concurrent_io = False
 
     def __init__(self, fs: AbstractFileSystem, root: str, fsync: bool = False):
         super().__init__(fs, root)
@@ -286,6 +389,58 @@ class LocalBackend(Backend):
     def download(self, key: str, local_path: str) -> None:
         shutil.copyfile(self.path(key), local_path)
 
+    def download_hashing(self, key: str, local_path: str, size_hint: int | None = None) -> tuple[str, int]:
+        """The kernel copies the object while a second thread hashes it."""
+        from .artifacts import parallel_copy_and_hash
+
+        return parallel_copy_and_hash(self.path(key), local_path)
+
+    def upload_hashed(self, local_path: str, key_of: Callable[[str], str]) -> tuple[str, int, bool]:
+        """One pass: the kernel copies the file into the staging area while another thread hashes it, then the
+        copy is linked into place under its hash. A deduplicated upload drops its copy at once (its pages are
+        normally never written back to disk)."""
+        from .artifacts import parallel_copy_and_hash
+
+        staged = self.staging_file()
+        staged.close()
+        try:
+            digest, size = parallel_copy_and_hash(local_path, staged.name)
+        except BaseException:
+            os.unlink(staged.name)
+            raise
+        key = key_of(digest)
+        if self.exists(key):
+            os.unlink(staged.name)
+            return digest, size, True
+        self.adopt(staged.name, key)
+        return digest, size, False
+
+    def move(self, key: str, new_key: str) -> bool:
+        """``rename(2)``: atomic, the object is never under both keys."""
+        target = self.path(new_key)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        try:
+            os.rename(self.path(key), target)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def copy(self, key: str, new_key: str) -> None:
+        """A hard link: never replaces an existing ``new_key`` (such as a concurrent upload)."""
+        target = self.path(new_key)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        try:
+            os.link(self.path(key), target)
+        except FileExistsError:
+            pass
+
+    def remove_empty_dirs(self, prefix: str) -> None:
+        for directory, _dirs, _files in sorted(os.walk(self.path(prefix), topdown=False), key=lambda d: -len(d[0])):
+            try:
+                os.rmdir(directory)
+            except OSError:
+                pass
+
     def _names(self, prefix: str) -> list[str]:
         try:
             return sorted(os.listdir(self.path(prefix)))
@@ -327,6 +482,12 @@ class MemoryBackend(Backend):
                 return None
             self.fs.mv(self.path(key), self.path(claimed_key))
             return self.fs.cat_file(self.path(claimed_key))
+
+    def download_hashing(self, key: str, local_path: str, size_hint: int | None = None) -> tuple[str, int]:
+        return self._download_then_hash(key, local_path)
+
+    def _upload_large(self, local_path: str, key: str) -> None:
+        self.upload(local_path, key)
 
 
 class ObjectStoreBackend(Backend):

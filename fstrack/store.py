@@ -93,7 +93,7 @@ class Store:
                 raise StoreError(f"no fstrack store at {self.url!r} (it has no {MARKER_KEY})") from None
             raw = self._initialise()
         except Exception as exc:  # unreachable endpoint, bad credentials: each backend says it its own way
-            raise StoreError(f"cannot read store at {self.url!r}: {type(exc).__name__}: {exc}") from exc
+            raise StoreError(f"cannot read store at {self.url!r}: {_summary(exc)}") from exc
         try:
             marker = json.loads(raw)
             name, version = marker["format"], marker["version"]
@@ -125,8 +125,9 @@ class Store:
         try:
             first = self.backend.create(probe, b"1")
             second = self.backend.create(probe, b"2")
-        except FileNotFoundError as exc:
-            raise StoreError(f"cannot create a store at {self.url!r}: {exc} (does the bucket exist?)") from exc
+        except Exception as exc:  # a missing bucket or container, denied access: each backend says it its own way
+            raise StoreError(f"cannot create a store at {self.url!r}: {_summary(exc)} "
+                             "(does the bucket or container exist, and may you write to it?)") from exc
         finally:
             self.backend.delete(probe)
         if not first or second:
@@ -230,6 +231,12 @@ class Store:
             shard, _, rest = entry.key[len(OBJECTS_DIR) + 1 :].partition("/")
             if len(shard) == 2 and "/" not in rest:
                 yield shard + rest
+
+
+def _summary(exc: BaseException) -> str:
+    """``Type: first line of the message`` (cloud SDKs append whole response bodies to theirs)."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": ")
 
 
 def open_store(url: str | os.PathLike, *, create: bool = True, fsync: bool | None = None,

@@ -226,3 +226,15 @@ def test_refs_refuse_invalid_keys_before_writing(refs, key):
         with pytest.raises(InvalidNameError):
             call()
     assert refs.backend.list("refs") == []
+
+
+def test_update_whose_function_raises_writes_nothing(refs):
+    refs.append("fail/head", 1)
+
+    def boom(value):
+        raise RuntimeError(f"refusing to change {value}")
+
+    with pytest.raises(RuntimeError, match="refusing to change 1"):
+        refs.update("fail/head", boom)
+    assert refs.entries("fail/head") == [(1, 1)]
+    assert refs.update("fail/head", lambda v: v + 1) == (2, 2)

@@ -6,7 +6,7 @@ then races and prints one JSON line with what it did:
 * ``create``: ``backend.create("race/create/kNNNN", b"<worker>")`` for NNNN in 0..COUNT-1;
   prints the keys it won.
 * ``claim``: ``backend.claim("race/pending/eNNNN", "race/claimed/eNNNN")`` for every entry;
-  prints the entries it won.
+  prints the entries it won, each with the bytes the claim returned.
 * ``cas``: COUNT times ``Refs.update("race/counter", +1)``; prints the positions it wrote.
 * ``open``: opens (creating) a fresh store after the release instead of before; prints "opened".
 """
@@ -51,10 +51,11 @@ def main() -> None:
         emit({"won": won})
     elif mode == "claim":
         wait_for_go()
-        won = []
+        won = {}
         for i in range(count):
-            if backend.claim(f"race/pending/e{i:04d}", f"race/claimed/e{i:04d}") is not None:
-                won.append(i)
+            data = backend.claim(f"race/pending/e{i:04d}", f"race/claimed/e{i:04d}")
+            if data is not None:
+                won[i] = data.decode()
         emit({"won": won})
     elif mode == "cas":
         from fstrack.refs import Refs
