@@ -21,11 +21,11 @@ point into it):
 * ``Task.get_tasks`` over N tasks (10,000; 1,000 with ``--quick``): a cold query (fresh process,
   empty index cache), a fresh process with the index cache, a warm query (same process, second
   call) and a filtered one (``project_name=..., task_filter={"status": ["completed"]}``),
-  counting manifest reads (``TaskDB.load`` and ``TaskDB._manifest``), object reads and index
+  counting ``TaskDB.load`` calls, manifest fetches (``TaskDB._manifest`` cache misses) and index
   summary reads. The N-task store is built once (``TaskDB.create`` in a few processes) and kept
   under /tmp between runs.
 
-Every timed script runs as ``train.py`` in a throwaway git repository with one commit (what a
+Every timed script runs as ``train_<tool>.py`` in a throwaway git repository with one commit (what a
 user's script looks like), with HOME pointing into the temporary directory, so no tool reads
 or writes the user's own configuration. First-process runs of all tools are interleaved, so
 load from other processes on the machine spreads over all of them. Medians and p90
@@ -41,6 +41,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -79,17 +80,21 @@ class Plan:
     first_reps: int  # fresh processes per tool (and baseline)
     peer_warm_reps: int
     clearml_warm_reps: int  # ClearML's close takes ~11 s
+    clearml_budget_s: float  # and sometimes hangs: stop restarting stalled workers after this long
     peer_settle_s: float
     tasks: int
     query_procs: int  # fresh processes for the cold / index-cached queries
+    query_warm_procs: int  # of which this many also time warm repeats
     query_warm_reps: int
     populate_procs: int
 
 
-FULL = Plan(warm_reps=150, warm_warmup=5, first_reps=15, peer_warm_reps=40, clearml_warm_reps=5,
-            peer_settle_s=0.3, tasks=10_000, query_procs=7, query_warm_reps=15, populate_procs=3)
+FULL = Plan(warm_reps=80, warm_warmup=5, first_reps=10, peer_warm_reps=30, clearml_warm_reps=3,
+            clearml_budget_s=120, peer_settle_s=0.3, tasks=10_000, query_procs=5, query_warm_procs=3,
+            query_warm_reps=5, populate_procs=3)
 QUICK = Plan(warm_reps=25, warm_warmup=3, first_reps=5, peer_warm_reps=0, clearml_warm_reps=0,
-             peer_settle_s=0.3, tasks=1_000, query_procs=3, query_warm_reps=5, populate_procs=2)
+             clearml_budget_s=0, peer_settle_s=0.3, tasks=1_000, query_procs=3, query_warm_procs=2,
+             query_warm_reps=5, populate_procs=2)
 
 
 # ---------------------------------------------------------------------------
@@ -190,90 +195,116 @@ def lifecycle_table(rows: list[Row]) -> str:
 
 
 # ---------------------------------------------------------------------------
-# the timed script (written as train.py into a throwaway git repository)
+# the timed scripts (written as train_<tool>.py into a throwaway git repository)
 # ---------------------------------------------------------------------------
 
-WORKER = r'''
+# Each tool gets a script of its own holding only its own imports: ClearML analyses the script's imports
+# (its AST) for the requirements it records, so a shared script would make it resolve every peer.
+WORKER_HEAD = r'''
 import json, os, sys, time
 
 spec = json.loads(sys.argv[1])
 tool, tmp = spec["tool"], spec["tmp"]
 clock = time.perf_counter_ns
 result = {"tool": tool}
+'''
 
-if tool == "fstrack":
-    from fstrack import Task
-
-    def init(project, name):
-        return Task.init(project_name=project, task_name=name)
-
-    def close(h):
-        h.close()
-
-    def settle(h):  # wait for the background capture (git, requirements, runtime) that close joins
-        for t in list(getattr(h, "_background", ())):
-            if t.name == "fstrack-capture":
-                t.join()
-
-elif tool == "clearml":
-    from clearml import Task
-    Task.set_offline(True)
-
-    def init(project, name):
-        return Task.init(project_name=project, task_name=name)
-
-    def close(h):
-        h.close()
-
-    def settle(h):
-        time.sleep(spec["settle_s"])
-
-elif tool == "mlflow":
-    import mlflow
-    mlflow.set_tracking_uri("file:" + os.path.join(tmp, "mlruns"))
-
-    def init(project, name):
-        return mlflow.start_run(run_name=name)
-
-    def close(h):
-        mlflow.end_run()
-
-    def settle(h):
-        time.sleep(spec["settle_s"])
-
-elif tool == "trackio":
-    import trackio
-
-    def init(project, name):
-        return trackio.init(project=project.replace("/", "-"), name=name)
-
-    def close(h):
-        trackio.finish()
-
-    def settle(h):
-        time.sleep(spec["settle_s"])
-
-elif tool == "tensorboardX":
-    from tensorboardX import SummaryWriter
-
-    def init(project, name):
-        return SummaryWriter(logdir=os.path.join(tmp, "tb", project, name))
-
-    def close(h):
-        h.close()
-
-    def settle(h):
-        time.sleep(spec["settle_s"])
-
-else:
-    raise SystemExit("unknown tool " + tool)
+ADAPTERS = {
+    "fstrack": r'''
+from fstrack import Task
 
 
+def init(project, name):
+    return Task.init(project_name=project, task_name=name)
+
+
+def close(h):
+    h.close()
+
+
+def settle(h):  # wait for the background capture (git, requirements, runtime) that close joins
+    for t in list(getattr(h, "_background", ())):
+        if t.name == "fstrack-capture":
+            t.join()
+''',
+    "clearml": r'''
+from clearml import Task
+
+Task.set_offline(True)
+
+
+def init(project, name):
+    return Task.init(project_name=project, task_name=name)
+
+
+def close(h):
+    h.close()
+
+
+def settle(h):
+    time.sleep(spec["settle_s"])
+''',
+    "mlflow": r'''
+import mlflow
+
+mlflow.set_tracking_uri("file:" + os.path.join(tmp, "mlruns"))
+
+
+def init(project, name):
+    return mlflow.start_run(run_name=name)
+
+
+def close(h):
+    mlflow.end_run()
+
+
+def settle(h):
+    time.sleep(spec["settle_s"])
+''',
+    "trackio": r'''
+import trackio
+
+
+def init(project, name):
+    return trackio.init(project=project.replace("/", "-"), name=name)
+
+
+def close(h):
+    trackio.finish()
+
+
+def settle(h):
+    time.sleep(spec["settle_s"])
+''',
+    "tensorboardX": r'''
+from tensorboardX import SummaryWriter
+
+
+def init(project, name):
+    return SummaryWriter(logdir=os.path.join(tmp, "tb", project, name))
+
+
+def close(h):
+    h.close()
+
+
+def settle(h):
+    time.sleep(spec["settle_s"])
+''',
+}
+
+WORKER_TAIL = r'''
 cpu = time.thread_time_ns  # CPU time of this (the calling) thread only
 
 
+def save():
+    with open(spec["out"] + ".tmp", "w") as f:
+        json.dump(result, f)
+    os.replace(spec["out"] + ".tmp", spec["out"])  # the parent watches this file for progress
+
+
 def loop(kind, reps, warmup):
-    out = {"init": [], "close": [], "init_cpu": [], "close_cpu": []}
+    out = result[kind] = {"init": [], "close": [], "init_cpu": [], "close_cpu": []}
     for i in range(warmup + reps):
         if kind == "reuse":
             project, name = "bench/reuse", "same-name"
@@ -293,14 +324,13 @@ def loop(kind, reps, warmup):
                 out["init_cpu"].append((c1 - c0) / 1e6)
             out["close"].append((t2 - t1) / 1e6)
             out["close_cpu"].append((c2 - c1) / 1e6)
-    return out
+        save()
 
 
 for kind, reps in spec["loops"]:
-    result[kind] = loop(kind, reps, spec["warmup"])
-
-with open(spec["out"], "w") as f:
-    json.dump(result, f)
+    loop(kind, reps, spec["warmup"])
+result["done"] = True
+save()
 sys.stdout.flush()
 sys.stderr.flush()
 os._exit(0)  # the tools' exit hooks are not part of any measurement
@@ -320,13 +350,14 @@ MARK = "@@FSTRACK-BENCH-T="
 
 
 def make_user_repo(root: Path) -> Path:
-    """A throwaway git repository holding train.py (the worker), committed once."""
+    """A throwaway git repository holding train_<tool>.py (the timed scripts), committed once."""
     repo = root / "user-project"
     repo.mkdir(parents=True)
-    (repo / "train.py").write_text(WORKER)
+    for tool, adapter in ADAPTERS.items():
+        (repo / f"train_{tool}.py").write_text(WORKER_HEAD + adapter + WORKER_TAIL)
     env = dict(os.environ, GIT_AUTHOR_NAME="bench", GIT_AUTHOR_EMAIL="bench@example.invalid",
                GIT_COMMITTER_NAME="bench", GIT_COMMITTER_EMAIL="bench@example.invalid")
-    for args in (["init", "-q", "-b", "main"], ["add", "train.py"], ["commit", "-q", "-m", "train"]):
+    for args in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-q", "-m", "train"]):
         subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
     return repo
 
@@ -342,7 +373,7 @@ def tool_env(tmp: Path, tool: str) -> dict[str, str]:
                MLFLOW_ALLOW_FILE_STORE="true", TRACKIO_DIR=str(tmp / "trackio" / tool), HF_HUB_OFFLINE="1",
                HF_HUB_DISABLE_TELEMETRY="1", DO_NOT_TRACK="1", PYTHONUNBUFFERED="1",
                GIT_CONFIG_NOSYSTEM="1")
-    return env
+    return child_env(env, tmp / "pycache")
 
 
 def python_for(tool: str, peer_python: str | None) -> str:
@@ -354,17 +385,108 @@ def tail(text: str, n: int = 6) -> str:
     return " | ".join(lines[-n:])
 
 
+@dataclass
+class Child:
+    returncode: int | None  # None: killed because it stalled
+    stdout: str
+    stderr: str
+
+
+def run_child(argv: list[str], *, cwd: Path | str, env: dict[str, str], timeout: float,
+              progress: Path | None = None, stall: float | None = None) -> Child:
+    """Run a process to its end with output in files, in a session of its own.
+
+    Output goes to files, not pipes, and the whole process group is killed once the process has exited:
+    ClearML forks a monitor process that outlives ``os._exit`` of its parent by up to 30 s and would
+    otherwise hold a pipe open (and keep running during the next measurement). With ``progress`` and
+    ``stall``, the process is killed when that file has not changed for ``stall`` seconds
+    (``returncode`` is then None).
+    """
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+        started = last_change = time.monotonic()
+        seen = None
+        returncode: int | None = None
+        try:
+            while True:
+                try:
+                    returncode = proc.wait(timeout=0.25 if stall else timeout)
+                    break
+                except subprocess.TimeoutExpired:
+                    now = time.monotonic()
+                    if now - started > timeout:
+                        if progress is not None:
+                            break  # keep what it did: killed below, returncode None
+                        raise RuntimeError(f"timed out after {timeout:g} s") from None
+                    if stall:
+                        try:
+                            mtime = os.stat(progress).st_mtime_ns  # type: ignore[arg-type]
+                        except FileNotFoundError:
+                            mtime = None
+                        if mtime != seen:
+                            seen, last_change = mtime, now
+                        elif now - last_change > stall:
+                            break  # stalled: killed below
+        finally:
+            try:
+                os.killpg(proc.pid, 9)  # whatever the process left behind (its group is its own)
+            except (ProcessLookupError, PermissionError):
+                pass
+            proc.wait()
+        out.seek(0)
+        err.seek(0)
+        return Child(returncode, out.read(), err.read())
+
+
+def child_env(base: dict[str, str], pycache: Path) -> dict[str, str]:
+    """Bytecode cached (in a temporary prefix), as in a normal install: this environment may disable it."""
+    env = dict(base)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(pycache)
+    return env
+
+
 def run_warm(tool: str, python: str, repo: Path, tmp: Path, loops: list[tuple[str, int]], warmup: int,
-             settle_s: float, timeout: float) -> dict:
-    out = tmp / f"warm-{tool}.json"
-    spec = {"tool": tool, "tmp": str(tmp / "work" / tool), "out": str(out), "loops": loops, "warmup": warmup,
-            "settle_s": settle_s, "tag": tool}
-    Path(spec["tmp"]).mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run([python, "train.py", json.dumps(spec)], cwd=repo, env=tool_env(tmp, tool),
-                          capture_output=True, text=True, timeout=timeout)
-    if not out.exists():
-        raise RuntimeError(f"exit code {proc.returncode}: {tail(proc.stderr or proc.stdout)}")
-    return json.loads(out.read_text())
+             settle_s: float, timeout: float, notes: list[str], stall: float = 60.0, attempts: int = 4,
+             budget: float | None = None) -> dict:
+    """Timed init/close pairs in one process; a process that stalls (no pair done for ``stall`` s) is
+    killed and a new one (with its own warm-up) does the pairs still missing, until ``budget`` s."""
+    began = time.monotonic()
+    merged: dict[str, dict[str, list[float]]] = {}
+    work = tmp / "work" / tool
+    work.mkdir(parents=True, exist_ok=True)
+    stalls = 0
+    for attempt in range(attempts):
+        todo = [(kind, reps - len(merged.get(kind, {}).get("close", []))) for kind, reps in loops]
+        todo = [(kind, reps) for kind, reps in todo if reps > 0]
+        if not todo or (budget is not None and attempt and time.monotonic() - began > budget):
+            break
+        out = tmp / f"warm-{tool}-{attempt}.json"
+        spec = {"tool": tool, "tmp": str(work), "out": str(out), "loops": todo, "warmup": warmup,
+                "settle_s": settle_s, "tag": f"{tool}{attempt}"}
+        left = timeout if budget is None else max(60.0, budget - (time.monotonic() - began))
+        proc = run_child([python, f"train_{tool}.py", json.dumps(spec)], cwd=repo, env=tool_env(tmp, tool),
+                         timeout=min(timeout, left), progress=out, stall=stall)
+        if not out.exists():
+            if proc.returncode is None:
+                stalls += 1
+                continue
+            raise RuntimeError(f"exit code {proc.returncode}: {tail(proc.stderr or proc.stdout)}")
+        part = json.loads(out.read_text())
+        for kind, _ in todo:
+            for key, values in part.get(kind, {}).items():
+                merged.setdefault(kind, {}).setdefault(key, []).extend(values)
+        if proc.returncode is None:
+            stalls += 1
+        elif not part.get("done"):
+            raise RuntimeError(f"exit code {proc.returncode}: {tail(proc.stderr or proc.stdout)}")
+    if stalls:
+        done = {kind: len(merged.get(kind, {}).get("close", [])) for kind, _ in loops}
+        notes.append(f"{tool} warm: {stalls} worker process(es) stalled (no init/close pair done in {stall:g} s, or "
+                     f"over the time budget) and were killed; pairs collected: {done}")
+        merged["stalls"] = {"count": stalls, "after": stall}  # type: ignore[assignment]
+    return merged
 
 
 def run_first(tool: str, python: str, repo: Path, tmp: Path, i: int) -> tuple[float, float]:
@@ -374,7 +496,7 @@ def run_first(tool: str, python: str, repo: Path, tmp: Path, i: int) -> tuple[fl
              "(_t.clock_gettime_ns(_t.CLOCK_MONOTONIC), _t.process_time_ns())); _s.stdout.flush(); _o._exit(0)")
     env = tool_env(tmp, tool.split("-")[0] if tool != "baseline" else "baseline")
     start = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
-    proc = subprocess.run([python, "-c", code], cwd=repo, env=env, capture_output=True, text=True, timeout=300)
+    proc = run_child([python, "-c", code], cwd=repo, env=env, timeout=300)
     m = re.search(re.escape(MARK) + r"(\d+),(\d+)", proc.stdout)
     if not m:
         raise RuntimeError(f"exit code {proc.returncode}: {tail(proc.stderr or proc.stdout)}")
@@ -390,7 +512,7 @@ def setup_peer_venv(venv: str) -> None:
     py = os.path.join(venv, "bin", "python")
     if not os.path.exists(py):
         print(f"creating {venv} ...", flush=True)
-        subprocess.run([sys.executable if "venv" not in sys.prefix else "python3", "-m", "venv", venv], check=True)
+        subprocess.run(["python3", "-m", "venv", venv], check=True)
         subprocess.run([py, "-m", "pip", "install", "-q", "--upgrade", "pip"], check=False)
     for tool, req in [("fstrack", "-e " + str(REPO)), *PEER_PACKAGES.items()]:
         print(f"installing {req} into {venv} ...", flush=True)
@@ -433,7 +555,7 @@ def bench_lifecycle(plan: Plan, peers: list[str], peer_python: str | None, tmp: 
     print(f"fstrack warm: {plan.warm_reps} init/close pairs per loop (new, settled, reuse) ...", flush=True)
     loops = [("new", plan.warm_reps), ("settled", plan.warm_reps), ("reuse", plan.warm_reps)]
     t0 = time.perf_counter()
-    res = run_warm("fstrack", sys.executable, repo, tmp, loops, plan.warm_warmup, plan.peer_settle_s, 900)
+    res = run_warm("fstrack", sys.executable, repo, tmp, loops, plan.warm_warmup, plan.peer_settle_s, 900, notes)
     print(f"  {time.perf_counter() - t0:.1f} s", flush=True)
     warm: dict[str, dict] = {"fstrack": res}
     for tool in peers:
@@ -442,8 +564,10 @@ def bench_lifecycle(plan: Plan, peers: list[str], peer_python: str | None, tmp: 
         print(f"{tool} warm: {reps} init/close pairs ...", flush=True)
         t0 = time.perf_counter()
         try:
-            warm[tool] = run_warm(tool, peer_python, repo, tmp, loops, 2 if tool == "clearml" else plan.warm_warmup,
-                                  plan.peer_settle_s, 900)
+            clearml = tool == "clearml"  # a close takes 5-11 s; one that takes over 45 s has hung
+            warm[tool] = run_warm(tool, peer_python, repo, tmp, loops, 1 if clearml else plan.warm_warmup,
+                                  plan.peer_settle_s, 900, notes, stall=45 if clearml else 120,
+                                  budget=plan.clearml_budget_s if clearml else None)
         except Exception as exc:  # noqa: BLE001 - report and go on
             print(f"  {tool} warm run failed: {exc}")
             notes.append(f"{tool} warm: failed: {exc}")
@@ -501,7 +625,10 @@ def bench_lifecycle(plan: Plan, peers: list[str], peer_python: str | None, tmp: 
                             cpus(tool)))
             rows.append(net_row(tool, "init first (net)", "raw minus bare-python median", base))
         if "new" in w:
-            rows.append(Row(tool, "close", close_call + " right after init", w["new"]["close"], w["new"]["close_cpu"]))
+            hung = w.get("stalls")
+            note = (f"{hung['count']} more hung > {hung['after']:g} s (killed, not counted)" if hung else "")
+            rows.append(Row(tool, "close", close_call + " right after init", w["new"]["close"], w["new"]["close_cpu"],
+                            note=note))
         if "settled" in w:
             after = " after the capture thread ended" if tool == "fstrack" else f" {plan.peer_settle_s:g} s after init"
             rows.append(Row(tool, "close (settled)", close_call + after, w["settled"]["close"],
@@ -634,11 +761,11 @@ def populated_store(n: int, procs: int) -> str:
     return url
 
 
-def run_query(url: str, cache_dir: Path, calls: list) -> dict:
+def run_query(url: str, cache_dir: Path, calls: list, pycache: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FSTRACK_")}
     env.update(FSTRACK_CACHE_DIR=str(cache_dir), HOME=str(cache_dir.parent / "home"))
-    proc = subprocess.run([sys.executable, "-c", QUERY, json.dumps({"url": url, "calls": calls})], env=env,
-                          capture_output=True, text=True, timeout=600)
+    proc = run_child([sys.executable, "-c", QUERY, json.dumps({"url": url, "calls": calls})], cwd=cache_dir,
+                     env=child_env(env, pycache), timeout=600)
     m = re.search(r"@@RESULT=(.*)", proc.stdout)
     if not m:
         raise RuntimeError(f"query process failed ({proc.returncode}): {tail(proc.stderr)}")
@@ -655,24 +782,29 @@ def bench_queries(plan: Plan, tmp: Path) -> tuple[list[list[str]], int]:
     def add(label: str, call: dict) -> None:
         samples.setdefault(label, []).append(call)
 
-    print(f"get_tasks: {plan.query_procs} fresh processes x (cold, index-cached) + warm repeats ...", flush=True)
+    print(f"get_tasks: {plan.query_procs} fresh processes x (cold, index-cached) + {plan.query_warm_procs} x "
+          f"{plan.query_warm_reps} warm repeats ...", flush=True)
     t0 = time.perf_counter()
+    pyc = tmp / "pycache"
+    warmup = tmp / "qcache" / "warm-up" / "cache"
+    warmup.mkdir(parents=True)
+    run_query(url, warmup, [["all", all_], ["filtered", filt]], pyc)  # writes bytecode; discarded
     warm_calls = [["all", all_], ["filtered", filt]] * plan.query_warm_reps
     for i in range(plan.query_procs):
         empty = tmp / "qcache" / f"cold-{i}" / "cache"
         empty.mkdir(parents=True)
-        # cold: no index cache; then the same process again (warm)
-        r = run_query(url, empty, [["all", all_], *warm_calls])
+        # cold: no index cache; then (in some processes) the same process again: warm
+        r = run_query(url, empty, [["all", all_], *(warm_calls if i < plan.query_warm_procs else [])], pyc)
         add("cold all", r["calls"][0])
         add("import", {"ms": r["import_ms"]})
         for c in r["calls"][1:]:
             add(f"warm {c['label']}", c)
         empty2 = tmp / "qcache" / f"coldf-{i}" / "cache"
         empty2.mkdir(parents=True)
-        r = run_query(url, empty2, [["filtered", filt]])
+        r = run_query(url, empty2, [["filtered", filt]], pyc)
         add("cold filtered", r["calls"][0])
         # a fresh process whose index cache the first run filled
-        r = run_query(url, empty, [["all", all_], ["filtered", filt]])
+        r = run_query(url, empty, [["all", all_], ["filtered", filt]], pyc)
         add("cached all", r["calls"][0])
         add("cached filtered", r["calls"][1])
     print(f"  {time.perf_counter() - t0:.1f} s", flush=True)
@@ -723,6 +855,7 @@ def main() -> int:
     ap.add_argument("--skip-lifecycle", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the cleanups (children's process groups)
     plan = QUICK if args.quick else FULL
     if args.tasks:
         plan = Plan(**{**plan.__dict__, "tasks": args.tasks})
@@ -763,8 +896,15 @@ def main() -> int:
 
     from importlib.metadata import version as dist_version
 
-    print(f"fstrack {dist_version('fstrack')} | Python {platform.python_version()} | {platform.platform()} | "
-          f"{os.cpu_count()} cores | {time.strftime('%Y-%m-%d %H:%M')} | mode {'quick' if args.quick else 'full'}")
+    try:
+        tree = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=REPO, capture_output=True, text=True,
+                              timeout=30).stdout.strip() or "?"
+    except (OSError, subprocess.SubprocessError):
+        tree = "?"
+    load = " | load %.1f" % os.getloadavg()[0] if hasattr(os, "getloadavg") else ""
+    print(f"fstrack {dist_version('fstrack')} ({tree}) | Python {platform.python_version()} | {platform.platform()} | "
+          f"{os.cpu_count()} cores{load} | {time.strftime('%Y-%m-%d %H:%M')} | "
+          f"mode {'quick' if args.quick else 'full'}")
     if versions:
         print("peers: " + ", ".join(f"{t} {v}" for t, v in versions.items()))
     tmp = Path(tempfile.mkdtemp(prefix="fstrack-bench-task-"))
@@ -795,7 +935,8 @@ def main() -> int:
               "`TaskDB.load calls` counts loads; `index summaries read` counts index/tasks files read.")
     for note in notes:
         print(f"note: {note}")
-    print(f"\ntotal {time.perf_counter() - started:.0f} s")
+    load = " (load average now %.1f)" % os.getloadavg()[0] if hasattr(os, "getloadavg") else ""
+    print(f"\ntotal {time.perf_counter() - started:.0f} s{load}")
     return 0
 
 

@@ -23,6 +23,7 @@ import time
 import traceback
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent import futures
 from enum import Enum
 from typing import Any, ClassVar
 
@@ -249,7 +250,7 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
         self._exit_status: tuple[str, str] | None = None
         self._abort_callback: tuple[Callable[[], None], float] | None = None
         self._heartbeat_stop = threading.Event()
-        self._background: list[threading.Thread] = []
+        self._capture: futures.Future | None = None
         self._initial_iteration = 0
         self._publish_on_completion = False
         self._own_status_change: float | None = None
@@ -582,15 +583,10 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
         parameters.bind_arg_parsers(self, auto_connect_arg_parser)
         frameworks.connect(self, (self._data.get("settings") or {}).get("auto_connect_frameworks", True))
         if not self._remote:
-            self._spawn(self._capture_execution, "fstrack-capture")
-        self._spawn(self._heartbeat_loop, "fstrack-heartbeat")
+            self._capture = _background_pool().submit(self._capture_execution)
+        _Heartbeat.watch(self)
         if self._random_seed is not None:
             execution.seed_everything(self._random_seed)
-
-    def _spawn(self, target: Callable[[], None], name: str) -> None:
-        thread = threading.Thread(target=target, name=name, daemon=True)
-        thread.start()
-        self._background.append(thread)
 
     def _capture_execution(self) -> None:
         try:
@@ -606,15 +602,13 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
         except Exception as exc:  # a failed capture must never break the user's script
             warnings.warn(f"fstrack could not record the execution environment: {exc}", stacklevel=1)
 
-    def _heartbeat_loop(self) -> None:
-        info = {"host": socket.gethostname(), "pid": os.getpid()}
-        while not self._heartbeat_stop.is_set():
-            try:
-                self._db.beat(self.id, dict(info, time=time.time()))
-                self._check_external_stop()
-            except Exception as exc:  # the store may be briefly unreachable; keep beating
-                warnings.warn(f"fstrack heartbeat failed: {exc}", stacklevel=1)
-            self._heartbeat_stop.wait(HEARTBEAT_SECONDS)
+    def _beat(self) -> None:
+        """Say this task's process is alive, and end the process if another one stopped the task."""
+        try:
+            self._db.beat(self.id, {"host": socket.gethostname(), "pid": os.getpid(), "time": time.time()})
+            self._check_external_stop()
+        except Exception as exc:  # the store may be briefly unreachable; keep beating
+            warnings.warn(f"fstrack heartbeat failed: {exc}", stacklevel=1)
 
     def _check_external_stop(self) -> None:
         """Another process set this running task's status (abort, mark_completed): end this process."""
@@ -678,9 +672,6 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
             self._close_artifacts()
         except Exception as exc:  # uploads that failed are reported; the status is still recorded
             warnings.warn(f"fstrack: artifacts of task {self.id} were not all stored: {exc}", stacklevel=2)
-        for thread in self._background:
-            if thread.name == "fstrack-capture":
-                thread.join(timeout=30)
         if status is not None and self._db.load(self.id)["status"] == "in_progress":
             if status == "failed":
                 self.mark_failed(status_reason="exception" if message.startswith("Traceback") else message,
@@ -763,10 +754,7 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
         from another process, the running process sees the change and ends itself."""
         self._status_call("completed", ignore_errors, force=force, message=status_message)
         if Task._main is self:
-            self._finish(None)
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(0)
+            self._leave_process(None)
 
     def completed(self, ignore_errors: bool | None = None) -> None:
         self._status_call("completed", ignore_errors)
@@ -1144,11 +1132,11 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
 
     def _wait_for_capture(self) -> None:
         """Let the background capture of the execution record finish (a clone must carry it)."""
-        for thread in self._background:
-            if thread.name == "fstrack-capture":
-                thread.join(timeout=30)
+        if self._capture is not None:
+            futures.wait([self._capture], timeout=30)
 
     def _leave_process(self, status: str | None, message: str = "") -> None:
+        self._wait_for_capture()  # os._exit skips the interpreter's wait for background work
         self._finish(status, message)
         sys.stdout.flush()
         sys.stderr.flush()
@@ -1533,6 +1521,43 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
         store; with ``wait_for_uploads``, also wait for artifact uploads still running."""
         self._flush_reports()
         return self._flush_artifacts(wait_for_uploads)
+
+
+_pool: futures.ThreadPoolExecutor | None = None
+
+
+def _background_pool() -> futures.ThreadPoolExecutor:
+    """Threads for one-off background work (execution capture), started once per process: starting a thread
+    per task would cost milliseconds of ``Task.init``. The interpreter waits for queued work at exit."""
+    global _pool
+    if _pool is None:
+        _pool = futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="fstrack-background")
+    return _pool
+
+
+class _Heartbeat:
+    """One daemon thread per process beats for the running task; a new task wakes it at once."""
+
+    task: Task | None = None
+    wake = threading.Event()
+    thread: threading.Thread | None = None
+
+    @classmethod
+    def watch(cls, task: Task) -> None:
+        cls.task = task
+        if cls.thread is None:
+            cls.thread = threading.Thread(target=cls._run, name="fstrack-heartbeat", daemon=True)
+            cls.thread.start()
+        cls.wake.set()
+
+    @classmethod
+    def _run(cls) -> None:
+        while True:
+            cls.wake.clear()  # before beating: a task started meanwhile makes the wait return at once
+            task = cls.task
+            if task is not None and not task._heartbeat_stop.is_set():
+                task._beat()
+            cls.wake.wait(HEARTBEAT_SECONDS)
 
 
 def _agent_task() -> Task | None:
