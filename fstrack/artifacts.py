@@ -48,7 +48,6 @@ from typing import Any
 
 import blake3
 
-from .backends import LocalBackend, MemoryBackend
 from .errors import FstrackError, InvalidNameError
 from .objects import BlobId, ObjectId
 from .refs import Refs
@@ -271,32 +270,8 @@ def put_local_file(store: Store, path: str) -> tuple[BlobId, int, bool]:
         oid = BlobId(blake3.blake3(data).hexdigest())
         created = backend.create(object_key(oid), data)
         return oid, len(data), not created
-    if isinstance(backend, LocalBackend):
-        # one pass: the kernel copies the file into the staging area while another thread hashes it, then the
-        # copy is linked into place under its hash. A deduplicated upload drops its copy at once (its pages
-        # are normally never written back to disk).
-        staged = backend.staging_file()
-        staged.close()
-        try:
-            digest, total = parallel_copy_and_hash(path, staged.name)
-        except BaseException:
-            os.unlink(staged.name)
-            raise
-        oid = BlobId(digest)
-        if backend.exists(object_key(oid)):
-            os.unlink(staged.name)
-            return oid, total, True
-        backend.adopt(staged.name, object_key(oid))
-        return oid, total, False
-    digest, total = hash_file(path)
-    oid = BlobId(digest)
-    if backend.exists(object_key(oid)):
-        return oid, total, True
-    if isinstance(backend, MemoryBackend):
-        backend.upload(path, object_key(oid))
-    else:
-        stream_upload(backend, path, object_key(oid))
-    return oid, total, False
+    digest, total, existed = backend.upload_hashed(path, lambda digest: object_key(BlobId(digest)))
+    return BlobId(digest), total, existed
 
 
 def stream_upload(backend: Any, path: str, key: str) -> None:
@@ -621,7 +596,7 @@ def _download_verified(store: Store, oid: str, target: str, size: int | None = N
     """Object ``oid`` to ``target`` (atomically, verified), looking in the collector's trash if need be."""
     from . import gc
 
-    if size is not None and size <= SMALL_FILE and isinstance(store.backend, LocalBackend):
+    if size is not None and size <= SMALL_FILE and not store.backend.concurrent_io:
         data = gc.read_object(store, oid)  # one read, verified in memory
         partial = f"{target}.{os.getpid()}-{threading.get_ident()}.partial"
         with open(partial, "wb") as f:
@@ -947,7 +922,7 @@ class _Uploader:
         for job in batch:
             if job.target_url is not None and job.target_url not in stores:
                 stores[job.target_url] = location_store(job.target_url, own, create=True)
-        remote = any(not isinstance((stores.get(j.target_url) or own).backend, LocalBackend) for j in batch)
+        remote = any((stores.get(j.target_url) or own).backend.concurrent_io for j in batch)
         if len(batch) > 1 and remote:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=16,

@@ -15,7 +15,6 @@ that cannot create atomically is refused there, with the reason.
 from __future__ import annotations
 
 import bisect
-import errno
 import os
 import queue
 import random

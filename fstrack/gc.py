@@ -31,9 +31,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .backends import LocalBackend, MemoryBackend, new_token
+from .backends import new_token
 from .errors import CorruptObjectError, FstrackError, ObjectNotFoundError
-from .objects import DocId, ObjectId, hash_bytes, hash_stream, iter_links, pack, unpack
+from .objects import DocId, ObjectId, hash_bytes, iter_links, pack, unpack
 from .refs import REFS_DIR, SEQ_DIGITS, entry_value
 from .store import OBJECTS_DIR, Store, object_key, open_store
 
@@ -56,7 +56,6 @@ TASK_OWNED_KINDS = ("segments",)
 _SEQ_NAME = re.compile(r"[0-9]{%d}" % SEQ_DIGITS)
 _BATCH = 512
 _STALE_STAGING = 24 * 3600.0
-_DOWNLOAD_CHUNK = 8 << 20
 
 
 class GCBusyError(FstrackError, RuntimeError):
@@ -122,9 +121,8 @@ def read_object(store: Store, oid: str) -> bytes:
 def fetch_object(store: Store, oid: str, local_path: str, size_hint: int | None = None) -> int:
     """Download ``oid`` to ``local_path`` (atomically, verified, bounded memory), looking in ``trash/`` too.
 
-    Local stores: the kernel copies the object while a second thread hashes it. Other stores: the
-    filesystem's streaming download, hashed as the file grows. The file appears under ``local_path`` only
-    once its hash matched."""
+    The backend copies and hashes in one pass (see :meth:`Backend.download_hashing`). The file appears under
+    ``local_path`` only once its hash matched."""
     oid = ObjectId(oid)
     backend = store.backend
     directory = os.path.dirname(os.path.abspath(local_path))
@@ -132,15 +130,7 @@ def fetch_object(store: Store, oid: str, local_path: str, size_hint: int | None 
     os.close(fd)
 
     def copy(key: str) -> tuple[str, int]:
-        if isinstance(backend, LocalBackend):
-            from .artifacts import parallel_copy_and_hash
-
-            return parallel_copy_and_hash(backend.path(key), partial)
-        if size_hint is not None and size_hint <= _DOWNLOAD_CHUNK:  # one GET, then hash the small file
-            backend.download(key, partial)
-            with open(partial, "rb") as f:
-                return hash_stream(f)
-        return _download_hashing(backend, key, partial)
+        return backend.download_hashing(key, partial, size_hint)
 
     try:
         key = object_key(oid)
@@ -163,59 +153,6 @@ def fetch_object(store: Store, oid: str, local_path: str, size_hint: int | None 
     finally:
         if os.path.exists(partial):
             os.unlink(partial)
-
-
-def _download_hashing(backend: Any, key: str, partial: str) -> tuple[str, int]:
-    """Stream ``key`` into ``partial`` in 8 MiB ranged reads, hashing as it goes; a reader thread keeps up to
-    three chunks ahead, so the transfer and the hashing overlap and memory stays bounded (fsspec's ``get_file``
-    holds whole objects in memory on some clouds)."""
-    import queue
-    import threading
-
-    import blake3
-
-    if isinstance(backend, MemoryBackend):
-        backend.download(key, partial)
-        with open(partial, "rb") as f:
-            return hash_stream(f)
-    chunks: queue.Queue = queue.Queue(maxsize=3)
-    stop = threading.Event()
-
-    def put(item: Any) -> None:
-        while not stop.is_set():
-            try:
-                chunks.put(item, timeout=0.5)
-                return
-            except queue.Full:
-                continue
-
-    def run() -> None:
-        try:
-            with backend.fs.open(backend.path(key), "rb", block_size=_DOWNLOAD_CHUNK, cache_type="none") as src:
-                while not stop.is_set() and (chunk := src.read(_DOWNLOAD_CHUNK)):
-                    put(chunk)
-            put(None)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-            put(exc)
-
-    reader = threading.Thread(target=run, name="fstrack-download", daemon=True)
-    reader.start()
-    hasher, size = blake3.blake3(), 0
-    try:
-        with open(partial, "wb") as out:
-            while True:
-                item = chunks.get()
-                if item is None:
-                    break
-                if isinstance(item, BaseException):
-                    raise item
-                hasher.update(item)
-                out.write(item)
-                size += len(item)
-    finally:
-        stop.set()
-        reader.join(timeout=5)
-    return hasher.hexdigest(), size
 
 
 # -- marking -------------------------------------------------------------------------------------------------------
@@ -394,47 +331,20 @@ class _Lock:
 
 
 # -- moving objects ---------------------------------------------------------------------------------------------------
-def _move(store: Store, src: str, dst: str) -> bool:
-    """Move ``src`` to ``dst`` (whole objects only); False if ``src`` is gone."""
-    backend = store.backend
-    if isinstance(backend, LocalBackend):
-        target = backend.path(dst)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        try:
-            os.rename(backend.path(src), target)
-        except FileNotFoundError:
-            return False
-        return True
-    try:
-        backend.fs.copy(backend.path(src), backend.path(dst))
-    except FileNotFoundError:
-        return False
-    backend.delete(src)
-    return True
-
-
 def _restore(store: Store, trashed: str, oid: str) -> None:
     """Put a trashed object back under ``objects/`` (unless a writer already re-uploaded it), then drop the
     trash copy."""
     backend = store.backend
     key = object_key(oid)
     if not backend.exists(key):
-        if isinstance(backend, LocalBackend):
-            target = backend.path(key)
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            try:
-                os.link(backend.path(trashed), target)  # never replaces a concurrent upload
-            except FileExistsError:
-                pass
-        else:
-            backend.fs.copy(backend.path(trashed), backend.path(key))  # same bytes whoever wins (store.md §7)
+        backend.copy(trashed, key)  # same bytes whoever wins (store.md §7); POSIX never replaces an upload
     backend.delete(trashed)
 
 
 def _each(store: Store, fn: Any, items: list, lock: _Lock | None) -> list:
     """``fn`` over ``items``, 16 at a time on object stores (each is a request or two), refreshing the lock."""
     results: list = []
-    width = 1 if isinstance(store.backend, LocalBackend) else 16
+    width = 16 if store.backend.concurrent_io else 1
     for start in range(0, len(items), 256):
         if lock is not None:
             lock.refresh()
@@ -536,21 +446,8 @@ def _phase2(store: Store, mark: _Mark, now: float, grace: float, report: GCRepor
             _each(store, lambda t: _restore(store, t[0], t[1]) if t[1] in mark.reachable
                   else store.backend.delete(t[0]), trashed, lock)
         if lock is not None:
-            _remove_empty_dirs(store, f"{TRASH_DIR}/{plan}")
+            store.backend.remove_empty_dirs(f"{TRASH_DIR}/{plan}")
             store.backend.delete(f"{PLANS_DIR}/{plan}")
-
-
-def _remove_empty_dirs(store: Store, prefix: str) -> None:
-    """Local stores keep directories: drop a plan's emptied trash folders (object stores have none)."""
-    backend = store.backend
-    if not isinstance(backend, LocalBackend):
-        return
-    top = backend.path(prefix)
-    for directory, _dirs, _files in sorted(os.walk(top, topdown=False), key=lambda d: -len(d[0])):
-        try:
-            os.rmdir(directory)
-        except OSError:
-            pass
 
 
 def _phase1(store: Store, mark: _Mark, now: float, grace: float, report: GCReport, lock: _Lock | None) -> None:
@@ -569,7 +466,7 @@ def _phase1(store: Store, mark: _Mark, now: float, grace: float, report: GCRepor
 
     def move(candidate: tuple[str, int]) -> tuple[str, int] | None:
         oid, _size = candidate
-        return candidate if _move(store, object_key(oid), trash_key(plan, oid)) else None
+        return candidate if store.backend.move(object_key(oid), trash_key(plan, oid)) else None
 
     moved = [c for c in _each(store, move, candidates, lock) if c is not None]
     # phase 1b: whatever a writer linked while we marked and moved comes straight back

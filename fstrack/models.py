@@ -400,15 +400,8 @@ def _stage(store: Store, path: str) -> tuple[str, int, str]:
 
 
 def _store_staged(store: Store, staged: str, oid: BlobId) -> None:
-    """Make a staged file object ``oid``: linked into place on a local store (consuming it), uploaded
-    elsewhere (and removed only once the upload succeeded, so a failed upload can be retried)."""
-    from .backends import LocalBackend
-
-    if isinstance(store.backend, LocalBackend):
-        store.backend.adopt(staged, object_key(oid))
-    else:
-        store.backend.upload(staged, object_key(oid))
-        _discard(staged)
+    """Make a staged file object ``oid`` (linked into place on a local store, uploaded elsewhere), consuming it."""
+    store.backend.adopt(staged, object_key(oid))
 
 
 def _discard(staged: str) -> None:

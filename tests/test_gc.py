@@ -172,7 +172,7 @@ def test_the_uploader_rechecks_what_it_deduplicated_against(gc_store, tmp_path, 
     def collected_meanwhile(target, path):
         result = real(target, path)
         assert result[2], "the upload deduplicated against the existing object"
-        gc._move(target, object_key(oid), gc.trash_key("0000000000000-test", oid))  # phase 1 of a collector
+        target.backend.move(object_key(oid), gc.trash_key("0000000000000-test", oid))  # phase 1 of a collector
         return result
 
     monkeypatch.setattr(artifacts, "put_local_file", collected_meanwhile)
