@@ -19,7 +19,8 @@ How a stream is captured (per stream, chosen at ``Task.init``):
   workers. At close fd 1/2 is restored and what is still in the pipe is read to its end first, so nothing is
   lost or reordered (also on ``sys.exit``, an exception, SIGTERM and ``mark_completed``; ``os._exit`` is
   wrapped to drain first too). Child processes still running afterwards keep printing through the pipe to
-  the original destination (not into the log) until they end. ``faulthandler`` output is pointed at the
+  the original destination (not into the log) until they end: a ``cat`` process takes over the pipe's read
+  end, so they outlive this process without meeting a closed pipe. ``faulthandler`` output is pointed at the
   original descriptor while capturing (a crashing process cannot read its own pipe).
 * **Python level** (``sys.stdout``/``sys.stderr`` are not fd 1/2: pytest's ``capsys``/``capfd``, Jupyter,
   IDE consoles, Windows): ``sys.stdout``/``sys.stderr`` are replaced by a tee that writes to the stream it
@@ -98,7 +99,8 @@ MODE_ENV = "FSTRACK_CONSOLE_CAPTURE"
 _AGENT_STREAMS_ENV = "FSTRACK_AGENT_STREAMS"
 _LEVELS = {"stdout": logging.INFO, "stderr": logging.ERROR}
 _FDS = {"stdout": 1, "stderr": 2}
-_READ_SIZE = 1 << 16
+_READ_SIZE = 1 << 20
+_PIPE_SIZE = 1 << 20
 
 
 def streams_option(option: Any) -> dict[str, bool]:
@@ -287,7 +289,15 @@ class _FdTee:
                 return master, slave
             except (ImportError, OSError):
                 pass
-        return os.pipe()
+        read_fd, write_fd = os.pipe()
+        if sys.platform.startswith("linux"):  # a 1 MiB pipe: fewer hand-overs between a printing thread and us
+            try:
+                import fcntl
+
+                fcntl.fcntl(write_fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), _PIPE_SIZE)
+            except OSError:
+                pass
+        return read_fd, write_fd
 
     # -- the reader thread --------------------------------------------------------------------------------
     def _run(self) -> None:

@@ -400,6 +400,26 @@ class MetricsWriter:
             self.start()
 
     # -- control -----------------------------------------------------------------------------------
+    def _forget_parent(self) -> None:
+        """In a forked child: the parent flushes what it had buffered, so this copy drops those rows and
+        writes as a new writer (a reused writer id and sequence would make readers drop the parent's
+        later entries as duplicates). Locks held by the parent's threads are replaced."""
+        from .backends import new_token
+
+        had_thread = self._thread is not None and not self._closed
+        self.writer_id = new_token()
+        self._seq = 0
+        del self.scalars[:]
+        for rows in self.rows.values():
+            del rows[:]
+        self._prepared = None
+        self._pending_stats = None
+        self._flush_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread = None
+        if had_thread:
+            self.start()
+
     def start(self) -> None:
         if self._thread is None or not self._thread.is_alive():
             self._stopping = False
@@ -895,6 +915,7 @@ def flush_all(timeout_attempts: int = 3) -> None:
 if hasattr(threading, "_register_atexit"):
     threading._register_atexit(flush_all)
 atexit.register(flush_all)
+os.register_at_fork(after_in_child=lambda: [writer._forget_parent() for writer in list(_WRITERS)])
 
 
 def dumps_plot(figure: Any) -> str:
