@@ -49,16 +49,17 @@ import sys
 import tempfile
 import threading
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 AGENT_WORKER_ENV = "FSTRACK_AGENT_WORKER"
+AGENT_ENTRY_ENV = "FSTRACK_AGENT_ENTRY"
 #: Set for a task run by an agent: its console is already streamed into the task by the agent.
 AGENT_STREAMS_ENV = "FSTRACK_AGENT_STREAMS"
 _CHILD_BOOT = "import sys; from fstrack.agent import child_main; child_main(sys.argv[1])"
 _STDERR_TAIL = 40
+_MAX_LINE = 64 * 1024  # a longer run of output without a line break is stored in pieces
 
 
 class PrepareError(Exception):
@@ -108,6 +109,21 @@ class Run:
     tail: collections.deque = field(default_factory=lambda: collections.deque(maxlen=_STDERR_TAIL))
     error: str | None = None
     keepalive: int | None = None  # write end of the pipe the task's process watches (one byte per renewal)
+    keepalive_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def keep_alive(self) -> None:
+        with self.keepalive_lock:
+            if self.keepalive is not None:
+                try:
+                    os.write(self.keepalive, b".")
+                except OSError:  # the task's process is gone (or not reading): nothing to keep alive
+                    pass
+
+    def close_keepalive(self) -> None:
+        with self.keepalive_lock:
+            if self.keepalive is not None:
+                os.close(self.keepalive)
+                self.keepalive = None
 
     def request_stop(self, why: str) -> None:
         if self.stop is None or (why == "lease" and self.stop != "lease"):
@@ -215,7 +231,7 @@ class Agent:
                         self.log(f"could not start task {claim.task_id} of entry {claim.entry}: {exc!r}")
                     if self._stopping or self._free() <= 0:
                         break
-            except OSError as exc:  # the store is unreachable: back off and try again
+            except Exception as exc:  # noqa: BLE001 - the store is unreachable (or an entry is junk): back off, retry
                 self.log(f"reading queue {qid} failed: {exc!r}")
                 continue
             if started:
@@ -304,11 +320,8 @@ class Agent:
             if run.lease.held_for() > self.ttl * 0.5:  # renewals failed, or this process was frozen: the run
                 run.request_stop("lease")  # is killed at 0.6 ttl (supervise; the task's own keep-alive watch)
                 return
-            if run.lease.renew() and run.keepalive is not None:
-                try:
-                    os.write(run.keepalive, b".")
-                except OSError:  # the task's process is gone (or not reading): nothing to keep alive
-                    pass
+            if run.lease.renew():
+                run.keep_alive()
 
     def _monitor(self, run: Run) -> None:
         """Beat the task's heartbeat; notice that someone else stopped (or reset, or re-enqueued) the task."""
@@ -575,7 +588,7 @@ class ProcessRunner:
 
     # -- the child -------------------------------------------------------------------------------------
     def supervise(self, agent: Agent, run: Run, prepared: Prepared, console: _Console) -> int:
-        env = child_environment(agent.db.store, run.task_id, agent.worker)
+        env = child_environment(agent.db.store, run.task_id, agent.worker, run.entry)
         spec = dict(prepared.spec, parent=os.getpid())
         popen_kwargs: dict[str, Any] = {}
         keepalive_read = None
@@ -583,8 +596,10 @@ class ProcessRunner:
             popen_kwargs["start_new_session"] = True
             # The task's process kills itself if no renewal reaches it for 0.6 ttl (the agent is frozen, or
             # cannot reach the store) or the pipe closes (the agent died): see child_main.
-            keepalive_read, run.keepalive = os.pipe()
-            os.set_blocking(run.keepalive, False)
+            keepalive_read, keepalive_write = os.pipe()
+            os.set_blocking(keepalive_write, False)
+            with run.keepalive_lock:
+                run.keepalive = keepalive_write
             popen_kwargs["pass_fds"] = (keepalive_read,)
             spec.update(keepalive_fd=keepalive_read, keepalive_timeout=agent.ttl * 0.6)
         argv = [prepared.python, "-c", _CHILD_BOOT, json.dumps(spec)]
@@ -592,6 +607,9 @@ class ProcessRunner:
         try:
             proc = subprocess.Popen(argv, cwd=prepared.cwd, env=env, stdin=subprocess.DEVNULL,
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen_kwargs)
+        except BaseException:
+            run.close_keepalive()
+            raise
         finally:
             if keepalive_read is not None:
                 os.close(keepalive_read)
@@ -623,9 +641,7 @@ class ProcessRunner:
                 _signal_group(proc, signal.SIGKILL)
         if os.name == "posix":
             _signal_group(proc, signal.SIGKILL)  # whatever the task left behind in its process group
-        if run.keepalive is not None:
-            keepalive, run.keepalive = run.keepalive, None
-            os.close(keepalive)
+        run.close_keepalive()
         for reader in readers:
             reader.join(timeout=10)
         return return_code
@@ -641,8 +657,9 @@ def _signal_group(proc: subprocess.Popen, sig: int) -> None:
         pass
 
 
-def child_environment(store, task_id: str, worker: str) -> dict[str, str]:
-    """The environment of a task's process: the agent's, plus the task id and the store to attach to."""
+def child_environment(store, task_id: str, worker: str, entry: str | None = None) -> dict[str, str]:
+    """The environment of a task's process: the agent's, plus the task id and the store to attach to (and the
+    queue entry of the run: ``FSTRACK_AGENT_ENTRY``, so that the task can tell its run from a later one)."""
     from .task import AGENT_TASK_ENV
 
     env = dict(os.environ)
@@ -651,6 +668,8 @@ def child_environment(store, task_id: str, worker: str) -> dict[str, str]:
     env["FSTRACK_URL"] = store.url
     env["FSTRACK_STORAGE_OPTIONS"] = json.dumps(store.storage_options, default=str)
     env[AGENT_WORKER_ENV] = worker
+    if entry:
+        env[AGENT_ENTRY_ENV] = entry
     env[AGENT_STREAMS_ENV] = "1"
     env["PYTHONUNBUFFERED"] = "1"
     return env
@@ -706,20 +725,47 @@ class _Console:
             sys.stderr.flush()
 
     def pump(self, pipe, stream: str) -> None:
+        """Copy one of the task's output streams into the console log (one row per line, as it finally reads
+        after carriage returns) and on to the agent's own output as it arrives."""
+        import codecs
+
         out = sys.stdout if stream == "stdout" else sys.stderr
         level = logging.INFO if stream == "stdout" else logging.ERROR
-        for raw in iter(pipe.readline, b""):
-            line = raw.decode("utf-8", "replace")
-            if stream == "stderr":
-                self.run.tail.append(line)
-            self._report(line.rstrip("\r\n"), stream, level)
-            if self.agent.cfg.echo:
-                try:
-                    out.write(self.prefix + line)
-                    out.flush()
-                except (OSError, ValueError):
-                    pass
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        echo = self.agent.cfg.echo
+        pending = ""
+        fd = pipe.fileno()
+        while True:
+            chunk = os.read(fd, 65536)
+            text = decoder.decode(chunk, final=not chunk)
+            if echo and not self.prefix and text:
+                self._echo(out, text)
+            pending += text
+            *lines, pending = pending.split("\n")
+            if not chunk and pending:
+                lines.append(pending)
+                pending = ""
+            elif len(pending) > _MAX_LINE:
+                lines.append(pending)
+                pending = ""
+            for line in lines:
+                line = line.rstrip("\r").rsplit("\r", 1)[-1]
+                if stream == "stderr":
+                    self.run.tail.append(line + "\n")
+                self._report(line, stream, level)
+                if echo and self.prefix:
+                    self._echo(out, f"{self.prefix}{line}\n")
+            if not chunk:
+                break
         pipe.close()
+
+    @staticmethod
+    def _echo(out, text: str) -> None:
+        try:
+            out.write(text)
+            out.flush()
+        except (OSError, ValueError):
+            pass
 
     def close(self) -> None:
         if self.writer is not None:

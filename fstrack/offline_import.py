@@ -30,6 +30,7 @@ import json
 import logging
 import mimetypes
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -157,7 +158,7 @@ def _import_fstrack(root: Path, db, previous_task_id: str | None, offset: int) -
     for kind in metrics.KINDS:
         table = metrics.read_kind(db.store, db.refs, offline_id, None, kind, entries=entries)
         if table.num_rows:
-            tables[kind] = _retarget(table, kind, holding.id, offset, source.url, db.store)
+            tables[kind] = _retarget(table, kind, holding.id, offset, db.store)
     _append_reports(holding, tables)
     artifacts = list((manifest.get("artifacts") or {}).values())
     if artifacts:
@@ -181,22 +182,27 @@ def _merge_fields(holding, manifest: Mapping[str, Any]) -> None:
         holding.add_tags(tags)
 
 
-def _retarget(table: pa.Table, kind: str, task_id: str, offset: int, old_url: str, store: Store) -> pa.Table:
-    """Rows of another task's segments as rows of ``task_id``: task column, shifted iterations, and object URLs
-    that pointed into the offline store pointed at ``store``."""
+def _retarget(table: pa.Table, kind: str, task_id: str, offset: int, store: Store) -> pa.Table:
+    """Rows of another task's segments as rows of ``task_id``: the task column, iterations shifted by ``offset``,
+    and the URLs of the objects rows show (debug samples, plot images) naming ``store``: the writer built them
+    from the URL of the store it wrote to, which was the offline folder wherever it was then."""
     n = table.num_rows
     table = table.set_column(table.schema.get_field_index("task"), "task", metrics._constant(task_id, n))
     if offset and "iteration" in table.column_names:
         shifted = pc.add(table.column("iteration"), pa.scalar(offset, pa.int64()))
         table = table.set_column(table.schema.get_field_index("iteration"), "iteration", shifted)
-    old, new = old_url.rstrip("/") + "/objects/", store.url.rstrip("/") + "/objects/"
-    for column in ("url", "plot"):
-        if column in table.column_names:
-            values = table.column(column).to_pylist()
-            if any(isinstance(v, str) and old in v for v in values):
-                values = [v.replace(old, new) if isinstance(v, str) else v for v in values]
-                table = table.set_column(table.schema.get_field_index(column), column,
-                                         pa.array(values, table.schema.field(column).type))
+    if "object" in table.column_names:
+        objects = table.column("object").to_pylist()
+        column = "url" if "url" in table.column_names else "plot"
+        values = table.column(column).to_pylist()
+        fixed = []
+        for oid, value in zip(objects, values):
+            if oid and isinstance(value, str):
+                value = re.sub(r"[^\s\"']*/objects/%s/%s" % (oid[:2], oid[2:]),
+                               lambda _m, oid=oid: metrics.object_url(store, oid), value)
+            fixed.append(value)
+        table = table.set_column(table.schema.get_field_index(column), column,
+                                 pa.array(fixed, table.schema.field(column).type))
     return table.cast(metrics.SCHEMAS[kind])
 
 
@@ -571,9 +577,10 @@ def _models_clearml(task, export: Mapping[str, Any], files: _SessionFiles) -> No
         if isinstance(comment, str) and comment.startswith("Created by task id:"):
             comment = None  # fstrack writes its own line naming the new task
         labels = init.get("label_enumeration")
+        config_text = init.get("config_text") or None
         model = OutputModel(task=task, name=init.get("name"), tags=init.get("tags") or None, comment=comment,
-                            framework=init.get("framework"), config_text=init.get("config_text") or None,
-                            config_dict=init.get("config_dict") or None,
+                            framework=init.get("framework"), config_text=config_text,
+                            config_dict=None if config_text else (init.get("config_dict") or None),
                             label_enumeration=labels if isinstance(labels, Mapping) and labels else None)
         local = files.find(weights.get("weights_filename"))
         if local is not None:

@@ -46,7 +46,7 @@ from .objects import DocId, ObjectId, hash_bytes, iter_links, pack, unpack
 from .refs import REFS_DIR, SEQ_DIGITS, check_key, encode_name, entry_value
 from .store import MARKER_KEY, OBJECTS_DIR, Store, object_key, open_store
 
-__all__ = ["push", "pull", "watch", "SyncProgress", "SyncError", "LOG_KINDS"]
+__all__ = ["push", "pull", "watch", "SyncProgress", "SyncError", "format_progress", "LOG_KINDS"]
 
 #: Sequence kinds merged by union (append-only logs). Every other kind only moves forward.
 LOG_KINDS = frozenset({"segments", "outputs"})
@@ -55,8 +55,9 @@ SUMMARY_DIRS = {"tasks": "index/tasks", "models": "index/models"}
 #: Index folders of records that are created once and never change (copied if missing).
 RECORD_DIRS = ("index/projects", "index/queues")
 HEARTBEATS_DIR = "heartbeats"
-#: Objects larger than this are copied through a local temporary file instead of memory.
-STREAM_ABOVE = 64 << 20
+#: Objects larger than this are copied through a file (the destination's staging area on a local disk, else a
+#: temporary file) instead of memory: at most ``workers`` times this much is held in memory at once.
+STREAM_ABOVE = 16 << 20
 #: Objects per batch read when following links.
 _BATCH = 256
 #: How many times the append to one sequence re-reads the destination after losing a race.
@@ -91,6 +92,29 @@ class SyncProgress:
 
 
 ProgressCallback = Callable[[SyncProgress], None]
+
+
+def format_progress(progress: SyncProgress) -> str:
+    """One line for a terminal, e.g. ``1,234/5,000 objects  12.3 MB/45.6 MB  3.4 MB/s  8s``."""
+    def size(n: float) -> str:
+        for unit in ("B", "KB", "MB", "GB", "TB"):
+            if n < 1000 or unit == "TB":
+                return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+            n /= 1000
+        return ""
+
+    if progress.phase == "listing":
+        return f"listing both stores  {progress.elapsed:.0f}s"
+    unit = {"objects": "objects", "done": "objects", "refs": "entries", "index": "summaries",
+            "records": "records"}.get(progress.phase, "files")
+    files = f"{progress.files_done:,}" + (f"/{progress.files_total:,}" if progress.files_total is not None else "")
+    parts = [f"{files} {unit}"]
+    if progress.bytes_done or progress.bytes_total:
+        total = f"/{size(progress.bytes_total)}" if progress.bytes_total is not None else ""
+        parts.append(f"{size(progress.bytes_done)}{total}")
+        parts.append(f"{size(progress.rate)}/s")
+    parts.append(f"{progress.elapsed:.0f}s")
+    return "  ".join(parts)
 
 
 # -- listings ----------------------------------------------------------------------------------------------
@@ -138,13 +162,21 @@ def _list_index(store: Store, listing: _Listing) -> None:
         listing.index.setdefault(folder, set()).add(name)
 
 
-def _list_refs(store: Store, listing: _Listing, only: Iterable[str] | None = None) -> None:
+def _list_refs(store: Store, listing: _Listing, only: Iterable[str] | None = None,
+               pool: ThreadPoolExecutor | None = None) -> None:
+    """The sequences of ``refs/`` (only those named in ``only``, if given: one listing each, concurrently on
+    ``pool``; more than 64 are picked from one listing of the whole ``refs/``)."""
     found: dict[str, set[int]] = {}
-    if only is None:
-        keys = _walk(store, REFS_DIR, False)
+    wanted = None if only is None else list(dict.fromkeys(only))
+    if wanted is None or len(wanted) > 64:
+        keys: Iterable = _walk(store, REFS_DIR, False)
+        if wanted is not None:
+            chosen = set(wanted)
+            keys = (k for k in keys if k[0][len(REFS_DIR) + 1:].rpartition("/")[0] in chosen)
     else:
-        keys = ((f"{REFS_DIR}/{ref}/{name}", 0, 0.0) for ref in only
-                for name in store.backend.list(f"{REFS_DIR}/{ref}"))
+        lister = pool.map if pool is not None else map
+        names = lister(lambda ref: store.backend.list(f"{REFS_DIR}/{ref}"), wanted)
+        keys = ((f"{REFS_DIR}/{ref}/{name}", 0, 0.0) for ref, listed in zip(wanted, names) for name in listed)
     for key, *_ in keys:
         directory, _, name = key.rpartition("/")
         if _SEQ_NAME.fullmatch(name):
@@ -159,9 +191,8 @@ def _list_refs(store: Store, listing: _Listing, only: Iterable[str] | None = Non
             count += 1
         if count:
             listing.seqs[ref] = count
-    if only is not None:
-        for ref in only:
-            listing.seqs.setdefault(ref, 0)
+    for ref in wanted or ():
+        listing.seqs.setdefault(ref, 0)
 
 
 def _list_objects(store: Store, listing: _Listing) -> None:
@@ -457,7 +488,24 @@ class _Engine:
     def _copy_object(self, item: tuple[str, int | None]) -> int:
         oid, size = item
         key = object_key(oid)
-        if size is not None and size > STREAM_ABOVE:
+        if self.dry_run:
+            return size or 0
+        if size is not None and size > STREAM_ABOVE and isinstance(self.dst.backend, LocalBackend):
+            staged = self.dst.backend.staging_file()
+            staged.close()
+            try:
+                try:
+                    size = self.src.get_file(oid, staged.name)  # verified before it is used
+                except ObjectNotFoundError:
+                    data = self.source_bytes(oid)
+                    with open(staged.name, "wb") as f:
+                        f.write(data)
+                    size = len(data)
+            except BaseException:
+                os.unlink(staged.name)
+                raise
+            self.dst.backend.adopt(staged.name, key)  # linked into place, atomically (store.md §9.1)
+        elif size is not None and size > STREAM_ABOVE:
             import tempfile
 
             with tempfile.TemporaryDirectory(prefix="fstrack-sync-") as scratch:
@@ -612,8 +660,8 @@ class _Engine:
                 return created
             position = len(seq.dst_digests)
             lost = False
-            while seq.to_append:
-                data = seq.to_append[0]
+            done = 0
+            for data in seq.to_append:
                 position += 1
                 key = _entry_key(seq.key, position)
                 if backend.create(key, data):
@@ -627,7 +675,8 @@ class _Engine:
                         lost = True
                         break
                 seq.dst_digests.append(_digest(data))
-                seq.to_append.pop(0)
+                done += 1
+            del seq.to_append[:done]
             if not lost:
                 return created
             known = len(seq.dst_digests)
@@ -829,13 +878,12 @@ class _Engine:
             _list_heartbeats(self.src, src_listing)
             _list_objects(self.src, src_listing)
 
-        def list_destination() -> None:
-            _list_index(self.dst, dst_listing)
-            _list_refs(self.dst, dst_listing)
-            _list_objects(self.dst, dst_listing)
-
-        for future in [self.pool.submit(list_source), self.pool.submit(list_destination)]:
-            future.result()
+        # the destination's listings in any order: all at once, beside the source's
+        jobs = [list_source, lambda: _list_index(self.dst, dst_listing), lambda: _list_refs(self.dst, dst_listing),
+                lambda: _list_objects(self.dst, dst_listing)]
+        with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="fstrack-sync-list") as pool:
+            for future in [pool.submit(job) for job in jobs]:
+                future.result()
         return src_listing, dst_listing
 
     def _exclude_broken(self, seqs: list[_Seq], failed: set[str], summary: dict) -> None:
@@ -860,8 +908,8 @@ class _Engine:
             keys.update((f"tasks/{task_id}", f"segments/{task_id}", f"outputs/{task_id}"))
         seqs: list[_Seq] = []
         models: set[str] = set()
-        for task_id in task_ids:  # the models the current manifests name (an unchanged task's too)
-            models |= self._models_of_head(f"tasks/{task_id}")
+        for found in self.pool.map(self._models_of_head, [f"tasks/{t}" for t in sorted(task_ids)]):
+            models |= found  # the models the current manifests name (an unchanged task's too)
         missing: dict[str, int | None] = {}
         unavailable: set[str] = set()
         done_models: set[str] = set()
@@ -871,8 +919,8 @@ class _Engine:
             src_listing, dst_listing = _Listing(), _Listing()
             ordered = sorted(keys - done_keys)
             done_keys |= keys
-            _list_refs(self.src, src_listing, only=ordered)
-            _list_refs(self.dst, dst_listing, only=ordered)
+            _list_refs(self.src, src_listing, only=ordered, pool=self.pool)
+            _list_refs(self.dst, dst_listing, only=ordered, pool=self.pool)
             batch = self.sequences(src_listing.seqs, dst_listing.seqs, ordered)
             if first:
                 first = False
@@ -894,15 +942,16 @@ class _Engine:
         summary["listing_seconds"] += time.monotonic() - since
         for oid in extra_objects:
             missing.setdefault(oid, None)
-        wanted = {o: s for o, s in missing.items() if o not in self.dst_has(missing)}
+        there = self.dst_has(missing)
+        wanted = {o: s for o, s in missing.items() if o not in there}
         summary["objects_skipped"] += len(missing) - len(wanted)
         failed = self.copy_objects(wanted, summary) | unavailable
         if failed:
             self._exclude_broken(seqs, failed, summary)
         projects: set[str] = set()
-        for seq in seqs:
-            if seq.kind in SUMMARY_DIRS and seq.n and (seq.to_append or seq.state is None):
-                projects |= self._projects_of_head(seq)
+        heads = [seq for seq in seqs if seq.kind in SUMMARY_DIRS and seq.n and (seq.to_append or seq.state is None)]
+        for found in self.pool.map(self._projects_of_head, heads):
+            projects |= found
         projects -= self.projects_done
         self.records({"index/projects": [encode_name(p) for p in projects]}, summary)
         self.merge(seqs, summary)
@@ -1257,8 +1306,8 @@ def watch(src_url: str | os.PathLike | Store | None = None, dst_url: str | os.Pa
                 keys = {k for k in keys if _owner(k) in selected}
                 objects = set()  # only what the selected tasks link is copied
                 records.pop("index/queues", None)
-            engine.closure_round((), keys, summary, extra_objects=objects, force_summaries=summaries)
             engine.records(records, summary)
+            engine.closure_round((), keys, summary, extra_objects=objects, force_summaries=summaries)
             engine.heartbeats({t: time.time() for t in beats if selected is None or t in selected}, summary)
         engine.state.save()
         summary["seconds"] = round(time.monotonic() - started, 4)
@@ -1293,23 +1342,32 @@ def watch(src_url: str | os.PathLike | Store | None = None, dst_url: str | os.Pa
             observer = Observer()
             observer.schedule(_Handler(), src.backend.root, recursive=True)
             observer.start()
-        run_round("full")
+        run_round("full")  # a first round that fails (bad URL, credentials) raises
         last_full = time.monotonic()
+        failures = 0
+        need_full = False
         while not stop_event.is_set():
-            if changes is None:
-                if not stop_event.wait(interval):
-                    run_round("full")
-                continue
-            if not changes.event.wait(min(interval, 0.25)):
-                if time.monotonic() - last_full >= full_every and not stop_event.is_set():
+            try:
+                if changes is None:
+                    if not stop_event.wait(interval):
+                        run_round("full")
+                elif need_full or time.monotonic() - last_full >= full_every:
                     changes.take()
                     run_round("full")
-                    last_full = time.monotonic()
-                continue
-            stop_event.wait(min(interval, 0.05))  # let a burst of writes land together
-            taken = changes.take()
-            if any(taken):
-                run_round("changes", taken)
+                    last_full, need_full = time.monotonic(), False
+                elif changes.event.wait(min(interval, 0.25)) and not stop_event.is_set():
+                    stop_event.wait(min(interval, 0.05))  # let a burst of writes land together
+                    taken = changes.take()
+                    if any(taken):
+                        run_round("changes", taken)
+                failures = 0
+            except Exception as exc:  # noqa: BLE001 - a store that is down for a while: retry with a full round
+                failures += 1
+                need_full = True
+                totals.setdefault("errors", []).append(f"round failed ({type(exc).__name__}: {exc}); retrying")
+                if on_push is not None:
+                    on_push({"round": "failed", "errors": [f"{type(exc).__name__}: {exc}"]})
+                stop_event.wait(min(60.0, interval * 2 ** min(failures, 8)))
     except KeyboardInterrupt:
         pass
     finally:
