@@ -280,13 +280,26 @@ def build_parser() -> argparse.ArgumentParser:
                            "apart; safe while others write)", positional_url=True)
     gc.add_argument("--dry-run", action="store_true", help="print what would be freed, change nothing")
     gc.add_argument("--grace", type=float, metavar="SECONDS", help="keep objects younger than this (default 1 day)")
+    for name, text in (("agent", "run queued tasks: fstrack agent --queue NAME [--workers N] [--once]"),
+                       ("abort", "stop running or queued tasks: fstrack abort TASK..."),
+                       ("watchdog", "mark non-responsive tasks aborted and repair expired leases")):
+        commands.add_parser(name, help=text, add_help=False)
     add_scalars_cli(add)
     cfg = add("config", cmd_config, "show the default store, or set it with --set-url")
     cfg.add_argument("--set-url", metavar="URL", help="make URL (with -o options) the default store")
     return parser
 
 
+#: Commands that parse their own arguments (``fstrack agent --help``).
+_SELF_PARSED = {"agent": "main_agent", "abort": "main_abort", "watchdog": "main_watchdog"}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in _SELF_PARSED:
+        from . import agent
+
+        return getattr(agent, _SELF_PARSED[argv[0]])(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
