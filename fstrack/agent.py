@@ -20,10 +20,12 @@ each entry it claims (the store's exactly-once claim, :meth:`fstrack.queues.Queu
 
 While a task runs, the agent renews its lease and the task's heartbeat and reads the task's status: if
 someone else stops it (``fstrack abort``, ``mark_stopped``) the task's own process runs its abort callback
-and exits; the agent terminates it after ``--kill-grace`` seconds if it does not. A worker that cannot renew
-its lease kills its task well before anyone may consider the lease expired. The child process dies with
-the agent (``PR_SET_PDEATHSIG`` on Linux, and a parent watch in the child everywhere), so a killed agent
-never leaves a run behind that a re-queued run could overlap.
+and exits; the agent terminates it after ``--kill-grace`` seconds if it does not. A run whose task got another
+queue entry since (re-queued, re-enqueued) is stale: the agent and the task's process each kill it at once,
+writing nothing more (fencing by run). A worker that cannot renew its lease kills its task well before anyone
+may consider the lease expired. The child process dies with the agent (``PR_SET_PDEATHSIG`` on Linux, and a
+parent watch in the child everywhere), so a killed agent never leaves a run behind that a re-queued run could
+overlap.
 
 Wake-ups: on a local store the agent watches the queues' entry folders (``watchdog`` filesystem events: no
 polling delay); on object stores it polls with backoff (``--poll-max``, default 1 s).
@@ -54,7 +56,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 AGENT_WORKER_ENV = "FSTRACK_AGENT_WORKER"
-AGENT_ENTRY_ENV = "FSTRACK_AGENT_ENTRY"
 #: Set for a task run by an agent: its console is already streamed into the task by the agent.
 AGENT_STREAMS_ENV = "FSTRACK_AGENT_STREAMS"
 _CHILD_BOOT = "import sys; from fstrack.agent import child_main; child_main(sys.argv[1])"
@@ -100,7 +101,9 @@ class Run:
     manifest: dict
     lease: Any
     started_wall: float = field(default_factory=time.time)
-    stop: str | None = None  # "external" (someone stopped the task), "lease" (lease lost), "shutdown"
+    #: why the run is being ended: "external" (someone stopped the task), "stale" (a later run owns it: fencing by
+    #: run, spec/queues.md §5), "lease" (lease lost), "shutdown"
+    stop: str | None = None
     stop_since: float = 0.0  # monotonic
     stop_wall: float = 0.0
     observed: tuple[str, str, float] | None = None  # (status, message, status_changed) an external stop set
@@ -315,7 +318,7 @@ class Agent:
         """Renew the lease every ttl/4 (its own thread: a slow read elsewhere never delays a renewal)."""
         renew_every = max(0.05, self.ttl / 4)
         while not run.done.wait(renew_every):
-            if run.stop == "lease":
+            if run.stop in ("lease", "stale"):
                 return
             if run.lease.held_for() > self.ttl * 0.5:  # renewals failed, or this process was frozen: the run
                 run.request_stop("lease")  # is killed at 0.6 ttl (supervise; the task's own keep-alive watch)
@@ -345,14 +348,18 @@ class Agent:
                 continue
             ex = m.get("execution") or {}
             mine = ex.get("entry") == run.entry
-            # Only an abort (stopped), a reset (created) or a re-enqueue is enforced: a task that marks itself
-            # completed or failed and goes on (or is being told to end by its own heartbeat loop) is let be.
-            enforce = not mine or m["status"] in ("stopped", "created", "queued")
-            if run.stop is None and enforce:
+            if run.stop is None and not mine:  # fencing by run (spec/queues.md §5): a later run owns the task
+                run.request_stop("stale")
+                self.log(f"task {run.task_id} was re-queued or run again (entry {ex.get('entry')}): ending this "
+                         "run at once")
+            # Under its own entry only an abort (stopped) or a reset (created) is enforced, with grace: a task
+            # that marks itself completed or failed and goes on (or is told to end by its own heartbeat loop) is
+            # let be.
+            elif run.stop is None and m["status"] in ("stopped", "created", "queued"):
                 run.observed = (m["status"], m.get("status_message") or "", m["status_changed"])
                 run.request_stop("external")
-                self.log(f"task {run.task_id} is now {m['status']!r}" + ("" if mine else " under another entry")
-                         + f": its process has {self.cfg.kill_grace:g}s to exit before it is terminated")
+                self.log(f"task {run.task_id} is now {m['status']!r}: its process has {self.cfg.kill_grace:g}s to "
+                         "exit before it is terminated")
             elif run.stop == "external" and mine and m["status"] == "in_progress" and run.observed \
                     and m["status_changed"] > run.observed[2]:
                 # the task's process (Task.init attaching) set it running again: re-apply the stop so that
@@ -632,6 +639,10 @@ class ProcessRunner:
                 continue
             if run.stop is None or killed is not None:
                 continue
+            if run.stop == "stale":  # no grace, and no SIGTERM: the task's exit hooks must not write to it
+                killed = now
+                _signal_group(proc, signal.SIGKILL)
+                continue
             grace = 0.0 if run.stop == "shutdown" else agent.cfg.kill_grace
             if termed is None and now - run.stop_since >= grace:
                 termed = now
@@ -660,7 +671,7 @@ def _signal_group(proc: subprocess.Popen, sig: int) -> None:
 def child_environment(store, task_id: str, worker: str, entry: str | None = None) -> dict[str, str]:
     """The environment of a task's process: the agent's, plus the task id and the store to attach to (and the
     queue entry of the run: ``FSTRACK_AGENT_ENTRY``, so that the task can tell its run from a later one)."""
-    from .task import AGENT_TASK_ENV
+    from .task import AGENT_ENTRY_ENV, AGENT_TASK_ENV
 
     env = dict(os.environ)
     env.pop("FSTRACK_OFFLINE", None)

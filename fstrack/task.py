@@ -37,6 +37,8 @@ from .reporting import ReportingMixin
 from .taskdb import SUMMARY_FIELDS, TaskDB, TaskNotFoundError, check_project_name, check_task_id, project_id
 
 AGENT_TASK_ENV = "FSTRACK_TASK_ID"
+#: Set by ``fstrack agent``: the queue entry of the run it started this process for (spec/queues.md §6).
+AGENT_ENTRY_ENV = "FSTRACK_AGENT_ENTRY"
 HEARTBEAT_SECONDS = float(os.environ.get("FSTRACK_HEARTBEAT_SECONDS", "10"))
 #: A running task whose heartbeat is older than this many intervals is considered dead.
 ALIVE_INTERVALS = 3
@@ -442,6 +444,7 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
     @classmethod
     def _attach_remote(cls, db: TaskDB, task_id: str) -> Task:
         task = cls(_PRIVATE, db=db, task_id=check_task_id(task_id), remote=True)
+        task._end_if_stale(task._data)
         if task.status != "in_progress":
             task.mark_started(force=True)
         return task
@@ -603,16 +606,36 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
             warnings.warn(f"fstrack could not record the execution environment: {exc}", stacklevel=1)
 
     def _beat(self) -> None:
-        """Say this task's process is alive, and end the process if another one stopped the task."""
+        """Say this task's process is alive, and end the process if its run is stale or another one stopped the
+        task."""
         try:
+            manifest = self._db.load(self.id)
+            self._end_if_stale(manifest)
             self._db.beat(self.id, {"host": socket.gethostname(), "pid": os.getpid(), "time": time.time()})
-            self._check_external_stop()
+            self._check_external_stop(manifest)
         except Exception as exc:  # the store may be briefly unreachable; keep beating
             warnings.warn(f"fstrack heartbeat failed: {exc}", stacklevel=1)
 
-    def _check_external_stop(self) -> None:
+    def _end_if_stale(self, manifest: dict | None = None) -> None:
+        """Fencing by run (spec/queues.md §5): if an agent started this process for a run of this task (entry
+        ``FSTRACK_AGENT_ENTRY``) and the task's newest manifest (``manifest``, else loaded) names another entry,
+        the task was re-queued (and may run elsewhere) since: the new run owns it. End this run at once, writing
+        nothing more to the task (no final status, no abort callback, no flush): SIGKILL the process group this
+        process leads, else itself."""
+        entry = os.environ.get(AGENT_ENTRY_ENV)
+        if not entry or os.environ.get(AGENT_TASK_ENV) != self.id:
+            return
+        if manifest is None:
+            manifest = self._db.load(self.id)
+        if (manifest.get("execution") or {}).get("entry") == entry:
+            return
+        pid = os.getpid()
+        if hasattr(os, "killpg") and os.getpgrp() == pid:
+            os.killpg(pid, signal.SIGKILL)
+        os.kill(pid, getattr(signal, "SIGKILL", signal.SIGTERM))  # Windows: SIGTERM terminates at once
+
+    def _check_external_stop(self, manifest: dict) -> None:
         """Another process set this running task's status (abort, mark_completed): end this process."""
-        manifest = self._db.load(self.id)
         if self._heartbeat_stop.is_set() or manifest["status"] == "in_progress":
             return
         if manifest["status_changed"] == self._own_status_change:
@@ -659,6 +682,7 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
     def _finish(self, status: str | None, message: str = "") -> None:
         """Flush, stop background work, set the final status (unless another process already did)."""
         self._heartbeat_stop.set()
+        self._end_if_stale()  # a stale run must not flush its reports or set a status over a later run's
         from . import console, monitor
 
         monitor.stop(self)

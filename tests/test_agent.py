@@ -578,3 +578,99 @@ def test_abort_a_queued_task_withdraws_its_entry(local):
     assert Task.get_num_enqueued_tasks(queue_name="later") == 0
     with pytest.raises(UsageError, match="'stopped'"):
         abort(task.id)
+
+
+# -- fencing by run: a run that outlived its lease (suspended machine) ends when it sees a later run -----------
+STALE_RUN = SLEEPER.replace('note("start")\n', """\
+import subprocess
+helper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])  # in the run's process group
+with open(log, "a") as f:
+    f.write(f"helper {helper.pid} {time.time()}\\n")
+note("start")
+""")
+
+
+@pytest.mark.parametrize("noticed_by", ["heartbeat", "exit"])
+def test_suspended_run_ends_itself_once_the_task_runs_again_elsewhere(noticed_by, local, tmp_path):
+    """A whole machine is suspended (the task's process with its agent: here SIGSTOP) past its lease; the watchdog
+    re-queues the task and another worker starts it. On resume, the old run finds ``execution.entry`` naming the
+    new run's entry — in its heartbeat loop, or as its script ends before the next beat — and SIGKILLs its process
+    group at once, writing nothing more (no abort callback, no flush, no final status over the new run's)."""
+    from fstrack.agent import child_environment
+    from fstrack.leases import Lease, start_run
+
+    loc, db, env = local
+    script = tmp_path / "stale.py"
+    script.write_text(STALE_RUN)
+    task = Task.create(project_name="agent-tests", task_name="stale", script=str(script))
+    Task.enqueue(task, queue_name="fence")
+    queues, qid = Queues(db.store), queue_id("fence")
+    first = db.load(task.id)["execution"]["entry"]
+    assert queues.claim(qid, first) is not None  # what an agent does (spec/queues.md §4), with a short lease
+    assert Lease(db.store.backend, task_id=task.id, queue=qid, entry=first, worker="suspended:1", ttl=0.5,
+                 grace=2).renew()
+    start_run(db, task.id, first, "suspended:1")
+    run_env = child_environment(db.store, task.id, "suspended:1", first)
+    run_env.update({key: env[key] for key in ("RUN_LOG", "FSTRACK_HEARTBEAT_SECONDS", "HOME")}, RUN_SECONDS="8")
+    if noticed_by == "exit":  # the script's loop is over when it resumes; no heartbeat comes before its exit
+        run_env.update(FSTRACK_HEARTBEAT_SECONDS="3600", RUN_SECONDS="2")
+    runs_log = Path(env["RUN_LOG"])
+    with open(tmp_path / "stale.out", "wb") as out:
+        proc = subprocess.Popen([sys.executable, str(script)], env=run_env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)  # its own process group, as under an agent
+    try:
+        _wait_for(lambda: any(e[0] == "start" for e in _events(runs_log)), 60, "the run to start")
+        helper = next(e[1] for e in _events(runs_log) if e[0] == "helper")
+        os.killpg(proc.pid, signal.SIGSTOP)
+        _wait_for(lambda: Watchdog(db).scan(), 30, "the watchdog to re-queue the task", interval=0.2)
+        second = db.load(task.id)["execution"]["entry"]
+        assert second != first and queues.claim(qid, second) is not None
+        start_run(db, task.id, second, "elsewhere:2")
+        new_run = db.load(task.id)
+        resumed = time.time()
+        os.killpg(proc.pid, signal.SIGCONT)
+        proc.wait(timeout=20)
+        stale_output = (tmp_path / "stale.out").read_text(errors="replace")[-3000:]
+        events = _events(runs_log)
+        assert db.load(task.id) == new_run, "the stale run wrote to the task after it was run again"
+        assert proc.returncode == -signal.SIGKILL, stale_output
+        assert not [e for e in events if e[0] == "callback" or e[0] == "end" and noticed_by == "heartbeat"]
+        assert max(e[2] for e in events) - resumed < 2.0, "the stale run went on after the resume"
+        _wait_for(lambda: not _alive(helper), 5, "the helper in the stale run's process group to die")
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # whatever is left of the run's process group
+        except ProcessLookupError:
+            pass
+        proc.wait()
+
+
+def test_agent_ends_a_run_at_once_when_its_task_runs_again_elsewhere(local, agents, tmp_path):
+    """The agent fences by run too (its process may never call ``Task.init``): when the task is re-queued and
+    started under another entry while its run goes on, the agent SIGKILLs the run's process group without waiting
+    ``--kill-grace``, stops renewing the lease and records nothing over the new run."""
+    from fstrack.leases import requeue_run, start_run
+
+    loc, db, env = local
+    task = _script_task(tmp_path, "plain", """\
+        import os, time
+        while True:
+            with open(os.environ["RUN_LOG"], "a") as f:
+                f.write(f"alive {os.getpid()} {time.time()}\\n")
+            time.sleep(0.05)
+        """, queue="fence-agent", add_task_init_call=False)
+    runs_log = Path(env["RUN_LOG"])
+    agent = agents(loc, "--queue", "fence-agent", "--once", "--kill-grace", "60", "--watchdog-interval", "0",
+                   env=env, log=tmp_path / "agent.log")
+    child = _wait_for(lambda: _events(runs_log), 60, "the run to start")[0][1]
+    first = db.load(task.id)["execution"]["entry"]
+    second = requeue_run(db, task.id, first, message="re-queued by the test", reason="lease expired")
+    assert second and Queues(db.store).claim(queue_id("fence-agent"), second) is not None
+    start_run(db, task.id, second, "elsewhere:2")
+    new_run = db.load(task.id)
+    moved = time.time()
+    _wait_for(lambda: not _alive(child), 10, "the stale run's process to be killed")
+    assert max(e[2] for e in _events(runs_log)) - moved < 3.0, "the agent let the stale run go on"
+    assert agent.wait(30) == 0, agent.text()
+    assert db.load(task.id) == new_run, "the agent recorded the stale run's end over the new run"
+    assert read_lease(db.store.backend, task.id) is None
