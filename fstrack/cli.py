@@ -71,6 +71,10 @@ def cmd_ls(args: argparse.Namespace) -> int:
     from .task import Task
 
     _use_store(args)
+    if args.projects:
+        names = [dict(p) for p in Task.get_projects()]
+        _emit(args, names, "\n".join(p["name"] for p in names) if names else "no projects")
+        return 0
     task_filter = {"status": args.status} if args.status else None
     tasks = Task.get_tasks(project_name=args.project, task_name=args.name, tags=args.tag or None,
                            allow_archived=args.archived, task_filter=task_filter)
@@ -115,7 +119,47 @@ def cmd_show(args: argparse.Namespace) -> int:
         for name, value in series.items():
             lines.append(f"  metric {title}/{name}: last={value.get('last')} min={value.get('min')} "
                          f"max={value.get('max')}")
-    _emit(args, m, "\n".join(lines))
+    artifacts = {name: {"type": a.type, "size": a.size, "hash": a.hash, "url": a.url}
+                 for name, a in task.artifacts.items()}
+    if artifacts:
+        lines.append("  artifacts:")
+        lines += [f"    {name}  {a['type']}  {a['size'] if a['size'] is not None else '-'} bytes  {a['url'] or ''}"
+                  .rstrip() for name, a in artifacts.items()]
+    models = {side: [{"id": model.id, "name": model.name, "framework": model.framework}
+                     for model in getattr(task.models, side)] for side in ("input", "output")}
+    for side, listed in models.items():
+        if listed:
+            lines.append(f"  {side} models:")
+            lines += [f"    {model['id']}  {model['name']}  {model['framework'] or ''}".rstrip() for model in listed]
+    statuses = _status_history(task.history())
+    lines.append("  status history:")
+    lines += [f"    {_when(when)}  {status}" for when, status in statuses]
+    _emit(args, {**m, "artifacts": artifacts, "models": models,
+                 "status_history": [{"time": when, "status": status} for when, status in statuses]},
+          "\n".join(lines))
+    return 0
+
+
+def _status_history(chain: list[dict]) -> list[tuple[float, str]]:
+    """``(time, status)`` of every status change in a manifest chain."""
+    changes: list[tuple[float, str]] = []
+    for manifest in chain:
+        if not changes or changes[-1][1] != manifest["status"]:
+            changes.append((manifest.get("last_update"), manifest["status"]))
+    return changes
+
+
+def cmd_log(args: argparse.Namespace) -> int:
+    from .task import Task
+
+    _use_store(args)
+    task = Task.get_task(task_id=args.task)
+    for row in task.iter_console(follow=args.follow, poll_seconds=args.interval):
+        if args.json:
+            print(json.dumps({**row, "timestamp": row["timestamp"].isoformat()}), flush=True)
+        else:
+            text = row["message"]
+            print(text if text.endswith("\n") else text + "\n", end="", flush=args.follow)
     return 0
 
 
@@ -230,6 +274,70 @@ def cmd_gc(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sync(args: argparse.Namespace) -> int:
+    from . import sync
+
+    task_filter = json.loads(args.filter) if args.filter else None
+    if task_filter is not None and not isinstance(task_filter, dict):
+        raise FstrackError(f"--filter must be a JSON object like '{{\"status\": [\"completed\"]}}', got {args.filter!r}")
+    show = _progress_line() if sys.stderr.isatty() and not args.quiet else None
+    common = dict(src_options=_storage_options(args.src_option), dst_options=_storage_options(args.dst_option),
+                  project=args.project, task_ids=args.task, task_filter=task_filter, progress=show,
+                  workers=args.workers)
+    if args.watch:
+        if args.command != "push":
+            raise FstrackError("--watch works with push only (it mirrors a live local store)")
+        if args.dry_run:
+            raise FstrackError("--watch cannot be combined with --dry-run")
+
+        def each(round_summary: dict) -> None:
+            if args.json:
+                print(json.dumps(round_summary), flush=True)
+            elif round_summary.get("round") == "failed":
+                print(f"fstrack: round failed, retrying: {'; '.join(round_summary['errors'])}", file=sys.stderr)
+            elif round_summary.get("objects_copied") or round_summary.get("refs_appended"):
+                print(_sync_text(round_summary), flush=True)
+
+        totals = sync.watch(args.src, args.dst, interval=args.interval, on_push=each, **common)
+        if not args.json:
+            print(f"stopped after {totals['rounds']} rounds", file=sys.stderr)
+        return 0
+    summary = (sync.push if args.command == "push" else sync.pull)(args.src, args.dst, dry_run=args.dry_run,
+                                                                   **common)
+    if show is not None:
+        show(None)
+    _emit(args, summary, _sync_text(summary))
+    return 1 if summary["errors"] or summary["conflicts"] else 0
+
+
+def _progress_line() -> Callable[[Any], None]:
+    """A progress callback that redraws one line of stderr (``None`` ends the line)."""
+    from .sync import format_progress
+
+    def show(progress: Any) -> None:
+        if progress is None:
+            sys.stderr.write("\n")
+        else:
+            sys.stderr.write(f"\r\033[K{progress.phase:8} {format_progress(progress)}")
+        sys.stderr.flush()
+
+    return show
+
+
+def _sync_text(summary: dict) -> str:
+    verb = "would copy" if summary.get("dry_run") else "copied"
+    lines = [f"{summary.get('direction', 'sync')} {summary['source']} -> {summary['destination']}: {verb} "
+             f"{summary['objects_copied']:,} objects ({summary['bytes_copied']:,} bytes), "
+             f"{summary['refs_appended']:,} ref entries in {summary['sequences_updated']:,} sequences; "
+             f"{summary['objects_skipped']:,} objects already there; {summary['seconds']:.2f}s"]
+    lines += [f"conflict: {c['kind']} {c['id']} moved on both sides (source at {c['source_head']}, "
+              f"destination at {c['destination_head']}, first difference at {c['position']}); left as it is"
+              for c in summary["conflicts"]]
+    lines += [f"merged diverged log: {key}" for key in summary["logs_merged"]]
+    lines += [f"error: {e}" for e in summary["errors"]]
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fstrack", description="Serverless experiment tracking on any fsspec URL.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
@@ -255,6 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--tag", action="append", help="tag filter, repeatable (-tag excludes)")
     ls.add_argument("--status", action="append", help="only these statuses, repeatable")
     ls.add_argument("--archived", action="store_true", help="include archived tasks")
+    ls.add_argument("--projects", action="store_true", help="list projects instead of tasks")
     show = add("show", cmd_show, "show a task: status, parameters, configuration, script, metrics")
     show.add_argument("task", help="task id")
     history = add("history", cmd_history, "the task's manifest chain: what changed and when")
@@ -284,6 +393,33 @@ def build_parser() -> argparse.ArgumentParser:
                        ("abort", "stop running or queued tasks: fstrack abort TASK..."),
                        ("watchdog", "mark non-responsive tasks aborted and repair expired leases")):
         commands.add_parser(name, help=text, add_help=False)
+    log = add("log", cmd_log, "print a task's console output (stdout, stderr, logging, report_text)")
+    log.add_argument("task", help="task id")
+    log.add_argument("-f", "--follow", action="store_true", help="keep printing new output until the task ends")
+    log.add_argument("--interval", type=float, default=1.0, metavar="SECONDS",
+                     help="how often --follow looks for new output (default 1)")
+    for name, text in (("push", "copy tasks to another store, like git push (default: offline folder -> "
+                                "configured store)"),
+                       ("pull", "copy tasks from another store (default: configured store -> offline folder)")):
+        sync_parser = commands.add_parser(name, help=text, description=text)
+        sync_parser.add_argument("src", nargs="?", help="source store URL or path")
+        sync_parser.add_argument("dst", nargs="?", help="destination store URL or path (created if missing)")
+        sync_parser.add_argument("--src-option", action="append", default=[], metavar="KEY=VALUE",
+                                 help="fsspec storage option of the source, repeatable")
+        sync_parser.add_argument("--dst-option", action="append", default=[], metavar="KEY=VALUE",
+                                 help="fsspec storage option of the destination, repeatable")
+        sync_parser.add_argument("--project", action="append", help="only this project (and subprojects), repeatable")
+        sync_parser.add_argument("--task", action="append", metavar="ID", help="only this task, repeatable")
+        sync_parser.add_argument("--filter", metavar="JSON", help="only tasks matching a Task.get_tasks task_filter")
+        sync_parser.add_argument("--workers", type=int, default=16, help="parallel transfers (default 16)")
+        sync_parser.add_argument("--dry-run", action="store_true", help="report what would be copied, copy nothing")
+        sync_parser.add_argument("--watch", action="store_true",
+                                 help="push: keep mirroring a live local store until Ctrl-C")
+        sync_parser.add_argument("--interval", type=float, default=0.5, metavar="SECONDS",
+                                 help="--watch: least time between two rounds (default 0.5)")
+        sync_parser.add_argument("-q", "--quiet", action="store_true", help="no progress line")
+        sync_parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+        sync_parser.set_defaults(handler=cmd_sync)
     add_scalars_cli(add)
     cfg = add("config", cmd_config, "show the default store, or set it with --set-url")
     cfg.add_argument("--set-url", metavar="URL", help="make URL (with -o options) the default store")
@@ -304,10 +440,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.handler(args)
-    except (FstrackError, LookupError, ValueError, OSError) as exc:
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one clear line, the traceback only with --debug
         if args.debug:
             raise
-        print(f"fstrack: error: {exc}", file=sys.stderr)
+        message = str(exc) if isinstance(exc, (FstrackError, LookupError, ValueError, OSError)) and str(exc) \
+            else f"{type(exc).__name__}: {exc}"
+        print(f"fstrack: error: {message}", file=sys.stderr)
         return 2
 
 

@@ -300,7 +300,11 @@ def _read_blobs(store: Store, ids: Sequence[str], max_workers: int | None = None
         return [store.get(i) for i in ids]
     workers = max_workers or (4 if store.backend.name == "local" else 16)
     with ThreadPoolExecutor(max_workers=min(workers, len(ids))) as pool:
-        return list(pool.map(store.get, ids))
+        try:
+            futures = [pool.submit(store.get, oid) for oid in ids]
+        except RuntimeError:  # exit hooks run after concurrent.futures stopped taking work: read one by one
+            return [store.get(oid) for oid in ids]
+        return [future.result() for future in futures]
 
 
 def read_kind(store: Store, refs: Refs, task_id: str, run: int | None, kind: str,

@@ -15,6 +15,7 @@ import copy
 import datetime
 import math
 import threading
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -22,6 +23,7 @@ import pyarrow.compute as pc
 
 from . import metrics
 from .metrics import MetricsWriter
+from .taskdb import FINAL_STATUSES
 
 if TYPE_CHECKING:  # pragma: no cover
     from .logger import Logger
@@ -244,6 +246,45 @@ class ReportingMixin:
         messages = self._reported("console").column("message")
         start = max(0, len(messages) - number_of_reports)
         return messages.slice(start).to_pylist()
+
+    def iter_console(self, *, follow: bool = False, poll_seconds: float = 1.0,
+                     stop: threading.Event | None = None) -> Iterator[dict]:
+        """Every console row of the task's current run, oldest first: dicts with ``timestamp`` (datetime),
+        ``level``, ``stream`` (``stdout``, ``stderr``, ``logging``, ``report``) and ``message``.
+
+        With ``follow`` it then waits for new rows like ``tail -f``, reading only the segment log entries added
+        since (one listing per ``poll_seconds``), until the task reaches a final status and its last rows are
+        out, or ``stop`` is set. A reset of the task (a new run) ends the follow."""
+        if not isinstance(poll_seconds, (int, float)) or isinstance(poll_seconds, bool) or poll_seconds <= 0:
+            raise ValueError(f"poll_seconds must be a positive number, got {poll_seconds!r}")
+        store, refs = self._db.store, self._db.refs
+        run = int(self._db.load(self.id).get("run") or 1)
+        entries = metrics.log_entries(refs, self.id, run)
+        yield from metrics.read_kind(store, refs, self.id, run, "console", entries=entries).to_pylist()
+        if not follow:
+            return
+        last = max((pos for pos, _entry in entries), default=0)
+        if entries and entries[-1][1].get("checkpoint"):
+            last = max(last, max(refs.seqs(metrics.segments_key(self.id)), default=0))
+        seen = {(entry.get("writer"), entry.get("seq")) for _pos, entry in entries}
+        stop = stop or threading.Event()
+        while not stop.is_set():
+            finished = self._db.load(self.id).get("status") in FINAL_STATUSES  # read before the log: no row is missed
+            fresh = refs.entries(metrics.segments_key(self.id), after=last)
+            for pos, entry in fresh:
+                last = pos
+                if not isinstance(entry, dict) or entry.get("checkpoint"):
+                    continue  # a checkpoint repeats rows already shown
+                if entry.get("run") != run:
+                    return
+                ident = (entry.get("writer"), entry.get("seq"))
+                if ident in seen:
+                    continue
+                seen.add(ident)
+                yield from metrics.read_kind(store, refs, self.id, run, "console", entries=[(pos, entry)]).to_pylist()
+            if finished and not fresh:
+                return
+            stop.wait(poll_seconds)
 
     def get_debug_samples(self, title: str, series: str, n_last_iterations: int | None = None) -> list[dict]:
         """Debug samples (images, media) of ``title``/``series``, newest first: dicts with ``url`` (fsspec URL,

@@ -34,7 +34,8 @@ from .models import ModelsMixin
 from .parameters import ParametersMixin
 from .queues import Queues
 from .reporting import ReportingMixin
-from .taskdb import SUMMARY_FIELDS, TaskDB, TaskNotFoundError, check_project_name, check_task_id, project_id
+from .taskdb import (FINAL_STATUSES, SUMMARY_FIELDS, TaskDB, TaskNotFoundError, check_project_name, check_task_id,
+                     project_id)
 
 AGENT_TASK_ENV = "FSTRACK_TASK_ID"
 #: Set by ``fstrack agent``: the queue entry of the run it started this process for (spec/queues.md §6).
@@ -97,7 +98,6 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "closed": frozenset({"created", "published"}),
     "published": frozenset(),
 }
-_FINAL = ("stopped", "completed", "failed", "closed", "published")
 #: Fields a published (read-only) task still lets you change; ``status`` follows TRANSITIONS.
 _EDITABLE_WHEN_PUBLISHED = frozenset({"tags", "system_tags", "comment", "name", "archived", "user_properties",
                                       "status"})
@@ -161,7 +161,7 @@ def _transition(task_id: str, m: dict, status: str, *, force: bool, repeat: bool
     if status == "in_progress" and current != "in_progress":
         m["started"] = now
         m["completed"] = None
-    if status in _FINAL and current not in _FINAL:
+    if status in FINAL_STATUSES and current not in FINAL_STATUSES:
         m["completed"] = now
     return now
 
@@ -732,6 +732,8 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
         self._edit(change, fields={"status"} if also is None and not fields else None)
 
     def _status_call(self, status: str, ignore_errors: bool | None, **kwargs: Any) -> None:
+        if status in FINAL_STATUSES:
+            self._flush_before_reading()  # a reader who sees the final status sees what this process reported
         try:
             self._set_status(status, **kwargs)
         except InvalidTransitionError as exc:

@@ -39,6 +39,8 @@ TASKS_REF = "tasks"
 INDEX_DIR = "index/tasks"
 PROJECTS_DIR = "index/projects"
 HEARTBEATS_DIR = "heartbeats"
+#: Statuses a task does not leave on its own: it has finished running (a reset starts it over).
+FINAL_STATUSES = frozenset({"stopped", "completed", "failed", "closed", "published"})
 SUMMARY_FIELDS = (
     "id", "name", "project", "type", "status", "status_message", "status_reason", "tags", "system_tags",
     "user", "parent", "comment", "created", "started", "completed", "last_update", "last_iteration",

@@ -150,6 +150,28 @@ def location_factory(request, tmp_path):
             print(f"warning: could not clean up {loc.url}: {exc!r}", file=sys.stderr)
 
 
+@pytest.fixture
+def cli(tmp_path):
+    """``cli(*args, env=..., timeout=...)`` runs the ``fstrack`` console script in a subprocess with a private
+    HOME and no ``FSTRACK_*`` variables of the test run (``env`` adds some); returns the CompletedProcess."""
+    import subprocess
+
+    from workers.common import fstrack_command
+
+    home = tmp_path / "home"
+    home.mkdir()
+
+    def run(*args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+        child_env = {k: v for k, v in os.environ.items() if not k.startswith("FSTRACK_")}
+        child_env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"))
+        child_env.update(env or {})
+        return subprocess.run([*fstrack_command(), *args], capture_output=True, text=True, env=child_env,
+                              timeout=timeout, stdin=subprocess.DEVNULL)
+
+    run.home = home
+    return run
+
+
 @pytest.fixture(params=BACKENDS, ids=list(BACKENDS))
 def store_location(request, location_factory) -> StoreLocation:
     return location_factory(request.param)

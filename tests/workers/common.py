@@ -134,3 +134,40 @@ def corrupt_object(store: Any, oid: str) -> bytes:
     data[len(data) // 2] ^= 0x01
     store.backend.replace(key, bytes(data))
     return bytes(data)
+
+
+# -- the fstrack console script ------------------------------------------------------------------------------
+def fstrack_command() -> list[str]:
+    """How to start the ``fstrack`` console script of the Python running the tests."""
+    import shutil
+
+    script = Path(sys.executable).with_name("fstrack")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("fstrack")
+    return [found] if found else [sys.executable, "-m", "fstrack.cli"]
+
+
+def option_args(storage_options: dict) -> list[str]:
+    """``-o KEY=VALUE`` arguments for a location's storage options, as a user would type them."""
+    args = []
+    for key, value in storage_options.items():
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, (dict, list)):
+            text = json.dumps(value)
+        else:
+            text = str(value)
+        args += ["-o", f"{key}={text}"]
+    return args
+
+
+def assert_clean_failure(result: subprocess.CompletedProcess, *named: str) -> None:
+    """The command failed the way the CLI promises: exit 2, one ``fstrack: error:`` line naming ``named``."""
+    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, f"expected one line on stderr, got:\n{result.stderr[-3000:]}"
+    assert lines[0].startswith("fstrack: error: "), lines[0]
+    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
+    for needle in named:
+        assert needle in lines[0], f"{needle!r} not in {lines[0]!r}"
