@@ -838,22 +838,29 @@ def _capture_script(argv: list[str] | None, standalone: bool, cwd: str | None, m
             result["entry_point"] = f"-m {module}"
         elif kind == "script" and script:
             result["entry_point"] = _posix(os.path.relpath(script, workdir))
+            if not result["repository"]:  # no remote to clone from: an agent elsewhere runs the text instead
+                _store_code(result, script, max_bytes)
         return result
 
     # no repository (or standalone): the script text itself is the record
     result["working_dir"] = "."
     if script:
         result["entry_point"] = os.path.basename(script)
-        try:
-            code, truncated = _read_text(script, max_bytes)
-        except OSError as exc:
-            warnings.append(f"cannot read the script {script}: {exc}")
-        else:
-            result["code"] = code
-            result["code_truncated"] = truncated
-            if truncated:
-                warnings.append(f"script text truncated to {max_bytes} bytes")
+        _store_code(result, script, max_bytes)
     return result
+
+
+def _store_code(result: dict, script: str, max_bytes: int) -> None:
+    """Put the script's text (at most ``max_bytes``) into ``result["code"]``."""
+    try:
+        code, truncated = _read_text(script, max_bytes)
+    except OSError as exc:
+        result["warnings"].append(f"cannot read the script {script}: {exc}")
+    else:
+        result["code"] = code
+        result["code_truncated"] = truncated
+        if truncated:
+            result["warnings"].append(f"script text truncated to {max_bytes} bytes")
 
 
 # --------------------------------------------------------------------------------------------

@@ -524,6 +524,16 @@ def test_script_outside_any_repo_stores_its_text(tmp_path):
 
 
 @needs_git
+def test_repo_without_a_remote_also_stores_the_script_text(tmp_path):
+    """Nothing to clone from elsewhere: the text is kept too, so an agent on another machine can run it."""
+    local = make_repo(tmp_path / "local", {"sub/train.py": PRINT_SCRIPT}, remote=None)
+    out = last_json(run_python(["sub/train.py"], cwd=local).stdout)
+    assert out["repository"] == "" and out["version_num"] == git(local, "rev-parse", "HEAD").strip()
+    assert out["code"] == PRINT_SCRIPT and out["entry_point"] == "sub/train.py"
+    assert any("no remote" in w for w in out["warnings"])
+
+
+@needs_git
 def test_standalone_in_a_repo(project):
     script = "import json\nfrom fstrack.execution import capture_script\n" \
              "print(json.dumps(capture_script(standalone=True)))\n"
