@@ -69,7 +69,6 @@ import codecs
 import collections
 import errno
 import functools
-import importlib.machinery
 import logging
 import os
 import selectors
@@ -82,6 +81,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import logger as _logger_module
+from .import_hooks import AfterImport
 
 if TYPE_CHECKING:  # pragma: no cover
     from .task import Task
@@ -811,15 +811,7 @@ def connect_matplotlib(task: Task, option: Any = True) -> None:
         return
     with _mpl.lock:
         _mpl.task = task
-    hook = False
-    for name in _MPL_MODULES:
-        module = sys.modules.get(name)
-        if module is not None:
-            _patch_mpl(name, module)
-        else:
-            hook = True
-    if hook and _mpl_finder not in sys.meta_path:
-        sys.meta_path.insert(0, _mpl_finder)
+    _mpl_hook.apply()
 
 
 def disconnect_matplotlib(task: Task | None = None) -> None:
@@ -949,28 +941,4 @@ def _report_figure(task: Task, figure: Any, fallback: str | None) -> None:
         pass
 
 
-class _MplAfterImport:
-    """A meta path finder that hooks matplotlib's figure and pyplot modules right after they are imported."""
-
-    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
-        if fullname not in _MPL_MODULES or fullname in _mpl.patched or getattr(_mpl.local, "finding", False):
-            return None
-        _mpl.local.finding = True
-        try:
-            spec = importlib.machinery.PathFinder.find_spec(fullname, path)
-        finally:
-            _mpl.local.finding = False
-        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
-            return spec
-        loader = spec.loader
-        original_exec = loader.exec_module
-
-        def exec_module(module: Any) -> None:
-            original_exec(module)
-            _patch_mpl(fullname, module)
-
-        loader.exec_module = exec_module  # type: ignore[method-assign]
-        return spec
-
-
-_mpl_finder = _MplAfterImport()
+_mpl_hook = AfterImport(_MPL_MODULES, _patch_mpl, done=lambda name: name in _mpl.patched)

@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import fnmatch
 import functools
-import importlib.machinery
 import os
 import sys
 import threading
 import warnings
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
+
+from .import_hooks import AfterImport
 
 if TYPE_CHECKING:  # pragma: no cover
     from .task import Task
@@ -122,11 +123,7 @@ def connect(task: Task, auto_connect_frameworks: bool | Mapping[str, Any] = True
         _state.option = option
     for key, (module, _framework, _extra) in SUPPORTED.items():
         if _enabled(key, option):
-            loaded = sys.modules.get(module)
-            if loaded is not None:
-                _patch(module, loaded)
-            else:
-                _install_import_hook()
+            _hook.apply([module])
 
 
 def disconnect(task: Task | None = None) -> None:
@@ -281,34 +278,4 @@ def _patch(name: str, module: Any) -> None:
             warnings.warn(f"fstrack: could not hook {name} for automatic model logging: {exc}", stacklevel=3)
 
 
-class _PatchAfterImport:
-    """A meta path finder that hooks a framework right after its first import (when it comes after Task.init)."""
-
-    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
-        if fullname not in _PATCHERS or fullname in _patched or getattr(_state.local, "finding", False):
-            return None
-        _state.local.finding = True
-        try:
-            spec = importlib.machinery.PathFinder.find_spec(fullname, path)
-        finally:
-            _state.local.finding = False
-        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
-            return spec
-        loader = spec.loader
-        original_exec = loader.exec_module
-
-        def exec_module(module: Any) -> None:
-            original_exec(module)
-            _patch(fullname, module)
-
-        loader.exec_module = exec_module  # type: ignore[method-assign]
-        return spec
-
-
-_finder = _PatchAfterImport()
-
-
-def _install_import_hook() -> None:
-    with _state.lock:
-        if _finder not in sys.meta_path:
-            sys.meta_path.insert(0, _finder)
+_hook = AfterImport(_PATCHERS, _patch, done=lambda name: name in _patched)

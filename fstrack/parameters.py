@@ -79,7 +79,6 @@ an exception inside ``fn`` stores nothing and propagates), ``_remote_overrides()
 from __future__ import annotations
 
 import copy
-import importlib.machinery
 import itertools
 import json
 import logging
@@ -93,6 +92,7 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from .errors import FstrackError, InvalidNameError
+from .import_hooks import AfterImport
 
 __all__ = [
     "ParametersMixin", "ConnectedDict", "UnsupportedTypeError",
@@ -887,31 +887,14 @@ def _patch_click(core: Any) -> None:
 _PATCHERS = {"argparse": _patch_argparse, "click.core": _patch_click}
 
 
-class _PatchOnImport:
-    """Patches argparse / click.core right after they are first imported (if fstrack came first)."""
-
-    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
-        patcher = _PATCHERS.get(fullname)
-        if patcher is None:
-            return None
-        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
-        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
-            return spec
-        loader = spec.loader
-        original_exec = loader.exec_module
-
-        def exec_module(module: Any) -> None:
-            original_exec(module)
-            try:
-                patcher(module)
-            except Exception as exc:  # noqa: BLE001
-                warnings.warn(f"fstrack: could not hook {fullname}: {exc}")
-
-        loader.exec_module = exec_module  # type: ignore[method-assign]
-        return spec
+def _patch_parser_module(name: str, module: Any) -> None:
+    try:
+        _PATCHERS[name](module)
+    except Exception as exc:  # noqa: BLE001 - a library we cannot hook is left as it is
+        warnings.warn(f"fstrack: could not hook {name}: {exc}")
 
 
-_import_hook = _PatchOnImport()
+_parser_hook = AfterImport(_PATCHERS, _patch_parser_module)
 _hooks_installed = False
 
 
@@ -921,18 +904,7 @@ def install_parser_hooks() -> None:
     if _hooks_installed:
         return
     _hooks_installed = True
-    pending = False
-    for name, patcher in _PATCHERS.items():
-        module = sys.modules.get(name)
-        if module is not None:
-            try:
-                patcher(module)
-            except Exception as exc:  # noqa: BLE001
-                warnings.warn(f"fstrack: could not hook {name}: {exc}")
-        else:
-            pending = True
-    if pending and _import_hook not in sys.meta_path:
-        sys.meta_path.insert(0, _import_hook)
+    _parser_hook.apply()
 
 
 # ----------------------------------------------------------------------------------------------
