@@ -171,7 +171,7 @@ class Agent:
         self._stopping = False
         self._requeue_on_stop = cfg.on_sigterm == "requeue"
         self._observer = None
-        self._local = db.store.backend.name == "local"
+        self._local = db.store.backend.has_file_events
         self.check_interval = 0.5 if self._local else 1.0
 
     # -- main loop -------------------------------------------------------------------------------------

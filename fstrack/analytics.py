@@ -109,7 +109,7 @@ def scalars(url: str | os.PathLike | None = None, *, project: str | Sequence[str
                      allow_archived=allow_archived, task_filter=task_filter)
     if not records:
         return SCHEMA.empty_table()
-    workers = max_workers or (8 if db.store.backend.name == "local" else 32)
+    workers = max_workers or (32 if db.store.backend.concurrent_io else 8)
 
     def one(record: dict) -> pa.Table | None:
         table = metrics_module.read_kind(db.store, db.refs, record["id"], _run_of(db, record), "scalars")

@@ -54,6 +54,8 @@ class Backend:
     #: Each operation is a round trip (object stores): callers gain by running many at once. False on local
     #: disks, where one thread keeps up and reading a small object whole is cheapest.
     concurrent_io = True
+    #: Writes show up as filesystem events (a local directory): watchers need not poll.
+    has_file_events = False
 
     def __init__(self, fs: AbstractFileSystem, root: str):
         self.fs = fs
@@ -275,6 +277,7 @@ class LocalBackend(Backend):
 
     name = "local"
     concurrent_io = False
+    has_file_events = True
 
     def __init__(self, fs: AbstractFileSystem, root: str, fsync: bool = False):
         super().__init__(fs, root)
@@ -466,6 +469,7 @@ class MemoryBackend(Backend):
     """fsspec's in-process ``memory://`` filesystem; atomicity comes from a process-wide lock."""
 
     name = "memory"
+    concurrent_io = False  # in-process: a lock, no round trips
 
     def create(self, key: str, data: bytes) -> bool:
         path = self.path(key)

@@ -298,7 +298,7 @@ def _read_blobs(store: Store, ids: Sequence[str], max_workers: int | None = None
     """Verified bytes of several objects, read concurrently when there are several."""
     if len(ids) <= 1:
         return [store.get(i) for i in ids]
-    workers = max_workers or (4 if store.backend.name == "local" else 16)
+    workers = max_workers or (16 if store.backend.concurrent_io else 4)
     with ThreadPoolExecutor(max_workers=min(workers, len(ids))) as pool:
         try:
             futures = [pool.submit(store.get, oid) for oid in ids]

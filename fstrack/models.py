@@ -1542,7 +1542,7 @@ class OutputModel(BaseModel):
                 except OSError:
                     pass
 
-        if async_enable and dest.backend.name not in ("local", "memory"):
+        if async_enable and dest.backend.concurrent_io:
             _UPLOADS.submit(finish, on_failure=lambda: _discard(staged))
         else:
             try:

@@ -1319,7 +1319,7 @@ def watch(src_url: str | os.PathLike | Store | None = None, dst_url: str | os.Pa
     observer = None
     changes: _Changes | None = None
     try:
-        if isinstance(src.backend, LocalBackend):
+        if src.backend.has_file_events:
             from watchdog.events import FileSystemEventHandler
             from watchdog.observers import Observer
 
