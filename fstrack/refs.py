@@ -151,9 +151,13 @@ class Refs:
         created = self.backend.create(entry, data)
         if not created:
             try:
-                created = self.backend.read(entry) == data  # our own write, answered "exists" on a retry
+                there = self.backend.read(entry)
             except FileNotFoundError:
-                created = False
+                there = None
+            created = there == data  # our own write, answered "exists" on a retry
+            if not created and there is not None:
+                self._heads[key] = (seq, there)  # the winner's entry: the newest known, not always the head
+                return False
         if created:
             self._heads[key] = (seq, data)
         return created
@@ -163,8 +167,11 @@ class Refs:
 
         ``fn`` may run several times (once per lost race) and must not have side effects.
         """
+        lost = False
         for attempt in range(self.max_attempts):
             known = self._heads.get(key)
+            if known is not None and lost:
+                known = self._catch_up(key, *known)
             if known is None:
                 current = self.head(key)
                 seq, value = current if current is not None else (0, None)
@@ -173,10 +180,24 @@ class Refs:
             new_value = fn(value)
             if self.try_append(key, seq + 1, new_value):
                 return seq + 1, new_value
-            self._heads.pop(key, None)
+            lost = True
             if attempt:
                 time.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** min(attempt, 6))))
         raise RefConflictError(f"gave up updating ref {key!r} after {self.max_attempts} lost races")
+
+    def _catch_up(self, key: str, seq: int, data: bytes, reads: int = 4) -> tuple[int, bytes] | None:
+        """The head, found by reading the positions after entry ``seq`` (known to hold ``data``) one by one:
+        after a lost race usually one or two reads, where listing a long sequence costs more. None when more
+        than ``reads`` entries were added meanwhile (the caller lists instead)."""
+        directory = self._dir(key)
+        for _ in range(reads):
+            try:
+                newer = self.backend.read(f"{directory}/{_seq_name(seq + 1)}")
+            except FileNotFoundError:
+                return seq, data
+            seq, data = seq + 1, newer
+        self._heads.pop(key, None)
+        return None
 
     def append(self, key: str, value: Any) -> int:
         """Append ``value`` to a log; returns its position."""

@@ -211,6 +211,24 @@ def test_cached_head_update_after_another_writer_moved_on(store_location):
     assert first.head("cas/counter") == second.head("cas/counter") == (5, 5)
 
 
+@pytest.mark.parametrize("moved", [2, 4, 9])
+def test_lost_race_catches_up_by_reading_not_listing(store_location, moved):
+    """After losing a race a writer reads the positions after the winner's entry one by one (a few reads)
+    instead of listing the sequence; when many entries were added meanwhile it lists."""
+    store = open_store(store_location.url, **store_location.storage_options)
+    stale, other = Refs(store), Refs(open_store(store_location.url, **store_location.storage_options))
+    increment = lambda v: (v or 0) + 1  # noqa: E731
+    assert stale.update("cas/counter", increment) == (1, 1)
+    for _ in range(moved):
+        other.update("cas/counter", increment)
+    listed = []
+    original_list = store.backend.list
+    store.backend.list = lambda *args, **kwargs: listed.append(args) or original_list(*args, **kwargs)
+    assert stale.update("cas/counter", increment) == (moved + 2, moved + 2)
+    assert len(listed) == (0 if moved < 5 else 1), listed
+    assert [v for _, v in other.entries("cas/counter")] == list(range(1, moved + 3))
+
+
 def test_try_append_needs_positions_from_one(refs):
     with pytest.raises(ValueError):
         refs.try_append("x/log", 0, "v")
