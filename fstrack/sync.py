@@ -34,13 +34,13 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import blake3
 
-from .backends import STAGING_DIR, LocalBackend
+from .backends import LocalBackend
 from .errors import CorruptObjectError, FstrackError, ObjectNotFoundError
 from .objects import DocId, ObjectId, hash_bytes, iter_links, pack, unpack
 from .refs import REFS_DIR, SEQ_DIGITS, check_key, encode_name, entry_value
@@ -424,28 +424,46 @@ class _Engine:
                                    nbytes / spent if spent > 0 else 0.0, now - self.t0))
 
     def _run_all(self, phase: str, fn: Callable[[Any], int], items: Sequence[Any],
-                 bytes_total: int | None = None, count: Callable[[Any], int] | None = None) -> list[int]:
+                 bytes_total: int | None = None) -> list[int]:
         """``fn(item)`` for every item on the pool (it returns bytes moved, or a count), reporting progress from
         the calling thread; the first exception is raised once every call has finished."""
         since = time.monotonic()
-        futures = [self.pool.submit(fn, item) for item in items]
-        pending = set(futures)
-        done_files = done_bytes = 0
-        last = 0.0
         self.report(phase, 0, len(items), 0, bytes_total, since)
-        while pending:
-            finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-            for future in finished:
-                done_files += 1
-                if future.exception() is None:
-                    done_bytes += future.result() or 0
-            if time.monotonic() - last >= 0.1 or not pending:
+        futures = [self.pool.submit(fn, item) for item in items]
+        self._gather(futures, lambda files, moved: self.report(phase, files, len(items), moved, bytes_total, since))
+        return [f.result() for f in futures]
+
+    @staticmethod
+    def _gather(futures: Sequence[Future], report: Callable[[int, int], None]) -> None:
+        """Wait for ``futures``, calling ``report(finished, sum of their int results)`` from this thread about ten
+        times a second; then raise the first exception, if any. (Completion callbacks, not ``wait``: waiting on
+        many thousand futures at once costs time proportional to their number at every wake-up.)"""
+        changed = threading.Condition()
+        tally = [0, 0]
+
+        def finished(future: Future) -> None:
+            result = future.result() if future.exception() is None else 0
+            with changed:
+                tally[0] += 1
+                tally[1] += result if isinstance(result, int) else 0
+                changed.notify()
+
+        for future in futures:
+            future.add_done_callback(finished)
+        last = 0.0
+        while True:
+            with changed:
+                if tally[0] < len(futures):
+                    changed.wait(0.1)
+                count, total = tally
+            if count == len(futures) or time.monotonic() - last >= 0.1:
                 last = time.monotonic()
-                self.report(phase, done_files, len(items), done_bytes, bytes_total, since)
+                report(count, total)
+            if count == len(futures):
+                break
         for future in futures:
             if future.exception() is not None:
                 raise future.exception()
-        return [f.result() for f in futures]
 
     # -- reading -------------------------------------------------------------------------------------------
     def source_bytes(self, oid: str) -> bytes:
@@ -706,18 +724,13 @@ class _Engine:
             if self.dry_run:
                 done += sum(len(s.to_append) for s in group)
                 continue
-            futures = {self.pool.submit(self._apply, seq): seq for seq in group}
-            pending = set(futures)
-            while pending:
-                finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    if future.exception() is None:
-                        futures[future].appended = future.result()
-                        done += future.result()
-                self.report("refs", done, todo, since=since)
-            for future in futures:
-                if future.exception() is not None:
-                    raise future.exception()
+            futures = [self.pool.submit(self._apply, seq) for seq in group]
+            before = done
+            self._gather(futures, lambda _finished, created: self.report("refs", before + created, todo,
+                                                                         since=since))
+            for seq, future in zip(group, futures):
+                seq.appended = future.result()
+                done += seq.appended
         for seq in seqs:
             if self.dry_run:
                 seq.appended = planned[seq.key]
