@@ -151,6 +151,20 @@ def location_factory(request, tmp_path):
 
 
 @pytest.fixture
+def isolated_tasks(monkeypatch, tmp_path):
+    """A private cache folder (sync state, summary and session caches), no configured store or offline mode
+    leaking in or out of the test, and no main task."""
+    from fstrack import Task, config
+
+    monkeypatch.setenv("FSTRACK_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(config, "_explicit", None)
+    monkeypatch.setattr(config, "_offline", None)
+    Task._main = None
+    yield
+    Task._main = None
+
+
+@pytest.fixture
 def cli(tmp_path):
     """``cli(*args, env=..., timeout=...)`` runs the ``fstrack`` console script in a subprocess with a private
     HOME and no ``FSTRACK_*`` variables of the test run (``env`` adds some); returns the CompletedProcess."""

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import fstrack
-from fstrack import Task, config
+from fstrack import Task
 from fstrack.fsck import fsck
 from fstrack.offline_import import OfflineSessionError
 from fstrack.store import open_store
@@ -34,14 +34,7 @@ SESSION_EVENTS = [e for line in (SESSION / "metrics.jsonl").read_text().splitlin
 SESSION_LOGS = [e for line in (SESSION / "log.jsonl").read_text().splitlines() for e in json.loads(line)]
 
 
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch, tmp_path):
-    monkeypatch.setenv("FSTRACK_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(config, "_explicit", None)
-    monkeypatch.setattr(config, "_offline", None)
-    Task._main = None
-    yield
-    Task._main = None
+pytestmark = pytest.mark.usefixtures("isolated_tasks")
 
 
 @pytest.fixture(params=["local", "memory"])

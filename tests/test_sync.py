@@ -35,15 +35,7 @@ WRITES = ("create", "upload", "replace", "delete")
 
 
 # -- helpers ---------------------------------------------------------------------------------------------------
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch, tmp_path):
-    """A private cache folder (sync state, summary and session caches) and no configured store leaking out."""
-    monkeypatch.setenv("FSTRACK_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(config, "_explicit", None)
-    monkeypatch.setattr(config, "_offline", None)
-    Task._main = None
-    yield
-    Task._main = None
+pytestmark = pytest.mark.usefixtures("isolated_tasks")
 
 
 @contextmanager
