@@ -465,6 +465,7 @@ class Agent:
     def _unwatch(self) -> None:
         if self._observer is not None:
             self._observer.stop()
+            self._observer.join(timeout=5)
             self._observer = None
 
     def _watchdog_loop(self) -> None:
