@@ -10,7 +10,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import config
-from .analytics import add_cli as add_scalars_cli
 from .errors import FstrackError
 from .fsck import fsck
 from .store import Store, open_store
@@ -274,6 +273,43 @@ def cmd_gc(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scalars(args: argparse.Namespace) -> int:
+    import pyarrow as pa
+
+    from .analytics import scalars
+
+    _use_store(args)
+    bounds = None if args.first is None and args.last is None else (args.first, args.last)
+    table = scalars(project=args.project, task_ids=args.task_ids, task_name=args.name, tags=args.tag,
+                    task_filter={"status": args.status} if args.status else None, metrics=args.metric,
+                    series=args.series, iterations=bounds)
+    if args.parquet:
+        import pyarrow.parquet as pq
+
+        pq.write_table(table, args.parquet)
+    if args.csv:
+        import pyarrow.csv as pcsv
+
+        plain = table.cast(pa.schema([(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type)
+                                      for f in table.schema]))
+        if args.csv == "-":
+            sink = pa.BufferOutputStream()
+            pcsv.write_csv(plain, sink)
+            sys.stdout.write(sink.getvalue().to_pybytes().decode())
+        else:
+            pcsv.write_csv(plain, args.csv)
+    if args.csv or args.parquet:
+        return 0
+    shown = table.slice(0, args.limit or None)
+    if args.json:
+        print(json.dumps(shown.to_pylist(), default=str, indent=2))
+        return 0
+    print(shown.to_pandas().to_string(index=False) if shown.num_rows else "no scalars")
+    if args.limit and table.num_rows > args.limit:
+        print(f"... {table.num_rows - args.limit} more rows (--limit 0 for all, --csv/--parquet to export)")
+    return 0
+
+
 def cmd_sync(args: argparse.Namespace) -> int:
     from . import sync
 
@@ -420,7 +456,19 @@ def build_parser() -> argparse.ArgumentParser:
         sync_parser.add_argument("-q", "--quiet", action="store_true", help="no progress line")
         sync_parser.add_argument("--json", action="store_true", help="print the summary as JSON")
         sync_parser.set_defaults(handler=cmd_sync)
-    add_scalars_cli(add)
+    sub = add("scalars", cmd_scalars, "print or export (CSV/Parquet) the scalars of matching tasks")
+    sub.add_argument("--project", action="append", help="exact project name, repeatable")
+    sub.add_argument("--task", action="append", dest="task_ids", help="task id, repeatable")
+    sub.add_argument("--name", help="task name regex")
+    sub.add_argument("--tag", action="append", help="tag filter, repeatable (-tag excludes)")
+    sub.add_argument("--status", action="append", help="only tasks with these statuses, repeatable")
+    sub.add_argument("--metric", action="append", help="title (metric) to keep, repeatable")
+    sub.add_argument("--series", action="append", help="series (variant) to keep, repeatable")
+    sub.add_argument("--from", dest="first", type=int, help="first iteration (inclusive)")
+    sub.add_argument("--to", dest="last", type=int, help="last iteration (inclusive)")
+    sub.add_argument("--csv", metavar="PATH", help="write CSV to PATH ('-': stdout)")
+    sub.add_argument("--parquet", metavar="PATH", help="write Parquet to PATH")
+    sub.add_argument("--limit", type=int, default=50, help="rows to print (default 50; 0: all)")
     cfg = add("config", cmd_config, "show the default store, or set it with --set-url")
     cfg.add_argument("--set-url", metavar="URL", help="make URL (with -o options) the default store")
     return parser
