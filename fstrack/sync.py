@@ -424,13 +424,15 @@ class _Engine:
                                    nbytes / spent if spent > 0 else 0.0, now - self.t0))
 
     def _run_all(self, phase: str, fn: Callable[[Any], int], items: Sequence[Any],
-                 bytes_total: int | None = None) -> list[int]:
-        """``fn(item)`` for every item on the pool (it returns bytes moved, or a count), reporting progress from
-        the calling thread; the first exception is raised once every call has finished."""
+                 bytes_total: int | None = None, *, moves_bytes: bool = True) -> list[int]:
+        """``fn(item)`` for every item on the pool (it returns the bytes it moved if ``moves_bytes``, else a
+        count), reporting progress from the calling thread; the first exception is raised once every call has
+        finished."""
         since = time.monotonic()
         self.report(phase, 0, len(items), 0, bytes_total, since)
         futures = [self.pool.submit(fn, item) for item in items]
-        self._gather(futures, lambda files, moved: self.report(phase, files, len(items), moved, bytes_total, since))
+        self._gather(futures, lambda files, moved: self.report(phase, files, len(items), moved if moves_bytes else 0,
+                                                               bytes_total, since))
         return [f.result() for f in futures]
 
     @staticmethod
@@ -795,7 +797,7 @@ class _Engine:
                 self.dst.backend.delete(f"{folder}/{old}")
             return 1
 
-        summary["index_copied"] += sum(self._run_all("index", one, jobs))
+        summary["index_copied"] += sum(self._run_all("index", one, jobs, moves_bytes=False))
 
     def _make_summary(self, seq: _Seq) -> bytes | None:
         """The summary of the source's head computed from its manifest (tasks.md §7 allows any process to)."""
@@ -836,7 +838,7 @@ class _Engine:
                 return 0
             return int(self.dst.backend.create(f"{folder}/{name}", data))
 
-        summary["records_copied"] += sum(self._run_all("records", one, jobs))
+        summary["records_copied"] += sum(self._run_all("records", one, jobs, moves_bytes=False))
 
     def heartbeats(self, beats: Mapping[str, float], summary: dict) -> None:
         """Mirror the heartbeats of tasks alive in the source (by the source's modification times), so the
