@@ -1049,6 +1049,7 @@ def main_abort(argv: Sequence[str] | None = None) -> int:
     p.add_argument("task", nargs="+", help="task id")
     _store_args(p)
     p.add_argument("--message", help="status message (default: 'aborted by user@host')")
+    p.add_argument("--json", action="store_true", help="print one JSON object per task")
     args = p.parse_args(argv)
     from .errors import FstrackError
 
@@ -1061,10 +1062,12 @@ def main_abort(argv: Sequence[str] | None = None) -> int:
     for task_id in args.task:
         try:
             was = abort(task_id, args.message)
-            print(f"task {task_id}: {was} -> stopped")
         except (FstrackError, LookupError, ValueError, RuntimeError) as exc:
             print(f"fstrack abort: error: {exc}", file=sys.stderr)
             code = 1
+            continue
+        print(json.dumps({"task": task_id, "was": was, "status": "stopped"}) if args.json
+              else f"task {task_id}: {was} -> stopped")
     return code
 
 

@@ -163,6 +163,10 @@ def test_clone_enqueue_dequeue_and_queues(store, cli):
     assert [(q["name"], q["pending"]) for q in as_json(cli("queues", "--url", url, "--json"))] == [("gpu", 0)]
     assert "queued in 'gpu'" in ok(cli("enqueue", made["id"], "--queue", "gpu", "--url", url)).stdout
     assert [q["pending"] for q in as_json(cli("queues", "--url", url, "--json"))] == [1]
+    assert as_json(cli("abort", made["id"], "--url", url, "--json")) == {"task": made["id"], "was": "queued",
+                                                                        "status": "stopped"}
+    assert Task.get_task(task_id=made["id"]).get_status() == "stopped"
+    assert [q["pending"] for q in as_json(cli("queues", "--url", url, "--json"))] == [0]
 
 
 def test_scalars_config_and_gc(store, cli):
