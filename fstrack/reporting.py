@@ -2,7 +2,7 @@
 
 :class:`ReportingMixin` is a base class of :class:`fstrack.task.Task`. It relies on the host providing
 ``id``, ``_db`` (a :class:`~fstrack.taskdb.TaskDB`), ``_data`` (the newest manifest, with ``run``,
-``last_iteration`` and ``last_metrics``), ``_edit(fn, fields=...)``, and on ``Task._finish`` calling
+``last_iteration`` and ``last_metrics``), ``_edit(fn, fields=...)``, ``is_alive()``, and on ``Task._finish`` calling
 :meth:`ReportingMixin._close_reporting`.
 
 Readers return what is stored for the task's current ``run`` (a reset starts a new run); events this
@@ -253,8 +253,9 @@ class ReportingMixin:
         ``level``, ``stream`` (``stdout``, ``stderr``, ``logging``, ``report``) and ``message``.
 
         With ``follow`` it then waits for new rows like ``tail -f``, reading only the segment log entries added
-        since (one listing per ``poll_seconds``), until the task reaches a final status and its last rows are
-        out, or ``stop`` is set. A reset of the task (a new run) ends the follow."""
+        since (one listing per ``poll_seconds``), until the task reaches a final status, or runs with no
+        process reporting it (``is_alive()`` False: it was killed), and its last rows are out; or until ``stop``
+        is set. A reset of the task (a new run) ends the follow."""
         if not isinstance(poll_seconds, (int, float)) or isinstance(poll_seconds, bool) or poll_seconds <= 0:
             raise ValueError(f"poll_seconds must be a positive number, got {poll_seconds!r}")
         store, refs = self._db.store, self._db.refs
@@ -269,7 +270,8 @@ class ReportingMixin:
         seen = {(entry.get("writer"), entry.get("seq")) for _pos, entry in entries}
         stop = stop or threading.Event()
         while not stop.is_set():
-            finished = self._db.load(self.id).get("status") in FINAL_STATUSES  # read before the log: no row is missed
+            status = self._db.load(self.id).get("status")  # read before the log: no row is missed
+            finished = status in FINAL_STATUSES or (status == "in_progress" and not self.is_alive())
             fresh = refs.entries(metrics.segments_key(self.id), after=last)
             for pos, entry in fresh:
                 last = pos

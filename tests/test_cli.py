@@ -150,6 +150,29 @@ def test_log_prints_the_console_and_follow_streams_until_the_task_ends(tmp_path,
     assert {"timestamp", "level", "stream", "message"} <= set(rows[0]) and rows[-1]["message"].startswith("done")
 
 
+def test_log_follow_of_a_killed_task_ends(tmp_path, cli):
+    """A task whose process was SIGKILLed stays in_progress forever; following its log ends once no process
+    reports it, instead of waiting for a status that never comes."""
+    url = str(tmp_path / "store")
+    script = tmp_path / "hang.py"
+    script.write_text("import sys, time\nfrom fstrack import Task\ntask = Task.init(project_name='cli', "
+                      "task_name='hang')\nprint('working', flush=True)\ntask.flush()\n"
+                      "print('TASK', task.id, file=sys.stderr, flush=True)\ntime.sleep(600)\n")
+    env = {**os.environ, "FSTRACK_URL": url, "FSTRACK_CACHE_DIR": str(tmp_path / "cache"),
+           "FSTRACK_HEARTBEAT_SECONDS": "0.5", "HOME": str(tmp_path)}
+    env.pop("FSTRACK_TASK_ID", None)
+    run = subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, text=True)
+    try:
+        task_id = next(line.split()[1] for line in run.stderr if line.startswith("TASK "))
+    finally:
+        run.kill()
+        run.wait()
+    result = ok(cli("log", task_id, "--url", url, "--follow", "--interval", "0.2",  # hangs (times out) if it
+                    env={"FSTRACK_HEARTBEAT_SECONDS": "0.5"}, timeout=60))  # waited for a final status
+    assert "working" in result.stdout.splitlines()
+
+
 def test_clone_enqueue_dequeue_and_queues(store, cli):
     url, (first, _second) = store
     made = as_json(cli("clone", first, "--url", url, "--name", "tuned", "--set", "General/lr=0.7", "--enqueue",
