@@ -313,7 +313,10 @@ def cmd_scalars(args: argparse.Namespace) -> int:
 def cmd_sync(args: argparse.Namespace) -> int:
     from . import sync
 
-    task_filter = json.loads(args.filter) if args.filter else None
+    try:
+        task_filter = json.loads(args.filter) if args.filter else None
+    except ValueError as exc:
+        raise FstrackError(f"--filter must be a JSON object, got {args.filter!r} ({exc})") from None
     if task_filter is not None and not isinstance(task_filter, dict):
         raise FstrackError(f"--filter must be a JSON object like '{{\"status\": [\"completed\"]}}', got {args.filter!r}")
     show = _progress_line() if sys.stderr.isatty() and not args.quiet else None

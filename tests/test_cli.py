@@ -277,6 +277,7 @@ def test_errors_are_one_line_unless_debug(store, cli, tmp_path):
     assert_clean_failure(cli("push", url, url + "/"), "same store")
     assert_clean_failure(cli("push", str(tmp_path / "nothing-here"), str(tmp_path / "b")), "nothing-here")
     assert_clean_failure(cli("push", url, str(tmp_path / "b"), "--filter", "[1]"), "--filter")
+    assert_clean_failure(cli("push", url, str(tmp_path / "b"), "--filter", "{status: done}"), "--filter")
     assert_clean_failure(cli("pull", url, str(tmp_path / "b"), "--watch"), "--watch")
     assert_clean_failure(cli("ls", "--url", ""), "must not be empty")
     debug = cli("--debug", "show", "not-an-id", "--url", url)
