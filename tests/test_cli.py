@@ -106,26 +106,35 @@ def test_ls_show_history_diff(store, cli):
                                                                          "--json")))
 
 
+def start_task_script(tmp_path, url: str, body: str, **env: str) -> tuple[subprocess.Popen, str, dict]:
+    """Start a script that runs ``body`` (it has ``task``, ``sys`` and ``time``) after ``Task.init`` against the
+    store at ``url``; returns the process once it has told its task id, the id, and its environment."""
+    script = tmp_path / "script.py"
+    script.write_text("import sys, time\nfrom fstrack import Task\ntask = Task.init(project_name='cli', "
+                      "task_name='script')\nprint('TASK', task.id, file=sys.stderr, flush=True)\n"
+                      + textwrap.dedent(body))
+    child_env = {**os.environ, "FSTRACK_URL": url, "FSTRACK_CACHE_DIR": str(tmp_path / "cache"),
+                 "HOME": str(tmp_path), **env}
+    child_env.pop("FSTRACK_TASK_ID", None)
+    run = subprocess.Popen([sys.executable, str(script)], env=child_env, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, text=True)
+    try:
+        task_id = next(line.split()[1] for line in run.stderr if line.startswith("TASK "))
+    except StopIteration:
+        run.kill()
+        raise AssertionError(f"the script did not start: exit code {run.wait()}") from None
+    return run, task_id, child_env
+
+
 def test_log_prints_the_console_and_follow_streams_until_the_task_ends(tmp_path, cli, monkeypatch):
     url = str(tmp_path / "store")
-    script = tmp_path / "train.py"
-    script.write_text(textwrap.dedent("""
-        import sys, time
-        from fstrack import Task
-        task = Task.init(project_name="cli", task_name="slow")
-        print("TASK", task.id, file=sys.stderr, flush=True)
+    run, task_id, env = start_task_script(tmp_path, url, """
         for epoch in range(4):
             print(f"epoch {epoch}", flush=True)
             time.sleep(1.0)
         print("done", flush=True)
-    """))
-    env = {**os.environ, "FSTRACK_URL": url, "FSTRACK_CACHE_DIR": str(tmp_path / "cache"),
-           "FSTRACK_FLUSH_PERIOD": "0.2", "HOME": str(tmp_path)}
-    env.pop("FSTRACK_TASK_ID", None)
-    run = subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.PIPE, text=True)
+    """, FSTRACK_FLUSH_PERIOD="0.2")
     try:
-        task_id = next(line.split()[1] for line in run.stderr if line.startswith("TASK "))
         follow = subprocess.Popen([*fstrack_command(), "log", task_id, "--url", url, "--follow", "--interval",
                                    "0.2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         lines, arrived = [], []
@@ -134,7 +143,8 @@ def test_log_prints_the_console_and_follow_streams_until_the_task_ends(tmp_path,
             arrived.append(run.poll() is None)
         assert follow.wait(timeout=60) == 0, follow.stderr.read()
     finally:
-        run.kill() if run.poll() is None else None
+        if run.poll() is None:
+            run.kill()
         run.wait()
     epochs = [line for line in lines if line.startswith("epoch")]
     assert epochs == [f"epoch {i}" for i in range(4)] and lines[-1] == "done"
@@ -154,17 +164,14 @@ def test_log_follow_of_a_killed_task_ends(tmp_path, cli):
     """A task whose process was SIGKILLed stays in_progress forever; following its log ends once no process
     reports it, instead of waiting for a status that never comes."""
     url = str(tmp_path / "store")
-    script = tmp_path / "hang.py"
-    script.write_text("import sys, time\nfrom fstrack import Task\ntask = Task.init(project_name='cli', "
-                      "task_name='hang')\nprint('working', flush=True)\ntask.flush()\n"
-                      "print('TASK', task.id, file=sys.stderr, flush=True)\ntime.sleep(600)\n")
-    env = {**os.environ, "FSTRACK_URL": url, "FSTRACK_CACHE_DIR": str(tmp_path / "cache"),
-           "FSTRACK_HEARTBEAT_SECONDS": "0.5", "HOME": str(tmp_path)}
-    env.pop("FSTRACK_TASK_ID", None)
-    run = subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.PIPE, text=True)
+    run, task_id, _env = start_task_script(tmp_path, url, """
+        print("working", flush=True)
+        task.flush()
+        print("FLUSHED", file=sys.stderr, flush=True)
+        time.sleep(600)
+    """, FSTRACK_HEARTBEAT_SECONDS="0.5")
     try:
-        task_id = next(line.split()[1] for line in run.stderr if line.startswith("TASK "))
+        assert any(line.startswith("FLUSHED") for line in run.stderr), "the script ended early"
     finally:
         run.kill()
         run.wait()
