@@ -3,8 +3,8 @@
 Opens the store, says ready, waits for ``go`` on stdin (so all workers start together),
 then races and prints one JSON line with what it did:
 
-* ``create``: ``backend.create("race/create/kNNNN", b"<worker>")`` for NNNN in 0..COUNT-1;
-  prints the keys it won.
+* ``create``: ``backend.create("race/create/kNNNN", b"<worker>")`` for NNNN in 0..COUNT-1, each worker
+  starting at its own offset; prints the keys it won.
 * ``claim``: ``backend.claim("race/pending/eNNNN", "race/claimed/eNNNN")`` for every entry;
   prints the entries it won, each with the bytes the claim returned.
 * ``cas``: COUNT times ``Refs.update("race/counter", +1)``; prints the positions it wrote.
@@ -47,7 +47,10 @@ def main() -> None:
     if mode == "create":
         me = f"worker-{index}".encode()
         wait_for_go()
-        won = [f"race/create/k{i:04d}" for i in range(count) if backend.create(f"race/create/k{i:04d}", me)]
+        # each worker starts at its own place in the key order (and wraps around): every key is met by workers
+        # coming from different places, so one worker that got going first cannot stay ahead of all the others
+        order = [(i + index * 53) % count for i in range(count)]
+        won = [f"race/create/k{i:04d}" for i in order if backend.create(f"race/create/k{i:04d}", me)]
         emit({"won": won})
     elif mode == "claim":
         wait_for_go()
