@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from .errors import CorruptObjectError, ObjectNotFoundError
 from .objects import DocId, ObjectId, iter_links
 from .refs import REFS_DIR, SEQ_DIGITS, entry_value
-from .store import OBJECTS_DIR, Store
+from .store import OBJECTS_DIR, Store, object_key
 from .backends import STAGING_DIR
 
 _STREAM_ABOVE = 64 << 20
@@ -35,8 +35,9 @@ class FsckReport:
 def fsck(store: Store) -> FsckReport:
     """Check the whole store; problems are collected, not raised."""
     report = FsckReport()
-    present = _check_objects(store, report)
-    _check_refs(store, present, report)
+    listed: set[str] = set()
+    present = _check_objects(store, report, listed)
+    _check_refs(store, present, listed, report)
     cutoff = time.time() - _STALE_STAGING
     for entry in store.backend.walk(STAGING_DIR):
         if entry.mtime < cutoff:
@@ -44,7 +45,8 @@ def fsck(store: Store) -> FsckReport:
     return report
 
 
-def _check_objects(store: Store, report: FsckReport) -> set[str]:
+def _check_objects(store: Store, report: FsckReport, listed: set[str]) -> set[str]:
+    """The ids of the objects that verify; ``listed`` gets every object name the walk met."""
     present: set[str] = set()
     for entry in store.backend.walk(OBJECTS_DIR):
         shard, _, rest = entry.key[len(OBJECTS_DIR) + 1 :].partition("/")
@@ -57,6 +59,7 @@ def _check_objects(store: Store, report: FsckReport) -> set[str]:
             report.errors.append(f"{entry.key}: not an object name")
             continue
         report.objects += 1
+        listed.add(oid)
         try:
             if entry.size > _STREAM_ABOVE:
                 with tempfile.TemporaryDirectory() as scratch:
@@ -72,7 +75,7 @@ def _check_objects(store: Store, report: FsckReport) -> set[str]:
     return present
 
 
-def _check_refs(store: Store, present: set[str], report: FsckReport) -> None:
+def _check_refs(store: Store, present: set[str], listed: set[str], report: FsckReport) -> None:
     from .gc import classify_sequences, is_tombstone  # what the collector keeps is what must be intact
 
     _live, _tombstones, dead = classify_sequences(store)
@@ -97,15 +100,24 @@ def _check_refs(store: Store, present: set[str], report: FsckReport) -> None:
             # a deleted task or model (or a deleted task's log): only its tombstone's links are kept
             decoded = [(key, value) for key, value in decoded[-1:] if is_tombstone(value)]
         for key, value in decoded:
-            _check_links(store, key, value, present, visited_docs, report)
+            _check_links(store, key, value, present, listed, visited_docs, report)
 
 
-def _check_links(store: Store, where: str, value: object, present: set[str], visited: set[str],
-                 report: FsckReport) -> None:
+def _written_since(store: Store, oid: str, listed: set[str], present: set[str]) -> bool:
+    """Whether an object the walk did not meet exists now: stored after the walk by a writer that linked it
+    while fsck ran (its hash is checked by the next run)."""
+    if oid in listed or not store.backend.exists(object_key(oid)):
+        return False
+    present.add(oid)
+    return True
+
+
+def _check_links(store: Store, where: str, value: object, present: set[str], listed: set[str],
+                 visited: set[str], report: FsckReport) -> None:
     pending = [(where, link) for link in iter_links(value)]
     while pending:
         source, link = pending.pop()
-        if link not in present:
+        if link not in present and not _written_since(store, link, listed, present):
             report.errors.append(f"{source}: references missing or corrupt object {link}")
             continue
         if isinstance(link, DocId) and link not in visited:

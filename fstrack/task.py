@@ -683,6 +683,7 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
         """Flush, stop background work, set the final status (unless another process already did)."""
         self._heartbeat_stop.set()
         self._end_if_stale()  # a stale run must not flush its reports or set a status over a later run's
+        self._wait_for_capture()  # the execution record lands before the final status, not after close()
         from . import console, monitor
 
         monitor.stop(self)
@@ -1162,8 +1163,7 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
             futures.wait([self._capture], timeout=30)
 
     def _leave_process(self, status: str | None, message: str = "") -> None:
-        self._wait_for_capture()  # os._exit skips the interpreter's wait for background work
-        self._finish(status, message)
+        self._finish(status, message)  # waits for the capture too (os._exit skips waiting for background work)
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)

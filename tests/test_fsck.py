@@ -33,6 +33,26 @@ def populated(store_location):
     return store, refs, {"blobs": blobs, "inner": inner, "outer": outer, "unreferenced": unreferenced}
 
 
+def test_objects_written_while_fsck_runs_are_not_reported_missing(populated):
+    """A writer stores an object and links it after fsck walked objects/ (it walks refs/ later): fsck looks the
+    object up before calling it missing, while a link to an object that is really absent is still reported."""
+    store, refs, _ids = populated
+    original_walk = store.backend.walk
+    written = []
+
+    def walk(prefix):
+        if prefix == "refs" and not written:  # after the object walk, before the refs: a writer commits
+            written.append(True)
+            doc = store.put_doc({"blob": store.put(b"written during fsck")})
+            refs.append("logs/live", {"doc": doc})
+            refs.append("logs/live", {"doc": DocId("1" * 64)})  # and one link to nothing
+        return original_walk(prefix)
+
+    store.backend.walk = walk
+    report = fsck(store)
+    assert report.errors == [f"refs/logs/live/{SEQ2}: references missing or corrupt object {'1' * 64}"]
+
+
 def _errors_mentioning(report, *needles):
     return [e for e in report.errors if all(n in e for n in needles)]
 
