@@ -265,8 +265,6 @@ class ReportingMixin:
         if not follow:
             return
         last = max((pos for pos, _entry in entries), default=0)
-        if entries and entries[-1][1].get("checkpoint"):
-            last = max(last, max(refs.seqs(metrics.segments_key(self.id)), default=0))
         seen = {(entry.get("writer"), entry.get("seq")) for _pos, entry in entries}
         stop = stop or threading.Event()
         while not stop.is_set():
