@@ -61,7 +61,7 @@ def child(args: argparse.Namespace) -> None:
     from fstrack import Task
 
     fstrack.set_store(loc["url"], **loc["storage_options"])
-    store = fstrack.config.get_store()
+    store = fstrack.records.config.get_store()
     fs, root = store.backend.fs, store.backend.root
     base = hwm()
     t0 = time.perf_counter()
@@ -89,9 +89,26 @@ def child(args: argparse.Namespace) -> None:
 
 def run_child(op: str, loc: dict, path: Path, cache: str, task: str = "") -> dict:
     os.sync()  # every measurement starts with no dirty pages left by the previous one
-    out = subprocess.run([sys.executable, __file__, "--child", op, "--location", json.dumps(loc), "--path", str(path),
-                          "--cache", cache, "--task", task], capture_output=True, text=True, timeout=3600,
-                         env={**os.environ, "PYTHONPATH": str(REPO)})
+    out = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            op,
+            "--location",
+            json.dumps(loc),
+            "--path",
+            str(path),
+            "--cache",
+            cache,
+            "--task",
+            task,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-3000:])
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -117,7 +134,7 @@ def bench_big(loc: dict, work: Path, size: int, repeat: int = 2) -> list[str]:
             result = keep(op, run_child(op, loc, path, str(work / f"c-{op}-{r}")))
             if op == "put":
                 task = result["task"]
-        for op in (["raw-get", "get"] if r % 2 == 0 else ["get", "raw-get"]):
+        for op in ["raw-get", "get"] if r % 2 == 0 else ["get", "raw-get"]:
             keep(op, run_child(op, loc, path, str(work / f"c-{op}-{r}"), task))
             shutil.rmtree(work / f"c-{op}-{r}", ignore_errors=True)
             if os.path.exists(str(path) + ".raw-copy"):
@@ -125,9 +142,11 @@ def bench_big(loc: dict, work: Path, size: int, repeat: int = 2) -> list[str]:
     raw_put, put, raw_get, get = best["raw-put"], best["put"], best["raw-get"], best["get"]
     gb = size / 1e9
     for what, raw, ours in (("upload", raw_put, put), ("download", raw_get, get)):
-        rows.append(f"| {base['name']} | {size // MiB} MiB file {what} | {gb / raw['seconds']:.2f} GB/s | "
-                    f"{gb / ours['seconds']:.2f} GB/s | {raw['seconds'] / ours['seconds']:.2f} | "
-                    f"{raw['peak'] / MiB:.0f} MiB | {ours['peak'] / MiB:.0f} MiB |")
+        rows.append(
+            f"| {base['name']} | {size // MiB} MiB file {what} | {gb / raw['seconds']:.2f} GB/s | "
+            f"{gb / ours['seconds']:.2f} GB/s | {raw['seconds'] / ours['seconds']:.2f} | "
+            f"{raw['peak'] / MiB:.0f} MiB | {ours['peak'] / MiB:.0f} MiB |"
+        )
     path.unlink()
     return rows
 
@@ -141,15 +160,18 @@ def bench_small(loc: dict, work: Path, count: int, repeat: int = 3) -> list[str]
     raw_put, put, raw_get, get = best
     rows = []
     for what, raw, ours in (("upload", raw_put, put), ("download", raw_get, get)):
-        rows.append(f"| {loc['name']} | {count} × 10 KiB {what} | {count / raw:.0f} files/s | {count / ours:.0f} files/s | "
-                    f"{raw / ours:.2f} | | |")
+        rows.append(
+            f"| {loc['name']} | {count} × 10 KiB {what} | {count / raw:.0f} files/s | {count / ours:.0f} files/s | "
+            f"{raw / ours:.2f} | | |"
+        )
     return rows
 
 
 def _small_round(loc: dict, work: Path, count: int) -> list[float]:
     work.mkdir(parents=True)
     import fstrack
-    from fstrack import Task, artifacts
+    from fstrack import Task
+    from fstrack.sdk import artifacts
 
     folder = work / "small"
     folder.mkdir()
@@ -160,7 +182,7 @@ def _small_round(loc: dict, work: Path, count: int) -> list[float]:
         paths.append(p)
     os.environ.update(loc["env"])
     fstrack.set_store(loc["url"], **loc["storage_options"])
-    store = fstrack.config.get_store()
+    store = fstrack.records.config.get_store()
     fs, root = store.backend.fs, store.backend.root
     fs.makedirs(f"{root}/rawsmall", exist_ok=True)
     t0 = time.perf_counter()
@@ -199,7 +221,7 @@ def bench_dedupe(loc: dict, work: Path, tasks: int, size: int) -> list[str]:
     make_file(path, size)
     os.environ.update(loc["env"])
     fstrack.set_store(loc["url"], **loc["storage_options"])
-    store = fstrack.config.get_store()
+    store = fstrack.records.config.get_store()
     before = sum(e.size for e in store.backend.walk("objects"))
     t0 = time.perf_counter()
     for i in range(tasks):
@@ -209,9 +231,11 @@ def bench_dedupe(loc: dict, work: Path, tasks: int, size: int) -> list[str]:
     stored = sum(e.size for e in store.backend.walk("objects")) - before
     uploaded = tasks * size
     path.unlink()
-    return [f"| {loc['name']} | {tasks} tasks × {size // MiB} MiB, same file | {uploaded / 1e9:.1f} GB uploaded | "
-            f"{stored / 1e6:.1f} MB stored | saving {100 * (1 - stored / uploaded):.2f} % | "
-            f"{seconds:.1f} s ({tasks / seconds:.1f} tasks/s) | |"]
+    return [
+        f"| {loc['name']} | {tasks} tasks × {size // MiB} MiB, same file | {uploaded / 1e9:.1f} GB uploaded | "
+        f"{stored / 1e6:.1f} MB stored | saving {100 * (1 - stored / uploaded):.2f} % | "
+        f"{seconds:.1f} s ({tasks / seconds:.1f} tasks/s) | |"
+    ]
 
 
 def locations(which: str):
@@ -227,8 +251,10 @@ def locations(which: str):
         work = Path(tempfile.mkdtemp(prefix="fstrack-bench-"))
         try:
             loc = srv.location("bench")
-            yield {"name": "s3 (SeaweedFS)", "url": loc.url, "storage_options": loc.storage_options,
-                   "env": loc.env}, work
+            yield (
+                {"name": "s3 (SeaweedFS)", "url": loc.url, "storage_options": loc.storage_options, "env": loc.env},
+                work,
+            )
         finally:
             srv.stop()
             shutil.rmtree(work, ignore_errors=True)

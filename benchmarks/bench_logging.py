@@ -37,11 +37,17 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 BENCH_VENV = Path(os.environ.get("FSTRACK_BENCH_VENV", "/work/bench-venv"))
 PEERS = ("trackio", "tensorboardX", "mlflow", "wandb", "clearml")
-PEER_PACKAGES = {"trackio": ["trackio"], "tensorboardX": ["tensorboardX", "tensorboard"], "mlflow": ["mlflow"],
-                 "wandb": ["wandb"], "clearml": ["clearml"]}
+PEER_PACKAGES = {
+    "trackio": ["trackio"],
+    "tensorboardX": ["tensorboardX", "tensorboard"],
+    "mlflow": ["mlflow"],
+    "wandb": ["wandb"],
+    "clearml": ["clearml"],
+}
 
 
 # -- shared helpers ------------------------------------------------------------------------------------------
+
 
 def _median(values):
     return statistics.median(values) if values else float("nan")
@@ -71,9 +77,10 @@ def _timed(fn):
 
 # -- fstrack ---------------------------------------------------------------------------------------------------
 
+
 def _task_class():
-    from fstrack.reporting import ReportingMixin
-    from fstrack.task import Task
+    from fstrack.sdk.reporting import ReportingMixin
+    from fstrack.sdk.task import Task
 
     if issubclass(Task, ReportingMixin):
         return Task
@@ -89,7 +96,7 @@ def _task_class():
 
 def _use_store(url: str, options: dict | None = None, cache: Path | None = None) -> None:
     import fstrack
-    from fstrack import config
+    from fstrack.records import config
 
     config._opened.clear()
     if cache is not None:
@@ -118,8 +125,14 @@ def fstrack_write(url: str, steps: int, runs: int, options: dict | None = None) 
         wall, cpu = _timed(loop)
         walls.append(wall / steps * 1e6)
         cpus.append(cpu / steps * 1e6)
-    return {"wall_us": _median(walls), "cpu_us": _median(cpus), "loop_only_us": _median(reports) / steps * 1e6,
-            "runs": runs, "steps": steps, "all_wall_us": walls}
+    return {
+        "wall_us": _median(walls),
+        "cpu_us": _median(cpus),
+        "loop_only_us": _median(reports) / steps * 1e6,
+        "runs": runs,
+        "steps": steps,
+        "all_wall_us": walls,
+    }
 
 
 def bare_write(steps: int, runs: int) -> dict:
@@ -147,8 +160,9 @@ def bare_write(steps: int, runs: int) -> dict:
     return {"wall_us": _median(walls), "cpu_us": _median(cpus)}
 
 
-def fstrack_populate(url: str, tasks: int, series: int, steps: int, project: str, options: dict | None = None,
-                     seed: int = 0) -> dict:
+def fstrack_populate(
+    url: str, tasks: int, series: int, steps: int, project: str, options: dict | None = None, seed: int = 0
+) -> dict:
     """Create ``tasks`` closed tasks, each with ``series`` noisy series of ``steps`` points."""
     T = _task_class()
     _use_store(url, options)
@@ -173,14 +187,16 @@ def _populate_worker(args):
     return count
 
 
-def fstrack_populate_parallel(url: str, tasks: int, series: int, steps: int, project: str, cache: Path,
-                              workers: int = 2) -> float:
+def fstrack_populate_parallel(
+    url: str, tasks: int, series: int, steps: int, project: str, cache: Path, workers: int = 2
+) -> float:
     import multiprocessing as mp
 
     t0 = time.perf_counter()
     chunk = max(1, tasks // (workers * 8))
-    jobs = [(url, start, min(chunk, tasks - start), series, steps, project, str(cache))
-            for start in range(0, tasks, chunk)]
+    jobs = [
+        (url, start, min(chunk, tasks - start), series, steps, project, str(cache)) for start in range(0, tasks, chunk)
+    ]
     with mp.get_context("spawn").Pool(workers) as pool:
         done = sum(pool.map(_populate_worker, jobs))
     assert done == tasks
@@ -190,7 +206,7 @@ def fstrack_populate_parallel(url: str, tasks: int, series: int, steps: int, pro
 def fstrack_read(url: str, project: str, runs: int, cache: Path, options: dict | None = None) -> dict:
     import pandas  # noqa: F401 - imported before timing, as a user's session has it
 
-    from fstrack.analytics import scalars
+    from fstrack.records.analytics import scalars
 
     colds, warms, rows = [], [], 0
     for _ in range(runs):
@@ -211,7 +227,7 @@ def plain_pyarrow_read(url: str, project: str, runs: int) -> dict:
     import pyarrow as pa
     import pyarrow.ipc
 
-    from fstrack.analytics import scalar_segment_urls
+    from fstrack.records.analytics import scalar_segment_urls
 
     _use_store(url)
     paths = scalar_segment_urls(project=project)
@@ -225,25 +241,29 @@ def plain_pyarrow_read(url: str, project: str, runs: int) -> dict:
 
 
 def fstrack_storage(url: str, project: str, scalars_total: int) -> dict:
-    from fstrack import metrics
-    from fstrack.analytics import _tasks
+    from fstrack.records import metrics
+    from fstrack.records.analytics import _tasks
 
     _use_store(url)
-    from fstrack import config
+    from fstrack.records import config
 
     db = config.get_taskdb()
     segment_bytes = 0
-    for record in _tasks(db, project=project, task_ids=None, task_name=None, tags=None, allow_archived=True,
-                         task_filter=None):
+    for record in _tasks(
+        db, project=project, task_ids=None, task_name=None, tags=None, allow_archived=True, task_filter=None
+    ):
         for _pos, entry in metrics.log_entries(db.refs, record["id"], None):
             info = entry["segments"].get("scalars")
             if info:
                 segment_bytes += info["bytes"]
-    return {"segment_bytes_per_scalar": segment_bytes / scalars_total,
-            "store_bytes_per_scalar": _dir_bytes(Path(url)) / scalars_total}
+    return {
+        "segment_bytes_per_scalar": segment_bytes / scalars_total,
+        "store_bytes_per_scalar": _dir_bytes(Path(url)) / scalars_total,
+    }
 
 
 # -- peers (run inside the peer virtualenv) ---------------------------------------------------------------------
+
 
 def peer_write(name: str, steps: int, workdir: Path) -> dict:
     """One peer's write run: returns wall/cpu µs per call and its on-disk bytes per scalar."""
@@ -296,8 +316,14 @@ def peer_write(name: str, steps: int, workdir: Path) -> dict:
         from clearml import Task
 
         Task.set_offline(True)
-        task = Task.init(project_name="bench", task_name="write", auto_connect_frameworks=False,
-                         auto_resource_monitoring=False, auto_connect_streams=False, reuse_last_task_id=False)
+        task = Task.init(
+            project_name="bench",
+            task_name="write",
+            auto_connect_frameworks=False,
+            auto_resource_monitoring=False,
+            auto_connect_streams=False,
+            reuse_last_task_id=False,
+        )
         logger = task.get_logger()
 
         def loop():
@@ -307,8 +333,12 @@ def peer_write(name: str, steps: int, workdir: Path) -> dict:
     else:
         raise ValueError(name)
     wall, cpu = _timed(loop)
-    return {"wall_us": wall / steps * 1e6, "cpu_us": cpu / steps * 1e6, "steps": steps,
-            "bytes_per_scalar": _dir_bytes(workdir) / steps}
+    return {
+        "wall_us": wall / steps * 1e6,
+        "cpu_us": cpu / steps * 1e6,
+        "steps": steps,
+        "bytes_per_scalar": _dir_bytes(workdir) / steps,
+    }
 
 
 def peer_populate_and_read(name: str, tasks: int, series: int, steps: int, workdir: Path) -> dict:
@@ -334,7 +364,7 @@ def peer_populate_and_read(name: str, tasks: int, series: int, steps: int, workd
             now = int(time.time() * 1000)
             metrics = [Metric(f"s{k}", curves[k][i], now, i) for k in range(series) for i in range(steps)]
             for start in range(0, len(metrics), 1000):
-                client.log_batch(run.info.run_id, metrics=metrics[start:start + 1000])
+                client.log_batch(run.info.run_id, metrics=metrics[start : start + 1000])
             client.set_terminated(run.info.run_id)
 
         def read():
@@ -343,10 +373,17 @@ def peer_populate_and_read(name: str, tasks: int, series: int, steps: int, workd
             for run in client.search_runs([experiment.experiment_id], max_results=50000):
                 for k in range(series):
                     history = client.get_metric_history(run.info.run_id, f"s{k}")
-                    frames.append(pd.DataFrame({"run": run.info.run_id, "metric": f"s{k}",
-                                                "step": [m.step for m in history],
-                                                "value": [m.value for m in history],
-                                                "timestamp": [m.timestamp for m in history]}))
+                    frames.append(
+                        pd.DataFrame(
+                            {
+                                "run": run.info.run_id,
+                                "metric": f"s{k}",
+                                "step": [m.step for m in history],
+                                "value": [m.value for m in history],
+                                "timestamp": [m.timestamp for m in history],
+                            }
+                        )
+                    )
             return pd.concat(frames, ignore_index=True)
     elif name == "tensorboardX":
         from tensorboardX import SummaryWriter
@@ -367,9 +404,17 @@ def peer_populate_and_read(name: str, tasks: int, series: int, steps: int, workd
                 acc.Reload()
                 for tag in acc.Tags()["scalars"]:
                     events = acc.Scalars(tag)
-                    frames.append(pd.DataFrame({"run": run_dir.name, "tag": tag, "step": [e.step for e in events],
-                                                "value": [e.value for e in events],
-                                                "wall_time": [e.wall_time for e in events]}))
+                    frames.append(
+                        pd.DataFrame(
+                            {
+                                "run": run_dir.name,
+                                "tag": tag,
+                                "step": [e.step for e in events],
+                                "value": [e.value for e in events],
+                                "wall_time": [e.wall_time for e in events],
+                            }
+                        )
+                    )
             return pd.concat(frames, ignore_index=True)
     elif name == "trackio":
         os.environ["TRACKIO_DIR"] = str(workdir)
@@ -411,10 +456,25 @@ def _peer_main(args) -> int:
     return 0
 
 
-def run_peer(python: Path, peer: str, op: str, workdir: Path, steps: int, tasks: int, read_steps: int,
-             timeout: float) -> dict:
-    command = [str(python), __file__, "--peer", peer, "--peer-op", op, "--workdir", str(workdir), "--steps",
-               str(steps), "--tasks", str(tasks), "--read-steps", str(read_steps)]
+def run_peer(
+    python: Path, peer: str, op: str, workdir: Path, steps: int, tasks: int, read_steps: int, timeout: float
+) -> dict:
+    command = [
+        str(python),
+        __file__,
+        "--peer",
+        peer,
+        "--peer-op",
+        op,
+        "--workdir",
+        str(workdir),
+        "--steps",
+        str(steps),
+        "--tasks",
+        str(tasks),
+        "--read-steps",
+        str(read_steps),
+    ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("FSTRACK_")}
     env["HOME"] = str(workdir / "home")
     (workdir / "home").mkdir(parents=True, exist_ok=True)
@@ -440,6 +500,7 @@ def setup_peers(python_venv: Path) -> None:
 
 # -- the run ------------------------------------------------------------------------------------------------------
 
+
 def _s3_location():
     sys.path.insert(0, str(REPO / "tests"))
     import servers
@@ -457,8 +518,12 @@ def main() -> int:
     parser.add_argument("--peers", default=",".join(PEERS), help="comma-separated peers to run")
     parser.add_argument("--peer-python", default=str(BENCH_VENV / "bin" / "python"))
     parser.add_argument("--setup-peers", action="store_true", help=f"create {BENCH_VENV} with the peers")
-    parser.add_argument("--clearml-steps", type=int, default=10_000,
-                        help="steps for ClearML offline (~2 ms per call: 100,000 steps would take minutes)")
+    parser.add_argument(
+        "--clearml-steps",
+        type=int,
+        default=10_000,
+        help="steps for ClearML offline (~2 ms per call: 100,000 steps would take minutes)",
+    )
     parser.add_argument("--peer-read-tasks", type=int, default=200)
     # internal: one peer measurement in the peer virtualenv
     parser.add_argument("--peer", help=argparse.SUPPRESS)
@@ -478,8 +543,10 @@ def main() -> int:
     runs = 3 if args.quick else 7
     tasks, series, read_steps = 200, 3, 1000
     scratch = Path(tempfile.mkdtemp(prefix="fstrack-bench-"))
-    print(f"fstrack logging benchmark  (python {sys.version.split()[0]}, {os.cpu_count()} cpus, "
-          f"load average {os.getloadavg()[0]:.1f}; scratch {scratch})")
+    print(
+        f"fstrack logging benchmark  (python {sys.version.split()[0]}, {os.cpu_count()} cpus, "
+        f"load average {os.getloadavg()[0]:.1f}; scratch {scratch})"
+    )
     results: dict[str, dict] = {}
     try:
         # 1. write
@@ -501,11 +568,11 @@ def main() -> int:
                 peer_write_results[peer] = {"skipped": f"no peer virtualenv at {python} (run --setup-peers)"}
                 continue
             peer_steps = args.clearml_steps if peer == "clearml" else steps
-            peer_write_results[peer] = run_peer(python, peer, "write", scratch / f"peer-{peer}-write", peer_steps,
-                                                0, 0, timeout=1800)
+            peer_write_results[peer] = run_peer(
+                python, peer, "write", scratch / f"peer-{peer}-write", peer_steps, 0, 0, timeout=1800
+            )
 
-        print("\n== write: one series x {:,} steps, including the final flush/close (median of {} runs)".format(
-            steps, runs))
+        print(f"\n== write: one series x {steps:,} steps, including the final flush/close (median of {runs} runs)")
         base = results["fstrack"]
         print(f"{'':24}{'us/call wall':>14}{'us/call cpu':>14}{'x fstrack (wall)':>18}{'bytes/scalar':>14}")
         print(f"{'fstrack (local)':24}{base['wall_us']:14.3f}{base['cpu_us']:14.3f}{1:18.2f}")
@@ -515,18 +582,24 @@ def main() -> int:
             if "skipped" in r:
                 print(f"{'fstrack (SeaweedFS)':24}  skipped: {r['skipped']}")
             else:
-                print(f"{'fstrack (SeaweedFS)':24}{r['wall_us']:14.3f}{r['cpu_us']:14.3f}"
-                      f"{r['wall_us'] / base['wall_us']:18.2f}")
+                print(
+                    f"{'fstrack (SeaweedFS)':24}{r['wall_us']:14.3f}{r['cpu_us']:14.3f}"
+                    f"{r['wall_us'] / base['wall_us']:18.2f}"
+                )
         bare = results["bare"]
-        print(f"{'bare method, 3 lists':24}{bare['wall_us']:14.3f}{bare['cpu_us']:14.3f}"
-              f"{bare['wall_us'] / base['wall_us']:18.2f}")
+        print(
+            f"{'bare method, 3 lists':24}{bare['wall_us']:14.3f}{bare['cpu_us']:14.3f}"
+            f"{bare['wall_us'] / base['wall_us']:18.2f}"
+        )
         for peer, r in peer_write_results.items():
             if "skipped" in r:
                 print(f"{peer:24}  skipped: {r['skipped']}")
             else:
                 note = f"  ({r['steps']:,} steps)" if r["steps"] != steps else ""
-                print(f"{peer:24}{r['wall_us']:14.3f}{r['cpu_us']:14.3f}{r['wall_us'] / base['wall_us']:18.1f}"
-                      f"{r['bytes_per_scalar']:14.1f}{note}")
+                print(
+                    f"{peer:24}{r['wall_us']:14.3f}{r['cpu_us']:14.3f}{r['wall_us'] / base['wall_us']:18.1f}"
+                    f"{r['bytes_per_scalar']:14.1f}{note}"
+                )
 
         # 2. read + 3. storage
         read_store = scratch / "read-store"
@@ -540,24 +613,31 @@ def main() -> int:
                 continue
             if not python.exists():
                 continue
-            peer_read_results[peer] = run_peer(python, peer, "read", scratch / f"peer-{peer}-read", 0,
-                                               args.peer_read_tasks, read_steps, timeout=3600)
-        print(f"\n== read: {tasks} tasks x {series} series x {read_steps:,} steps into one pandas DataFrame "
-              f"({read['rows']:,} rows; populating took {populate['seconds']:.1f}s)")
+            peer_read_results[peer] = run_peer(
+                python, peer, "read", scratch / f"peer-{peer}-read", 0, args.peer_read_tasks, read_steps, timeout=3600
+            )
+        print(
+            f"\n== read: {tasks} tasks x {series} series x {read_steps:,} steps into one pandas DataFrame "
+            f"({read['rows']:,} rows; populating took {populate['seconds']:.1f}s)"
+        )
         print(f"{'':34}{'seconds':>10}{'x fstrack cold':>16}")
         print(f"{'fstrack.scalars() cold':34}{read['cold_s']:10.3f}{1:16.2f}")
         print(f"{'fstrack.scalars() warm':34}{read['warm_s']:10.3f}{read['warm_s'] / read['cold_s']:16.2f}")
-        print(f"{'plain pyarrow, {} files'.format(plain['files']):34}{plain['seconds']:10.3f}"
-              f"{plain['seconds'] / read['cold_s']:16.2f}")
+        print(
+            f"{'plain pyarrow, {} files'.format(plain['files']):34}{plain['seconds']:10.3f}"
+            f"{plain['seconds'] / read['cold_s']:16.2f}"
+        )
         for peer, r in peer_read_results.items():
             if "skipped" in r:
                 print(f"{peer:34}  skipped: {r['skipped']}")
             else:
                 scaled = "" if args.peer_read_tasks == tasks else f"  ({args.peer_read_tasks} tasks)"
                 print(f"{peer:34}{r['seconds']:10.3f}{r['seconds'] / read['cold_s']:16.1f}{scaled}")
-        print(f"\n== storage: {storage['segment_bytes_per_scalar']:.2f} bytes per scalar in segments, "
-              f"{storage['store_bytes_per_scalar']:.2f} bytes per scalar for the whole store "
-              f"(noisy float64 values; manifests, index and logs included)")
+        print(
+            f"\n== storage: {storage['segment_bytes_per_scalar']:.2f} bytes per scalar in segments, "
+            f"{storage['store_bytes_per_scalar']:.2f} bytes per scalar for the whole store "
+            f"(noisy float64 values; manifests, index and logs included)"
+        )
 
         # 4. scaling
         counts = [int(c) for c in args.scaling.split(",") if c.strip()]
@@ -568,15 +648,16 @@ def main() -> int:
             made = 0
             for count in sorted(counts):
                 if count > made:
-                    seconds = fstrack_populate_parallel(str(scale_store), count - made, series, read_steps,
-                                                        f"scale-{count}", scratch / "populate-cache")
+                    seconds = fstrack_populate_parallel(
+                        str(scale_store), count - made, series, read_steps, f"scale-{count}", scratch / "populate-cache"
+                    )
                     made = count
                 # read every task made so far: select the projects populated up to this count
                 projects = [f"scale-{c}" for c in sorted(counts) if c <= count]
                 t0 = time.perf_counter()
                 shutil.rmtree(scratch / "cache", ignore_errors=True)
                 _use_store(str(scale_store), None, scratch / "cache")
-                from fstrack.analytics import scalars
+                from fstrack.records.analytics import scalars
 
                 table = scalars(project=projects)
                 rows = table.num_rows

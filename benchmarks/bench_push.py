@@ -40,9 +40,9 @@ def build_child(source: str, start: int, count: int) -> None:
     os.environ.setdefault("FSTRACK_FLUSH_PERIOD", "0")
     import fstrack
     from fstrack import Task
-    from fstrack.logger import set_console_writer
+    from fstrack.capture import console
 
-    set_console_writer(lambda text: None)
+    console.console_writer = lambda text: None
     fstrack.set_store(source)
     scratch = tempfile.mkdtemp(prefix="bench-push-")
     for i in range(start, start + count):
@@ -67,8 +67,11 @@ def build_child(source: str, start: int, count: int) -> None:
 def build(source: str, tasks: int) -> float:
     started = time.perf_counter()
     half = tasks // 2
-    procs = [subprocess.Popen([sys.executable, __file__, "--build-child", source, str(start), str(count)])
-             for start, count in ((0, half), (half, tasks - half)) if count]
+    procs = [
+        subprocess.Popen([sys.executable, __file__, "--build-child", source, str(start), str(count)])
+        for start, count in ((0, half), (half, tasks - half))
+        if count
+    ]
     for proc in procs:
         if proc.wait() != 0:
             raise SystemExit(f"building the source failed (exit {proc.returncode})")
@@ -100,7 +103,7 @@ def main() -> None:
     sys.path.insert(0, str(REPO / "tests"))
     import servers
 
-    from fstrack.store import open_store
+    from fstrack.store.store import open_store
     from fstrack.sync import push
 
     work = tempfile.mkdtemp(prefix="bench-push-")
@@ -111,8 +114,11 @@ def main() -> None:
         built = build(source, tasks)
     files, size = folder_stats(source)
     n_tasks = len([n for n in os.listdir(os.path.join(source, "refs", "tasks"))])
-    print(f"source: {n_tasks} tasks, {files} files, {size / 1e6:.1f} MB" + (f" (built in {built:.0f} s)" if built
-                                                                          else ""), flush=True)
+    print(
+        f"source: {n_tasks} tasks, {files} files, {size / 1e6:.1f} MB"
+        + (f" (built in {built:.0f} s)" if built else ""),
+        flush=True,
+    )
     srv = servers.start_seaweedfs()
     rows = []
     try:
@@ -139,16 +145,28 @@ def main() -> None:
             os.environ["FSTRACK_CACHE_DIR"] = os.path.join(work, f"cache-{round_}")
             target = fresh("fstrack")
             raw = fresh("fsspec").split("://", 1)[1]
-            contestants = [("push", lambda: timed("fstrack push", lambda: push(
-                               source, target, dst_options=options, workers=args.workers))),
-                           ("put", lambda: timed("fsspec put", lambda: fs.put(contents, raw + "/", recursive=True)))]
-            for _name, run in (contestants if round_ % 2 == 0 else contestants[::-1]):
+            contestants = [
+                (
+                    "push",
+                    lambda: timed(
+                        "fstrack push", lambda: push(source, target, dst_options=options, workers=args.workers)
+                    ),
+                ),
+                ("put", lambda: timed("fsspec put", lambda: fs.put(contents, raw + "/", recursive=True))),
+            ]
+            for _name, run in contestants if round_ % 2 == 0 else contestants[::-1]:
                 run()
-            timed("fstrack push again (no-op)", lambda: push(source, target, dst_options=options,
-                                                             workers=args.workers))
-            timed("fstrack push again, no state", lambda: push(
-                source, target, dst_options=options, workers=args.workers,
-                cache_dir=os.path.join(work, f"empty-{round_}")))
+            timed("fstrack push again (no-op)", lambda: push(source, target, dst_options=options, workers=args.workers))
+            timed(
+                "fstrack push again, no state",
+                lambda: push(
+                    source,
+                    target,
+                    dst_options=options,
+                    workers=args.workers,
+                    cache_dir=os.path.join(work, f"empty-{round_}"),
+                ),
+            )
             timed("fsspec put again", lambda: fs.put(contents, raw + "/", recursive=True))
             print(f"round {round_ + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in timings.items()), flush=True)
         for name, values in timings.items():
@@ -157,23 +175,49 @@ def main() -> None:
         srv.stop()
     medians = {name: seconds for name, seconds, _s, _v in rows}
     print()
-    print(f"push of {n_tasks} finished tasks ({files} files, {size / 1e6:.1f} MB) to SeaweedFS, "
-          f"{args.workers} workers, median of {args.repeat} interleaved rounds")
+    print(
+        f"push of {n_tasks} finished tasks ({files} files, {size / 1e6:.1f} MB) to SeaweedFS, "
+        f"{args.workers} workers, median of {args.repeat} interleaved rounds"
+    )
     print("| operation | seconds (median) | runs | files/s | objects copied | entries appended | ratio vs fsspec |")
     print("|---|---:|---|---:|---:|---:|---:|")
     for name, seconds, summary, values in rows:
         against = medians["fsspec put again" if "again" in name else "fsspec put"]
         copied = summary["objects_copied"] if summary else "-"
         appended = summary["refs_appended"] if summary else "-"
-        print(f"| {name} | {seconds:.2f} | {' / '.join(f'{v:.1f}' for v in values)} | {files / seconds:,.0f} | "
-              f"{copied} | {appended} | {seconds / against:.3f} |")
+        print(
+            f"| {name} | {seconds:.2f} | {' / '.join(f'{v:.1f}' for v in values)} | {files / seconds:,.0f} | "
+            f"{copied} | {appended} | {seconds / against:.3f} |"
+        )
     print()
-    print(json.dumps({name: {"seconds": round(s, 3), **({k: v for k, v in (m or {}).items()
-                                                            if k in ("objects_copied", "objects_skipped",
-                                                                     "bytes_copied", "refs_appended",
-                                                                     "index_copied", "records_copied",
-                                                                     "listing_seconds", "sequences")})}
-                      for name, s, m, _v in rows}, indent=1))
+    print(
+        json.dumps(
+            {
+                name: {
+                    "seconds": round(s, 3),
+                    **(
+                        {
+                            k: v
+                            for k, v in (m or {}).items()
+                            if k
+                            in (
+                                "objects_copied",
+                                "objects_skipped",
+                                "bytes_copied",
+                                "refs_appended",
+                                "index_copied",
+                                "records_copied",
+                                "listing_seconds",
+                                "sequences",
+                            )
+                        }
+                    ),
+                }
+                for name, s, m, _v in rows
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -39,9 +39,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from workers.common import WORKERS, Worker, child_env, location_to_json, run_together  # noqa: E402
-
 import servers  # noqa: E402
+from workers.common import WORKERS, Worker, child_env, location_to_json, run_together  # noqa: E402
 
 
 def _ms(seconds: list[float]) -> str:
@@ -54,7 +53,7 @@ def _ms(seconds: list[float]) -> str:
 
 def _use(loc, cache: str):
     import fstrack
-    from fstrack import config
+    from fstrack.records import config
 
     os.environ["FSTRACK_CACHE_DIR"] = cache
     for key, value in loc.env.items():
@@ -120,15 +119,29 @@ def child_latency(loc, samples: int, cache: str, tmp: Path) -> list[float]:
     log = tmp / "first_line.log"
     env = child_env(loc)
     env.update(FSTRACK_CACHE_DIR=cache, BENCH_LOG=str(log), FSTRACK_URL=loc.url)
-    agent = subprocess.Popen([sys.executable, str(WORKERS / "agent_cli.py"), location_to_json(loc), "agent",
-                              "--queue", "child", "--workdir", str(tmp / "work"), "--watchdog-interval", "0",
-                              "--quiet"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    agent = subprocess.Popen(
+        [
+            sys.executable,
+            str(WORKERS / "agent_cli.py"),
+            location_to_json(loc),
+            "agent",
+            "--queue",
+            "child",
+            "--workdir",
+            str(tmp / "work"),
+            "--watchdog-interval",
+            "0",
+            "--quiet",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     out = []
     try:
         time.sleep(2.0)
         for i in range(samples):
-            task = Task.create(project_name="bench", task_name="child", script=str(script),
-                               add_task_init_call=False)
+            task = Task.create(project_name="bench", task_name="child", script=str(script), add_task_init_call=False)
             time.sleep(random.uniform(0.3, 1.0))
             Task.enqueue(task, queue_name="child")
             t0 = time.time()
@@ -148,7 +161,7 @@ def child_latency(loc, samples: int, cache: str, tmp: Path) -> list[float]:
 def throughput(make_location, agents: int, tasks: int, claims_only: bool, cache: str) -> tuple[float, float]:
     """(seconds, tasks per second) for ``agents`` processes draining ``tasks``."""
     from fstrack import Task
-    from fstrack.queues import Queues
+    from fstrack.dispatch.queues import Queues
 
     loc = make_location()
     db = _use(loc, cache)
@@ -171,8 +184,9 @@ def throughput(make_location, agents: int, tasks: int, claims_only: bool, cache:
     env = child_env(loc)
     env["FSTRACK_CACHE_DIR"] = cache
     mode = "claims" if claims_only else "agent"
-    results, seconds = run_together("agent_drain.py", [[location_to_json(loc), "tp", mode]] * agents, env=env,
-                                    timeout=3600)
+    results, seconds = run_together(
+        "agent_drain.py", [[location_to_json(loc), "tp", mode]] * agents, env=env, timeout=3600
+    )
     taken = Counter(t for r in results for t in r)
     if max(taken.values()) != 1 or not set(ids) <= set(taken):
         raise RuntimeError("a task was taken twice or lost")
@@ -185,8 +199,10 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="fewer samples and tasks")
     args = parser.parse_args()
     q = 0.5 if args.quick else 1.0
-    plan = {"local": {"samples": int(20 * q), "agent_tasks": int(1000 * q), "claim_tasks": int(2000 * q)},
-            "s3": {"samples": int(15 * q), "agent_tasks": int(240 * q), "claim_tasks": int(480 * q)}}
+    plan = {
+        "local": {"samples": int(20 * q), "agent_tasks": int(1000 * q), "claim_tasks": int(2000 * q)},
+        "s3": {"samples": int(15 * q), "agent_tasks": int(240 * q), "claim_tasks": int(480 * q)},
+    }
     backends = ["local", "s3"] if args.backend == "all" else [args.backend]
     tmp = Path(tempfile.mkdtemp(prefix="bench-queue-"))
     cache = str(tmp / "cache")
@@ -196,14 +212,17 @@ def main() -> int:
     try:
         for backend in backends:
             if backend == "local":
+
                 def make():
                     return servers.local_location(tmp / f"store-{uuid.uuid4().hex[:8]}")
+
                 how = "filesystem events"
             else:
                 srv = servers.start_seaweedfs()
 
                 def make():
                     return srv.location(f"bench-queue-{uuid.uuid4().hex[:8]}")
+
                 how = "polling, --poll-max 1 s"
             p = plan[backend]
             print(f"[{backend}] latency ({p['samples']} samples) ...", file=sys.stderr, flush=True)
@@ -212,8 +231,13 @@ def main() -> int:
             rows_latency.append((backend, "enqueue -> in_progress (lease + CAS)", lat["in_progress"]))
             if backend == "local":
                 print(f"[{backend}] child-process latency ...", file=sys.stderr, flush=True)
-                rows_latency.append((backend, "enqueue -> task's first line (child process)",
-                                     child_latency(make(), max(3, p["samples"] // 4), cache, tmp)))
+                rows_latency.append(
+                    (
+                        backend,
+                        "enqueue -> task's first line (child process)",
+                        child_latency(make(), max(3, p["samples"] // 4), cache, tmp),
+                    )
+                )
             for claims_only, n in ((False, p["agent_tasks"]), (True, p["claim_tasks"])):
                 for agents in (1, 4, 8):
                     what = "bare claims" if claims_only else "agents"

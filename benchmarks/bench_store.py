@@ -61,12 +61,32 @@ class Plan:
     contended_rounds: int  # each contended configuration runs in this many interleaved parts
 
 
-FULL = Plan(small_size=KB, small_count=2000, large_size=64 * MB, large_count=3, procs=8,
-            updates_per_proc=200, updates_alone=1000,
-            s3_small_count=500, s3_updates_per_proc=50, s3_updates_alone=300, contended_rounds=2)
-QUICK = Plan(small_size=KB, small_count=100, large_size=8 * MB, large_count=1, procs=4,
-             updates_per_proc=10, updates_alone=50,
-             s3_small_count=50, s3_updates_per_proc=2, s3_updates_alone=20, contended_rounds=1)
+FULL = Plan(
+    small_size=KB,
+    small_count=2000,
+    large_size=64 * MB,
+    large_count=3,
+    procs=8,
+    updates_per_proc=200,
+    updates_alone=1000,
+    s3_small_count=500,
+    s3_updates_per_proc=50,
+    s3_updates_alone=300,
+    contended_rounds=2,
+)
+QUICK = Plan(
+    small_size=KB,
+    small_count=100,
+    large_size=8 * MB,
+    large_count=1,
+    procs=4,
+    updates_per_proc=10,
+    updates_alone=50,
+    s3_small_count=50,
+    s3_updates_per_proc=2,
+    s3_updates_alone=20,
+    contended_rounds=1,
+)
 
 
 # ---------------------------------------------------------------------------
@@ -140,30 +160,75 @@ def table(headers: list[str], rows: list[list[str]], right: set[int]) -> str:
         out = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))]
         return "| " + " | ".join(out) + " |"
 
-    sep = "|" + "|".join(("-" * (w + 1) + ":") if i in right else ("-" * (w + 2))
-                         for i, w in enumerate(widths)) + "|"
+    sep = "|" + "|".join(("-" * (w + 1) + ":") if i in right else ("-" * (w + 2)) for i, w in enumerate(widths)) + "|"
     return "\n".join([line(headers), sep, *(line(r) for r in rows)])
 
 
 def object_table(rows: list[ObjRow]) -> str:
-    headers = ["backend", "size", "n", "fstrack op", "fsync", "fstrack ops/s", "fstrack MB/s",
-               "raw fsspec op (no fsync)", "raw ops/s", "raw MB/s", "ratio"]
+    headers = [
+        "backend",
+        "size",
+        "n",
+        "fstrack op",
+        "fsync",
+        "fstrack ops/s",
+        "fstrack MB/s",
+        "raw fsspec op (no fsync)",
+        "raw ops/s",
+        "raw MB/s",
+        "ratio",
+    ]
     body = []
     for r in rows:
         mbps = r.ops * r.size / MB
         raw_mbps = r.raw_ops * r.size / MB
-        body.append([r.backend, human_size(r.size), str(r.count), r.op, r.fsync, fmt_rate(r.ops), fmt_rate(mbps),
-                     r.raw_op, fmt_rate(r.raw_ops), fmt_rate(raw_mbps), f"{r.ratio:.2f}"])
+        body.append(
+            [
+                r.backend,
+                human_size(r.size),
+                str(r.count),
+                r.op,
+                r.fsync,
+                fmt_rate(r.ops),
+                fmt_rate(mbps),
+                r.raw_op,
+                fmt_rate(r.raw_ops),
+                fmt_rate(raw_mbps),
+                f"{r.ratio:.2f}",
+            ]
+        )
     return table(headers, body, right={2, 5, 6, 8, 9, 10})
 
 
 def ref_table(rows: list[RefRow]) -> str:
-    headers = ["backend", "Refs.update", "procs", "fsync", "updates", "updates/s", "retries/update",
-               "final value", "raw pipe_file/s (same procs, no fsync)", "ratio"]
+    headers = [
+        "backend",
+        "Refs.update",
+        "procs",
+        "fsync",
+        "updates",
+        "updates/s",
+        "retries/update",
+        "final value",
+        "raw pipe_file/s (same procs, no fsync)",
+        "ratio",
+    ]
     body = []
     for r in rows:
-        body.append([r.backend, r.scenario, str(r.procs), r.fsync, str(r.updates), fmt_rate(r.rate),
-                     f"{r.retries:.2f}", r.final, fmt_rate(r.raw_rate), f"{r.rate / r.raw_rate:.2f}"])
+        body.append(
+            [
+                r.backend,
+                r.scenario,
+                str(r.procs),
+                r.fsync,
+                str(r.updates),
+                fmt_rate(r.rate),
+                f"{r.retries:.2f}",
+                r.final,
+                fmt_rate(r.raw_rate),
+                f"{r.rate / r.raw_rate:.2f}",
+            ]
+        )
     return table(headers, body, right={2, 4, 5, 6, 9})
 
 
@@ -181,9 +246,9 @@ def _worker_main(index: int, jobs, results, barrier) -> None:
     """A long-lived benchmark process: setup, meet the others at the barrier, work, report."""
     import fsspec
 
-    from fstrack.objects import pack
-    from fstrack.refs import Refs
-    from fstrack.store import open_store
+    from fstrack.store.objects import pack
+    from fstrack.store.refs import Refs
+    from fstrack.store.store import open_store
 
     results.put(("ready", index))
     while True:
@@ -252,8 +317,10 @@ class WorkerPool:
         self.jobs = ctx.Queue()
         self.results = ctx.Queue()
         self.barrier = ctx.Barrier(procs)
-        self.workers = [ctx.Process(target=_worker_main, args=(i, self.jobs, self.results, self.barrier), daemon=True)
-                        for i in range(procs)]
+        self.workers = [
+            ctx.Process(target=_worker_main, args=(i, self.jobs, self.results, self.barrier), daemon=True)
+            for i in range(procs)
+        ]
         for w in self.workers:
             w.start()
         ready = 0
@@ -265,8 +332,9 @@ class WorkerPool:
                 dead = [w.exitcode for w in self.workers if not w.is_alive()]
                 if dead or time.monotonic() > deadline:
                     self.close()
-                    raise RuntimeError(f"benchmark worker processes failed to start (exit codes {dead}); "
-                                       "see their tracebacks above") from None
+                    raise RuntimeError(
+                        f"benchmark worker processes failed to start (exit codes {dead}); see their tracebacks above"
+                    ) from None
                 continue
             assert msg[0] == "ready", msg
             ready += 1
@@ -343,9 +411,9 @@ def race(contestants: dict[str, tuple], rounds: int) -> dict[str, float]:
     names = list(contestants)
     totals = dict.fromkeys(names, 0.0)
     for r in range(rounds):
-        for name in names[r % len(names):] + names[: r % len(names)]:
+        for name in names[r % len(names) :] + names[: r % len(names)]:
             fn, items = contestants[name]
-            chunk = items[r * len(items) // rounds:(r + 1) * len(items) // rounds]
+            chunk = items[r * len(items) // rounds : (r + 1) * len(items) // rounds]
             totals[name] += timed(fn, chunk)
     return totals
 
@@ -378,7 +446,7 @@ class Bench:
 
     # -- helpers -----------------------------------------------------------------
     def open(self, name: str, fsync: bool | None = None):
-        from fstrack.store import OBJECTS_DIR, open_store
+        from fstrack.store.store import OBJECTS_DIR, open_store
 
         _apply_env(self.t.env)
         store = open_store(f"{self.t.base_url}/{name}", fsync=fsync, **self.t.options)
@@ -419,13 +487,15 @@ class Bench:
         fsync = self.label(fsync)
         r = ObjRow(self.t.name, op, size, n, fsync, secs, raw_op, raw_secs)
         self.obj_rows.append(r)
-        self.log(f"  {self.t.name:5s} {human_size(size):>5s} {op:26s} fsync={fsync:13s} "
-                 f"{fmt_rate(r.ops):>8s}/s {fmt_rate(r.ops * size / MB):>7s} MB/s   "
-                 f"raw {raw_op} {fmt_rate(r.raw_ops):>8s}/s   ratio {r.ratio:.2f}")
+        self.log(
+            f"  {self.t.name:5s} {human_size(size):>5s} {op:26s} fsync={fsync:13s} "
+            f"{fmt_rate(r.ops):>8s}/s {fmt_rate(r.ops * size / MB):>7s} MB/s   "
+            f"raw {raw_op} {fmt_rate(r.raw_ops):>8s}/s   ratio {r.ratio:.2f}"
+        )
 
     # -- small objects -----------------------------------------------------------
     def small_objects(self) -> None:
-        from fstrack.objects import hash_bytes
+        from fstrack.store.objects import hash_bytes
 
         n = self.plan.small_count if self.t.local else self.plan.s3_small_count
         size = self.plan.small_size
@@ -456,8 +526,9 @@ class Bench:
         for label in stores:
             self.row("Store.put", size, n, label, times[label], "fs.pipe_file", times["raw"])
         for label in stores:
-            self.row("Store.put (already stored)", size, n, label, times[f"again-{label}"], "fs.pipe_file",
-                     times["raw"])
+            self.row(
+                "Store.put (already stored)", size, n, label, times[f"again-{label}"], "fs.pipe_file", times["raw"]
+            )
 
         # reads do not depend on fsync: read the objects of the first store
         label0 = next(iter(stores))
@@ -467,7 +538,7 @@ class Bench:
 
     # -- large objects -----------------------------------------------------------
     def large_objects(self) -> None:
-        from fstrack.objects import hash_bytes
+        from fstrack.store.objects import hash_bytes
 
         n, size = self.plan.large_count, self.plan.large_size
         base = os.urandom(size)
@@ -495,7 +566,7 @@ class Bench:
         put_s = dict.fromkeys(["raw", *stores], 0.0)
         get_s = {"raw": 0.0, "get": 0.0}
         for i in range(n):
-            order = list(put_s)[i % len(put_s):] + list(put_s)[: i % len(put_s)]
+            order = list(put_s)[i % len(put_s) :] + list(put_s)[: i % len(put_s)]
             for name in order:
                 data = self.next_blob(base)
                 if name == "raw":
@@ -507,7 +578,7 @@ class Bench:
                     if stores[name] is first:
                         oid = hash_bytes(data)
             del data
-            for name in (["raw", "get"] if i % 2 == 0 else ["get", "raw"]):
+            for name in ["raw", "get"] if i % 2 == 0 else ["get", "raw"]:
                 if name == "raw":
                     get_s[name] += timed(fs.cat_file, [raw_path])
                 else:
@@ -522,7 +593,7 @@ class Bench:
         put_s = dict.fromkeys(["raw", *stores], 0.0)
         get_s = {"raw": 0.0, "get": 0.0}
         for i in range(n):
-            order = list(put_s)[i % len(put_s):] + list(put_s)[: i % len(put_s)]
+            order = list(put_s)[i % len(put_s) :] + list(put_s)[: i % len(put_s)]
             for name in order:
                 src.write_bytes(self.next_blob(base))
                 if name == "raw":
@@ -535,7 +606,7 @@ class Bench:
                     put_s[name] += time.perf_counter() - t0
                     if stores[name] is first:
                         first_oid = oid
-            for name in (["raw", "get"] if i % 2 == 0 else ["get", "raw"]):
+            for name in ["raw", "get"] if i % 2 == 0 else ["get", "raw"]:
                 if name == "raw":
                     get_s[name] += timed(lambda p: fs.get_file(p, str(dst)), [raw_path])
                 else:
@@ -553,8 +624,8 @@ class Bench:
 
     # -- refs --------------------------------------------------------------------
     def refs(self) -> None:
-        from fstrack.objects import pack
-        from fstrack.refs import Refs
+        from fstrack.store.objects import pack
+        from fstrack.store.refs import Refs
 
         procs = self.plan.procs
         per_proc = self.plan.updates_per_proc if self.t.local else self.plan.s3_updates_per_proc
@@ -578,8 +649,18 @@ class Bench:
         times = race(contestants, self.ref_rounds)
         for label, store in stores.items():
             final = Refs(store).head("bench/alone")[1]
-            self.ref_row(RefRow(self.t.name, "1 process alone", 1, label, alone, times[label], alone / times["raw"],
-                                final=f"{final}/{alone + 1}"))
+            self.ref_row(
+                RefRow(
+                    self.t.name,
+                    "1 process alone",
+                    1,
+                    label,
+                    alone,
+                    times[label],
+                    alone / times["raw"],
+                    final=f"{final}/{alone + 1}",
+                )
+            )
 
         # A process that has no cached head (a fresh process, or one that lost a race) reads it with
         # Refs.head(), which lists the sequence: time that against the sequence's length.
@@ -588,23 +669,43 @@ class Bench:
             reps = 5
             secs = timed(lambda _: Refs(first).head(key), range(reps))
             self.head_rows.append((self.t.name, entries, secs / reps))
-            self.log(f"  {self.t.name:5s} Refs.head() with no cached head, {entries} entries: "
-                     f"{secs / reps * 1000:.1f} ms")
+            self.log(
+                f"  {self.t.name:5s} Refs.head() with no cached head, {entries} entries: {secs / reps * 1000:.1f} ms"
+            )
         if self.pool is None:
             return
 
         # `procs` processes at once: N increments each on one key, beside N raw pipe_files each
         url_parent = self.t.base_url
-        jobs = {"raw": ("raw", {"url": f"{url_parent}/raw-refs-{procs}", "options": self.t.options,
-                                "env": self.t.env, "n": per_proc // self.plan.contended_rounds, "local": self.t.local})}
+        jobs = {
+            "raw": (
+                "raw",
+                {
+                    "url": f"{url_parent}/raw-refs-{procs}",
+                    "options": self.t.options,
+                    "env": self.t.env,
+                    "n": per_proc // self.plan.contended_rounds,
+                    "local": self.t.local,
+                },
+            )
+        }
         for label, fsync in self.variants():
-            jobs[label] = ("refs", {"url": stores[label].url, "options": self.t.options, "env": self.t.env,
-                                    "fsync": fsync, "key": "bench/contended", "n": per_proc // self.plan.contended_rounds})
+            jobs[label] = (
+                "refs",
+                {
+                    "url": stores[label].url,
+                    "options": self.t.options,
+                    "env": self.t.env,
+                    "fsync": fsync,
+                    "key": "bench/contended",
+                    "n": per_proc // self.plan.contended_rounds,
+                },
+            )
         secs = dict.fromkeys(jobs, 0.0)
         extra = dict.fromkeys(jobs, 0)
         names = list(jobs)
         for r in range(self.plan.contended_rounds):
-            for name in names[r % len(names):] + names[: r % len(names)]:
+            for name in names[r % len(names) :] + names[: r % len(names)]:
                 kind, spec = jobs[name]
                 if kind == "raw":
                     spec = {**spec, "url": f"{spec['url']}-{r}"}
@@ -615,14 +716,27 @@ class Bench:
         raw_rate = total / secs["raw"]
         for label, store in stores.items():
             final = Refs(store).head("bench/contended")[1]
-            self.ref_row(RefRow(self.t.name, f"{procs} processes, one key", procs, label, total, secs[label], raw_rate,
-                                retries=extra[label] / total, final=f"{final}/{total}"))
+            self.ref_row(
+                RefRow(
+                    self.t.name,
+                    f"{procs} processes, one key",
+                    procs,
+                    label,
+                    total,
+                    secs[label],
+                    raw_rate,
+                    retries=extra[label] / total,
+                    final=f"{final}/{total}",
+                )
+            )
 
     def ref_row(self, r: RefRow) -> None:
         r.fsync = self.label(r.fsync)
         self.ref_rows.append(r)
-        self.log(f"  {self.t.name:5s} Refs.update {r.scenario:22s} fsync={r.fsync:13s} {fmt_rate(r.rate):>7s}/s "
-                 f"retries/update {r.retries:.2f} final {r.final}   raw pipe_file {fmt_rate(r.raw_rate)}/s")
+        self.log(
+            f"  {self.t.name:5s} Refs.update {r.scenario:22s} fsync={r.fsync:13s} {fmt_rate(r.rate):>7s}/s "
+            f"retries/update {r.retries:.2f} final {r.final}   raw pipe_file {fmt_rate(r.raw_rate)}/s"
+        )
 
     def run(self) -> None:
         try:
@@ -641,7 +755,7 @@ class Bench:
 
 def _default_fsync() -> bool:
     """Whether ``open_store`` fsyncs a local store when not told (the code's default, or FSTRACK_FSYNC)."""
-    from fstrack.store import open_store
+    from fstrack.store.store import open_store
 
     with tempfile.TemporaryDirectory(prefix="fstrack-bench-probe-") as tmp:
         return bool(getattr(open_store(os.path.join(tmp, "s")).backend, "fsync", False))
@@ -668,7 +782,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--backend", choices=["local", "s3", "all"], default="all")
     ap.add_argument("--quick", action="store_true", help="small sizes and counts, 4 contending processes: a smoke run")
-    ap.add_argument("--procs", type=int, default=None, help="processes for the contended runs (default 8; 4 with --quick)")
+    ap.add_argument(
+        "--procs", type=int, default=None, help="processes for the contended runs (default 8; 4 with --quick)"
+    )
     args = ap.parse_args(argv)
     plan = QUICK if args.quick else FULL
     if args.procs:
@@ -680,8 +796,10 @@ def main(argv: list[str] | None = None) -> int:
     DEFAULT_FSYNC = _default_fsync()
 
     t_start = time.monotonic()
-    print(f"fstrack store benchmark ({'quick' if args.quick else 'full'} run), {os.cpu_count()} CPUs, "
-          f"python {sys.version.split()[0]}, load average {load()} at start")
+    print(
+        f"fstrack store benchmark ({'quick' if args.quick else 'full'} run), {os.cpu_count()} CPUs, "
+        f"python {sys.version.split()[0]}, load average {load()} at start"
+    )
     t0 = time.monotonic()
     pool = WorkerPool(plan.procs) if plan.procs > 1 else None
     if pool is not None:
@@ -702,8 +820,9 @@ def main(argv: list[str] | None = None) -> int:
                     t0 = time.monotonic()
                     server = start_s3()
                     print(f"SeaweedFS started in {time.monotonic() - t0:.1f}s at {server.endpoint}")
-                    target = Target("s3", server.url(f"bench-{uuid.uuid4().hex[:8]}"), server.storage_options,
-                                    dict(server.env))
+                    target = Target(
+                        "s3", server.url(f"bench-{uuid.uuid4().hex[:8]}"), server.storage_options, dict(server.env)
+                    )
                 print(f"== {name}: {target.base_url}")
                 bench = Bench(target, plan, pool)
                 try:
@@ -730,8 +849,10 @@ def main(argv: list[str] | None = None) -> int:
             pool.close()
 
     print()
-    print("Objects (ratio = fstrack throughput / raw throughput; raw fsspec ops never fsync; "
-          f"local stores fsync by default: {'yes' if DEFAULT_FSYNC else 'no'})")
+    print(
+        "Objects (ratio = fstrack throughput / raw throughput; raw fsspec ops never fsync; "
+        f"local stores fsync by default: {'yes' if DEFAULT_FSYNC else 'no'})"
+    )
     print(object_table(obj_rows))
     print()
     print(f"Ref updates (Refs.update increments one key; contended = {plan.procs} processes x N increments each;")
@@ -739,11 +860,18 @@ def main(argv: list[str] | None = None) -> int:
     print(ref_table(ref_rows))
     print()
     print("Refs.head() with no cached head (what a fresh process, or Refs.update after a lost race, pays)")
-    print(table(["backend", "entries in the ref", "ms per head()"],
-                [[b, str(e), f"{secs * 1000:.1f}"] for b, e, secs in head_rows], right={1, 2}))
+    print(
+        table(
+            ["backend", "entries in the ref", "ms per head()"],
+            [[b, str(e), f"{secs * 1000:.1f}"] for b, e, secs in head_rows],
+            right={1, 2},
+        )
+    )
     print()
-    print(f"total {time.monotonic() - t_start:.1f}s, load average {load()} at end "
-          "(figures taken on a busy machine are not comparable)")
+    print(
+        f"total {time.monotonic() - t_start:.1f}s, load average {load()} at end "
+        "(figures taken on a busy machine are not comparable)"
+    )
     for f in failures:
         print(f"FAILED {f}", file=sys.stderr)
     return 1 if failures else 0

@@ -62,8 +62,12 @@ PEER_PACKAGES = {  # tool -> pip requirement (mlflow-skinny: the tracking client
 PEER_IMPORTS = {"clearml": "clearml", "mlflow": "mlflow", "trackio": "trackio", "tensorboardX": "tensorboardX"}
 STORE_LAYOUT = "v3"  # bump when the populated store's shape changes
 ISSUE_REFERENCE = {  # the issue's reference medians (ms)
-    ("clearml", "init warm"): 20.0, ("clearml", "init first (raw)"): 315.0, ("clearml", "close"): 11000.0,
-    ("mlflow", "init warm"): 4.6, ("trackio", "init warm"): 5.3, ("tensorboardX", "init warm"): 1.1,
+    ("clearml", "init warm"): 20.0,
+    ("clearml", "init first (raw)"): 315.0,
+    ("clearml", "close"): 11000.0,
+    ("mlflow", "init warm"): 4.6,
+    ("trackio", "init warm"): 5.3,
+    ("tensorboardX", "init warm"): 1.1,
 }
 TARGETS = {"init warm": 2.0, "close": 20.0, "close (settled)": 20.0}
 
@@ -89,12 +93,34 @@ class Plan:
     populate_procs: int
 
 
-FULL = Plan(warm_reps=80, warm_warmup=5, first_reps=10, peer_warm_reps=30, clearml_warm_reps=3,
-            clearml_budget_s=120, peer_settle_s=0.3, tasks=10_000, query_procs=5, query_warm_procs=3,
-            query_warm_reps=5, populate_procs=3)
-QUICK = Plan(warm_reps=25, warm_warmup=3, first_reps=5, peer_warm_reps=0, clearml_warm_reps=0,
-             clearml_budget_s=0, peer_settle_s=0.3, tasks=1_000, query_procs=3, query_warm_procs=2,
-             query_warm_reps=5, populate_procs=2)
+FULL = Plan(
+    warm_reps=80,
+    warm_warmup=5,
+    first_reps=10,
+    peer_warm_reps=30,
+    clearml_warm_reps=3,
+    clearml_budget_s=120,
+    peer_settle_s=0.3,
+    tasks=10_000,
+    query_procs=5,
+    query_warm_procs=3,
+    query_warm_reps=5,
+    populate_procs=3,
+)
+QUICK = Plan(
+    warm_reps=25,
+    warm_warmup=3,
+    first_reps=5,
+    peer_warm_reps=0,
+    clearml_warm_reps=0,
+    clearml_budget_s=0,
+    peer_settle_s=0.3,
+    tasks=1_000,
+    query_procs=3,
+    query_warm_procs=2,
+    query_warm_reps=5,
+    populate_procs=2,
+)
 
 
 # ---------------------------------------------------------------------------
@@ -138,8 +164,7 @@ def table(headers: list[str], rows: list[list[str]], right: set[int]) -> str:
         out = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))]
         return "| " + " | ".join(out) + " |"
 
-    sep = "|" + "|".join(("-" * (w + 1) + ":") if i in right else ("-" * (w + 2))
-                         for i, w in enumerate(widths)) + "|"
+    sep = "|" + "|".join(("-" * (w + 1) + ":") if i in right else ("-" * (w + 2)) for i, w in enumerate(widths)) + "|"
     return "\n".join([line(headers), sep, *(line(r) for r in rows)])
 
 
@@ -175,8 +200,20 @@ class Row:
 
 def lifecycle_table(rows: list[Row]) -> str:
     fst = {r.op: r for r in rows if r.tool == "fstrack"}
-    headers = ["tool", "measure", "call", "n", "median ms", "p90 ms", "min ms", "cpu ms", "vs fstrack",
-               "issue ref ms", "target ms", "note"]
+    headers = [
+        "tool",
+        "measure",
+        "call",
+        "n",
+        "median ms",
+        "p90 ms",
+        "min ms",
+        "cpu ms",
+        "vs fstrack",
+        "issue ref ms",
+        "target ms",
+        "note",
+    ]
     body = []
     for r in rows:
         base = fst.get(r.op)
@@ -188,9 +225,22 @@ def lifecycle_table(rows: list[Row]) -> str:
         if target is not None and not math.isnan(r.med):
             met = " ok" if r.med <= target else " MISSED"
         ref = ISSUE_REFERENCE.get((r.tool, r.op))
-        body.append([r.tool, r.op, r.call, str(len(r.samples)) if r.samples else "-", fmt_ms(r.med), fmt_ms(r.p90),
-                     fmt_ms(r.min), fmt_ms(r.cpu_med), fmt_ratio(ratio) if ratio is not None else "",
-                     fmt_ms(ref) if ref else "", (fmt_ms(target) + met) if target is not None else "", r.note])
+        body.append(
+            [
+                r.tool,
+                r.op,
+                r.call,
+                str(len(r.samples)) if r.samples else "-",
+                fmt_ms(r.med),
+                fmt_ms(r.p90),
+                fmt_ms(r.min),
+                fmt_ms(r.cpu_med),
+                fmt_ratio(ratio) if ratio is not None else "",
+                fmt_ms(ref) if ref else "",
+                (fmt_ms(target) + met) if target is not None else "",
+                r.note,
+            ]
+        )
     return table(headers, body, right={3, 4, 5, 6, 7, 8, 9})
 
 
@@ -200,17 +250,17 @@ def lifecycle_table(rows: list[Row]) -> str:
 
 # Each tool gets a script of its own holding only its own imports: ClearML analyses the script's imports
 # (its AST) for the requirements it records, so a shared script would make it resolve every peer.
-WORKER_HEAD = r'''
+WORKER_HEAD = r"""
 import json, os, sys, time
 
 spec = json.loads(sys.argv[1])
 tool, tmp = spec["tool"], spec["tmp"]
 clock = time.perf_counter_ns
 result = {"tool": tool}
-'''
+"""
 
 ADAPTERS = {
-    "fstrack": r'''
+    "fstrack": r"""
 from fstrack import Task
 
 
@@ -226,8 +276,8 @@ def settle(h):  # wait for the background capture (git, requirements, runtime) t
     for t in list(getattr(h, "_background", ())):
         if t.name == "fstrack-capture":
             t.join()
-''',
-    "clearml": r'''
+""",
+    "clearml": r"""
 from clearml import Task
 
 Task.set_offline(True)
@@ -243,8 +293,8 @@ def close(h):
 
 def settle(h):
     time.sleep(spec["settle_s"])
-''',
-    "mlflow": r'''
+""",
+    "mlflow": r"""
 import mlflow
 
 mlflow.set_tracking_uri("file:" + os.path.join(tmp, "mlruns"))
@@ -260,8 +310,8 @@ def close(h):
 
 def settle(h):
     time.sleep(spec["settle_s"])
-''',
-    "trackio": r'''
+""",
+    "trackio": r"""
 import trackio
 
 
@@ -275,8 +325,8 @@ def close(h):
 
 def settle(h):
     time.sleep(spec["settle_s"])
-''',
-    "tensorboardX": r'''
+""",
+    "tensorboardX": r"""
 from tensorboardX import SummaryWriter
 
 
@@ -290,10 +340,10 @@ def close(h):
 
 def settle(h):
     time.sleep(spec["settle_s"])
-''',
+""",
 }
 
-WORKER_TAIL = r'''
+WORKER_TAIL = r"""
 cpu = time.thread_time_ns  # CPU time of this (the calling) thread only
 
 
@@ -334,15 +384,16 @@ save()
 sys.stdout.flush()
 sys.stderr.flush()
 os._exit(0)  # the tools' exit hooks are not part of any measurement
-'''
+"""
 
 FIRST_CODE = {  # the statement timed in a fresh process; {p} project, {n} name, {tmp} temp dir
     "baseline": "import sys",
     "fstrack": "from fstrack import Task; Task.init(project_name={p!r}, task_name={n!r})",
     "fstrack-import": "from fstrack import Task",
     "clearml": "from clearml import Task; Task.set_offline(True); Task.init(project_name={p!r}, task_name={n!r})",
-    "mlflow": ("import mlflow; mlflow.set_tracking_uri('file:' + {tmp!r} + '/mlruns-first'); "
-               "mlflow.start_run(run_name={n!r})"),
+    "mlflow": (
+        "import mlflow; mlflow.set_tracking_uri('file:' + {tmp!r} + '/mlruns-first'); mlflow.start_run(run_name={n!r})"
+    ),
     "trackio": "import trackio; trackio.init(project={p!r}.replace('/', '-'), name={n!r})",
     "tensorboardX": "from tensorboardX import SummaryWriter; SummaryWriter(logdir={tmp!r} + '/tb-first/' + {n!r})",
 }
@@ -355,8 +406,13 @@ def make_user_repo(root: Path) -> Path:
     repo.mkdir(parents=True)
     for tool, adapter in ADAPTERS.items():
         (repo / f"train_{tool}.py").write_text(WORKER_HEAD + adapter + WORKER_TAIL)
-    env = dict(os.environ, GIT_AUTHOR_NAME="bench", GIT_AUTHOR_EMAIL="bench@example.invalid",
-               GIT_COMMITTER_NAME="bench", GIT_COMMITTER_EMAIL="bench@example.invalid")
+    env = dict(
+        os.environ,
+        GIT_AUTHOR_NAME="bench",
+        GIT_AUTHOR_EMAIL="bench@example.invalid",
+        GIT_COMMITTER_NAME="bench",
+        GIT_COMMITTER_EMAIL="bench@example.invalid",
+    )
     for args in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-q", "-m", "train"]):
         subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
     return repo
@@ -369,10 +425,18 @@ def tool_env(tmp: Path, tool: str) -> dict[str, str]:
             del env[k]
     home = tmp / "home" / tool
     home.mkdir(parents=True, exist_ok=True)
-    env.update(HOME=str(home), FSTRACK_URL=str(tmp / "store" / tool), FSTRACK_CACHE_DIR=str(tmp / "cache" / tool),
-               MLFLOW_ALLOW_FILE_STORE="true", TRACKIO_DIR=str(tmp / "trackio" / tool), HF_HUB_OFFLINE="1",
-               HF_HUB_DISABLE_TELEMETRY="1", DO_NOT_TRACK="1", PYTHONUNBUFFERED="1",
-               GIT_CONFIG_NOSYSTEM="1")
+    env.update(
+        HOME=str(home),
+        FSTRACK_URL=str(tmp / "store" / tool),
+        FSTRACK_CACHE_DIR=str(tmp / "cache" / tool),
+        MLFLOW_ALLOW_FILE_STORE="true",
+        TRACKIO_DIR=str(tmp / "trackio" / tool),
+        HF_HUB_OFFLINE="1",
+        HF_HUB_DISABLE_TELEMETRY="1",
+        DO_NOT_TRACK="1",
+        PYTHONUNBUFFERED="1",
+        GIT_CONFIG_NOSYSTEM="1",
+    )
     return child_env(env, tmp / "pycache")
 
 
@@ -392,8 +456,15 @@ class Child:
     stderr: str
 
 
-def run_child(argv: list[str], *, cwd: Path | str, env: dict[str, str], timeout: float,
-              progress: Path | None = None, stall: float | None = None) -> Child:
+def run_child(
+    argv: list[str],
+    *,
+    cwd: Path | str,
+    env: dict[str, str],
+    timeout: float,
+    progress: Path | None = None,
+    stall: float | None = None,
+) -> Child:
     """Run a process to its end with output in files, in a session of its own.
 
     Output goes to files, not pipes, and the whole process group is killed once the process has exited:
@@ -403,8 +474,9 @@ def run_child(argv: list[str], *, cwd: Path | str, env: dict[str, str], timeout:
     (``returncode`` is then None).
     """
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            argv, cwd=cwd, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True
+        )
         started = last_change = time.monotonic()
         seen = None
         returncode: int | None = None
@@ -447,9 +519,20 @@ def child_env(base: dict[str, str], pycache: Path) -> dict[str, str]:
     return env
 
 
-def run_warm(tool: str, python: str, repo: Path, tmp: Path, loops: list[tuple[str, int]], warmup: int,
-             settle_s: float, timeout: float, notes: list[str], stall: float = 60.0, attempts: int = 4,
-             budget: float | None = None) -> dict:
+def run_warm(
+    tool: str,
+    python: str,
+    repo: Path,
+    tmp: Path,
+    loops: list[tuple[str, int]],
+    warmup: int,
+    settle_s: float,
+    timeout: float,
+    notes: list[str],
+    stall: float = 60.0,
+    attempts: int = 4,
+    budget: float | None = None,
+) -> dict:
     """Timed init/close pairs in one process; a process that stalls (no pair done for ``stall`` s) is
     killed and a new one (with its own warm-up) does the pairs still missing, until ``budget`` s."""
     began = time.monotonic()
@@ -463,11 +546,24 @@ def run_warm(tool: str, python: str, repo: Path, tmp: Path, loops: list[tuple[st
         if not todo or (budget is not None and attempt and time.monotonic() - began > budget):
             break
         out = tmp / f"warm-{tool}-{attempt}.json"
-        spec = {"tool": tool, "tmp": str(work), "out": str(out), "loops": todo, "warmup": warmup,
-                "settle_s": settle_s, "tag": f"{tool}{attempt}"}
+        spec = {
+            "tool": tool,
+            "tmp": str(work),
+            "out": str(out),
+            "loops": todo,
+            "warmup": warmup,
+            "settle_s": settle_s,
+            "tag": f"{tool}{attempt}",
+        }
         left = timeout if budget is None else max(60.0, budget - (time.monotonic() - began))
-        proc = run_child([python, f"train_{tool}.py", json.dumps(spec)], cwd=repo, env=tool_env(tmp, tool),
-                         timeout=min(timeout, left), progress=out, stall=stall)
+        proc = run_child(
+            [python, f"train_{tool}.py", json.dumps(spec)],
+            cwd=repo,
+            env=tool_env(tmp, tool),
+            timeout=min(timeout, left),
+            progress=out,
+            stall=stall,
+        )
         if not out.exists():
             if proc.returncode is None:
                 stalls += 1
@@ -483,8 +579,10 @@ def run_warm(tool: str, python: str, repo: Path, tmp: Path, loops: list[tuple[st
             raise RuntimeError(f"exit code {proc.returncode}: {tail(proc.stderr or proc.stdout)}")
     if stalls:
         done = {kind: len(merged.get(kind, {}).get("close", [])) for kind, _ in loops}
-        notes.append(f"{tool} warm: {stalls} worker process(es) stalled (no init/close pair done in {stall:g} s, or "
-                     f"over the time budget) and were killed; pairs collected: {done}")
+        notes.append(
+            f"{tool} warm: {stalls} worker process(es) stalled (no init/close pair done in {stall:g} s, or "
+            f"over the time budget) and were killed; pairs collected: {done}"
+        )
         merged["stalls"] = {"count": stalls, "after": stall}  # type: ignore[assignment]
     return merged
 
@@ -492,8 +590,10 @@ def run_warm(tool: str, python: str, repo: Path, tmp: Path, loops: list[tuple[st
 def run_first(tool: str, python: str, repo: Path, tmp: Path, i: int) -> tuple[float, float]:
     """(ms from just before spawning ``python -c CODE`` to the moment CODE has run, CPU ms of that process)."""
     code = FIRST_CODE[tool].format(p="bench/first", n=f"first-{i}", tmp=str(tmp / "work" / tool))
-    code += (f"\nimport os as _o, sys as _s, time as _t; _s.stdout.write('\\n{MARK}%d,%d\\n' % "
-             "(_t.clock_gettime_ns(_t.CLOCK_MONOTONIC), _t.process_time_ns())); _s.stdout.flush(); _o._exit(0)")
+    code += (
+        f"\nimport os as _o, sys as _s, time as _t; _s.stdout.write('\\n{MARK}%d,%d\\n' % "
+        "(_t.clock_gettime_ns(_t.CLOCK_MONOTONIC), _t.process_time_ns())); _s.stdout.flush(); _o._exit(0)"
+    )
     env = tool_env(tmp, tool.split("-")[0] if tool != "baseline" else "baseline")
     start = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
     proc = run_child([python, "-c", code], cwd=repo, env=env, timeout=300)
@@ -535,8 +635,9 @@ def peer_versions(py: str) -> dict[str, str | None]:
         print(json.dumps(out))
     """)
     arg = json.dumps({t: (PEER_IMPORTS[t], PEER_PACKAGES[t]) for t in PEER_PACKAGES})
-    r = subprocess.run([py, "-c", code, arg], capture_output=True, text=True, timeout=300,
-                       env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    r = subprocess.run(
+        [py, "-c", code, arg], capture_output=True, text=True, timeout=300, env=dict(os.environ, HF_HUB_OFFLINE="1")
+    )
     if r.returncode:
         raise RuntimeError(tail(r.stderr))
     return json.loads(r.stdout.strip().splitlines()[-1])
@@ -565,9 +666,19 @@ def bench_lifecycle(plan: Plan, peers: list[str], peer_python: str | None, tmp: 
         t0 = time.perf_counter()
         try:
             clearml = tool == "clearml"  # a close takes 5-11 s; one that takes over 45 s has hung
-            warm[tool] = run_warm(tool, peer_python, repo, tmp, loops, 1 if clearml else plan.warm_warmup,
-                                  plan.peer_settle_s, 900, notes, stall=45 if clearml else 120,
-                                  budget=plan.clearml_budget_s if clearml else None)
+            warm[tool] = run_warm(
+                tool,
+                peer_python,
+                repo,
+                tmp,
+                loops,
+                1 if clearml else plan.warm_warmup,
+                plan.peer_settle_s,
+                900,
+                notes,
+                stall=45 if clearml else 120,
+                budget=plan.clearml_budget_s if clearml else None,
+            )
         except Exception as exc:  # noqa: BLE001 - report and go on
             print(f"  {tool} warm run failed: {exc}")
             notes.append(f"{tool} warm: failed: {exc}")
@@ -601,49 +712,90 @@ def bench_lifecycle(plan: Plan, peers: list[str], peer_python: str | None, tmp: 
     def cpus(tool: str) -> list[float]:
         return [c for _, c in firsts.get(tool, [])]
 
-    rows.append(Row("python", "baseline", 'bare `python -c "import sys"` (project venv)', walls("baseline"),
-                    cpus("baseline")))
+    rows.append(
+        Row("python", "baseline", 'bare `python -c "import sys"` (project venv)', walls("baseline"), cpus("baseline"))
+    )
     if firsts.get("baseline-peer"):
-        rows.append(Row("python", "baseline", 'bare `python -c "import sys"` (peer venv)', walls("baseline-peer"),
-                        cpus("baseline-peer")))
+        rows.append(
+            Row(
+                "python",
+                "baseline",
+                'bare `python -c "import sys"` (peer venv)',
+                walls("baseline-peer"),
+                cpus("baseline-peer"),
+            )
+        )
 
     def net_row(tool: str, op: str, call: str, base: str, source: str | None = None) -> Row:
         source = source or tool
         raw, b = walls(source), median(walls(base))
-        return Row(tool, op, call, [], fixed_median=median(raw) - b, fixed_p90=p90(raw) - b, fixed_min=min(raw) - b,
-                   fixed_cpu=median(cpus(source)) - median(cpus(base)))
+        return Row(
+            tool,
+            op,
+            call,
+            [],
+            fixed_median=median(raw) - b,
+            fixed_p90=p90(raw) - b,
+            fixed_min=min(raw) - b,
+            fixed_cpu=median(cpus(source)) - median(cpus(base)),
+        )
 
     def tool_rows(tool: str, init_call: str, close_call: str, base: str) -> None:
         w = warm.get(tool, {})
         if "new" in w:
             rows.append(Row(tool, "init warm", init_call + " (new task)", w["new"]["init"], w["new"]["init_cpu"]))
         if "reuse" in w:
-            rows.append(Row(tool, "init warm (reuse)", init_call + " (same project+name: reused)",
-                            w["reuse"]["init"], w["reuse"]["init_cpu"]))
+            rows.append(
+                Row(
+                    tool,
+                    "init warm (reuse)",
+                    init_call + " (same project+name: reused)",
+                    w["reuse"]["init"],
+                    w["reuse"]["init_cpu"],
+                )
+            )
         if firsts.get(tool):
-            rows.append(Row(tool, "init first (raw)", "fresh `python -c`: spawn -> init returns", walls(tool),
-                            cpus(tool)))
+            rows.append(
+                Row(tool, "init first (raw)", "fresh `python -c`: spawn -> init returns", walls(tool), cpus(tool))
+            )
             rows.append(net_row(tool, "init first (net)", "raw minus bare-python median", base))
         if "new" in w:
             hung = w.get("stalls")
-            note = (f"{hung['count']} more hung > {hung['after']:g} s (killed, not counted)" if hung else "")
-            rows.append(Row(tool, "close", close_call + " right after init", w["new"]["close"], w["new"]["close_cpu"],
-                            note=note))
+            note = f"{hung['count']} more hung > {hung['after']:g} s (killed, not counted)" if hung else ""
+            rows.append(
+                Row(
+                    tool, "close", close_call + " right after init", w["new"]["close"], w["new"]["close_cpu"], note=note
+                )
+            )
         if "settled" in w:
             after = " after the capture thread ended" if tool == "fstrack" else f" {plan.peer_settle_s:g} s after init"
-            rows.append(Row(tool, "close (settled)", close_call + after, w["settled"]["close"],
-                            w["settled"]["close_cpu"]))
+            rows.append(
+                Row(tool, "close (settled)", close_call + after, w["settled"]["close"], w["settled"]["close_cpu"])
+            )
         if "reuse" in w:
-            rows.append(Row(tool, "close (reuse)", close_call + " right after a reusing init", w["reuse"]["close"],
-                            w["reuse"]["close_cpu"]))
+            rows.append(
+                Row(
+                    tool,
+                    "close (reuse)",
+                    close_call + " right after a reusing init",
+                    w["reuse"]["close"],
+                    w["reuse"]["close_cpu"],
+                )
+            )
 
     tool_rows("fstrack", "Task.init", "task.close()", "baseline")
     if firsts.get("fstrack-import"):
-        rows.append(net_row("fstrack", "import first (net)", "`from fstrack import Task` alone, net", "baseline",
-                            "fstrack-import"))
-    calls = {"clearml": ("Task.init (offline)", "task.close()"), "mlflow": ("mlflow.start_run", "mlflow.end_run()"),
-             "trackio": ("trackio.init", "trackio.finish()"),
-             "tensorboardX": ("SummaryWriter(logdir)", "writer.close()")}
+        rows.append(
+            net_row(
+                "fstrack", "import first (net)", "`from fstrack import Task` alone, net", "baseline", "fstrack-import"
+            )
+        )
+    calls = {
+        "clearml": ("Task.init (offline)", "task.close()"),
+        "mlflow": ("mlflow.start_run", "mlflow.end_run()"),
+        "trackio": ("trackio.init", "trackio.finish()"),
+        "tensorboardX": ("SummaryWriter(logdir)", "writer.close()"),
+    }
     for tool in peers:
         tool_rows(tool, *calls[tool], "baseline-peer" if firsts.get("baseline-peer") else "baseline")
     return rows
@@ -657,11 +809,12 @@ STATUSES = ["completed"] * 12 + ["failed"] * 3 + ["stopped"] * 2 + ["in_progress
 N_PROJECTS = 20
 FILTER_PROJECT = "bench/p07"
 
-POPULATE = r'''
+POPULATE = r"""
 import json, os, sys, time
-from fstrack import config, set_store
-from fstrack.backends import new_token
-from fstrack.task import Task
+from fstrack import set_store
+from fstrack.records import config
+from fstrack.store.objects import new_token
+from fstrack.sdk.task import Task
 
 url, first, count, statuses, n_projects = json.loads(sys.argv[1])
 set_store("memory://bench-template")  # one real manifest, made by Task.create, kept out of the store
@@ -681,16 +834,17 @@ for i in range(first, first + count):
     db.create(m)
     if i % 10 == 0:  # a second manifest: the index then holds a position-2 summary for it
         db.update(m["id"], lambda x: x["tags"].append("edited"))
-'''
+"""
 
-QUERY = r'''
+QUERY = r"""
 import json, os, sys, time
 spec = json.loads(sys.argv[1])
 clock = time.perf_counter_ns
 t_import = clock()
 from fstrack import Task, set_store
-from fstrack.taskdb import TaskDB
-from fstrack.backends import Backend, LocalBackend
+from fstrack.records.taskdb import TaskDB
+from fstrack.store.backends.base import Backend
+from fstrack.store.backends.local import LocalBackend
 t_import = (clock() - t_import) / 1e6
 counts = {"load": 0, "manifest": 0, "summaries_read": 0}
 _load, _manifest = TaskDB.load, TaskDB._manifest
@@ -725,7 +879,7 @@ for label, kwargs in spec["calls"]:
 print("@@RESULT=" + json.dumps(out))
 sys.stdout.flush()
 os._exit(0)
-'''
+"""
 
 
 def populated_store(n: int, procs: int) -> str:
@@ -749,8 +903,16 @@ def populated_store(n: int, procs: int) -> str:
         if count <= 0:
             continue
         arg = json.dumps([url, first, count, STATUSES, N_PROJECTS])
-        running.append(subprocess.Popen([sys.executable, "-c", POPULATE, arg], cwd=root, env=env,
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        running.append(
+            subprocess.Popen(
+                [sys.executable, "-c", POPULATE, arg],
+                cwd=root,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
     for proc in running:
         out, err = proc.communicate()
         if proc.returncode:
@@ -764,8 +926,12 @@ def populated_store(n: int, procs: int) -> str:
 def run_query(url: str, cache_dir: Path, calls: list, pycache: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FSTRACK_")}
     env.update(FSTRACK_CACHE_DIR=str(cache_dir), HOME=str(cache_dir.parent / "home"))
-    proc = run_child([sys.executable, "-c", QUERY, json.dumps({"url": url, "calls": calls})], cwd=cache_dir,
-                     env=child_env(env, pycache), timeout=600)
+    proc = run_child(
+        [sys.executable, "-c", QUERY, json.dumps({"url": url, "calls": calls})],
+        cwd=cache_dir,
+        env=child_env(env, pycache),
+        timeout=600,
+    )
     m = re.search(r"@@RESULT=(.*)", proc.stdout)
     if not m:
         raise RuntimeError(f"query process failed ({proc.returncode}): {tail(proc.stderr)}")
@@ -782,8 +948,11 @@ def bench_queries(plan: Plan, tmp: Path) -> tuple[list[list[str]], int]:
     def add(label: str, call: dict) -> None:
         samples.setdefault(label, []).append(call)
 
-    print(f"get_tasks: {plan.query_procs} fresh processes x (cold, index-cached) + {plan.query_warm_procs} x "
-          f"{plan.query_warm_reps} warm repeats ...", flush=True)
+    print(
+        f"get_tasks: {plan.query_procs} fresh processes x (cold, index-cached) + {plan.query_warm_procs} x "
+        f"{plan.query_warm_reps} warm repeats ...",
+        flush=True,
+    )
     t0 = time.perf_counter()
     pyc = tmp / "pycache"
     warmup = tmp / "qcache" / "warm-up" / "cache"
@@ -822,19 +991,51 @@ def bench_queries(plan: Plan, tmp: Path) -> tuple[list[list[str]], int]:
     for label, (where, what) in describe.items():
         cs = samples[label]
         ms = [c["ms"] for c in cs]
-        body.append([where, what, str(len(cs)), fmt_ms(median(ms)), fmt_ms(p90(ms)),
-                     fmt_ratio(median(ms) / ref) if ref else "-", f"{int(median([c['n'] for c in cs])):,}",
-                     str(max(c["load"] for c in cs)), str(max(c["manifest"] for c in cs)),
-                     f"{max(c['summaries_read'] for c in cs):,}"])
+        body.append(
+            [
+                where,
+                what,
+                str(len(cs)),
+                fmt_ms(median(ms)),
+                fmt_ms(p90(ms)),
+                fmt_ratio(median(ms) / ref) if ref else "-",
+                f"{int(median([c['n'] for c in cs])):,}",
+                str(max(c["load"] for c in cs)),
+                str(max(c["manifest"] for c in cs)),
+                f"{max(c['summaries_read'] for c in cs):,}",
+            ]
+        )
     imp = [c["ms"] for c in samples["import"]]
-    body.append(["(import fstrack + Task in the query process)", "-", str(len(imp)), fmt_ms(median(imp)),
-                 fmt_ms(p90(imp)), "", "", "", "", ""])
+    body.append(
+        [
+            "(import fstrack + Task in the query process)",
+            "-",
+            str(len(imp)),
+            fmt_ms(median(imp)),
+            fmt_ms(p90(imp)),
+            "",
+            "",
+            "",
+            "",
+            "",
+        ]
+    )
     return body, n
 
 
 def query_table(body: list[list[str]]) -> str:
-    headers = ["query", "call", "n", "median ms", "p90 ms", "vs warm", "tasks returned", "TaskDB.load calls",
-               "manifests read", "index summaries read"]
+    headers = [
+        "query",
+        "call",
+        "n",
+        "median ms",
+        "p90 ms",
+        "vs warm",
+        "tasks returned",
+        "TaskDB.load calls",
+        "manifests read",
+        "index summaries read",
+    ]
     return table(headers, body, right={2, 3, 4, 5, 6, 7, 8, 9})
 
 
@@ -897,14 +1098,20 @@ def main() -> int:
     from importlib.metadata import version as dist_version
 
     try:
-        tree = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=REPO, capture_output=True, text=True,
-                              timeout=30).stdout.strip() or "?"
+        tree = (
+            subprocess.run(
+                ["git", "describe", "--always", "--dirty"], cwd=REPO, capture_output=True, text=True, timeout=30
+            ).stdout.strip()
+            or "?"
+        )
     except (OSError, subprocess.SubprocessError):
         tree = "?"
     load = " | load %.1f" % os.getloadavg()[0] if hasattr(os, "getloadavg") else ""
-    print(f"fstrack {dist_version('fstrack')} ({tree}) | Python {platform.python_version()} | {platform.platform()} | "
-          f"{os.cpu_count()} cores{load} | {time.strftime('%Y-%m-%d %H:%M')} | "
-          f"mode {'quick' if args.quick else 'full'}")
+    print(
+        f"fstrack {dist_version('fstrack')} ({tree}) | Python {platform.python_version()} | {platform.platform()} | "
+        f"{os.cpu_count()} cores{load} | {time.strftime('%Y-%m-%d %H:%M')} | "
+        f"mode {'quick' if args.quick else 'full'}"
+    )
     if versions:
         print("peers: " + ", ".join(f"{t} {v}" for t, v in versions.items()))
     tmp = Path(tempfile.mkdtemp(prefix="fstrack-bench-task-"))
@@ -924,15 +1131,19 @@ def main() -> int:
     if rows:
         print("\n## Task.init / close (local store; ms)\n")
         print(lifecycle_table(rows))
-        print("\n`vs fstrack`: this tool's median / fstrack's median for the same measure (>1: fstrack is faster). "
-              "`net` = raw median (or p90) minus the bare-python median of the same venv. Warm loops discard "
-              f"{plan.warm_warmup} warm-up pairs; first-process runs discard one warm-up round.")
+        print(
+            "\n`vs fstrack`: this tool's median / fstrack's median for the same measure (>1: fstrack is faster). "
+            "`net` = raw median (or p90) minus the bare-python median of the same venv. Warm loops discard "
+            f"{plan.warm_warmup} warm-up pairs; first-process runs discard one warm-up round."
+        )
     if qbody:
         print(f"\n## Task.get_tasks over {n:,} tasks (local store; ms)\n")
         print(query_table(qbody))
-        print(f"\nfiltered = get_tasks(project_name={FILTER_PROJECT!r}, task_filter={{'status': ['completed']}}). "
-              "`manifests read` counts manifest documents fetched (TaskDB._manifest cache misses), "
-              "`TaskDB.load calls` counts loads; `index summaries read` counts index/tasks files read.")
+        print(
+            f"\nfiltered = get_tasks(project_name={FILTER_PROJECT!r}, task_filter={{'status': ['completed']}}). "
+            "`manifests read` counts manifest documents fetched (TaskDB._manifest cache misses), "
+            "`TaskDB.load calls` counts loads; `index summaries read` counts index/tasks files read."
+        )
     for note in notes:
         print(f"note: {note}")
     load = " (load average now %.1f)" % os.getloadavg()[0] if hasattr(os, "getloadavg") else ""

@@ -39,8 +39,9 @@ for epoch in range(args.epochs):
     logger.report_scalar("loss", "train", loss, iteration=epoch)
     logger.report_scalar("params", "weight", weight, iteration=epoch)
 
-logger.report_scatter2d("fit", "data", scatter=[[x, y] for x, y in points[::8]], iteration=args.epochs,
-                        xaxis="x", yaxis="y", mode="markers")
+logger.report_scatter2d(
+    "fit", "data", scatter=[[x, y] for x, y in points[::8]], iteration=args.epochs, xaxis="x", yaxis="y", mode="markers"
+)
 logger.report_single_value("rmse", math.sqrt(loss))
 task.upload_artifact("predictions", {"weight": weight, "bias": bias}, wait_on_upload=True)
 

@@ -2,7 +2,9 @@
 
 Replace ``from clearml import Task`` with ``from fstrack import Task`` and point ``FSTRACK_URL`` at a
 folder or a bucket (or call :func:`set_store`). Names are imported on first use, so plumbing users
-(``fstrack.store``, ``fstrack.refs``) do not pay for the Task layer.
+(``fstrack.store``) do not pay for the Task layer. The package is layered (ARCHITECTURE.md): ``store``
+(bytes on a URL) < ``records`` (manifests, metrics, queries) < ``dispatch`` (queues) < ``sync`` <
+``capture`` (the running process) < ``sdk`` (ClearML's API) < ``cli``.
 """
 
 from importlib import import_module
@@ -11,19 +13,19 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "Task": "fstrack.task",
-    "TaskTypes": "fstrack.task",
-    "TaskStatusEnum": "fstrack.task",
-    "UsageError": "fstrack.task",
-    "set_store": "fstrack.config",
-    "Store": "fstrack.store",
-    "open_store": "fstrack.store",
+    "Task": "fstrack.sdk.task",
+    "TaskTypes": "fstrack.records.lifecycle",
+    "TaskStatusEnum": "fstrack.records.lifecycle",
+    "UsageError": "fstrack.sdk.task",
+    "set_store": "fstrack.records.config",
+    "Store": "fstrack.store.store",
+    "open_store": "fstrack.store.store",
     "FstrackError": "fstrack.errors",
-    "Logger": "fstrack.logger",
-    "OutputModel": "fstrack.models",
-    "InputModel": "fstrack.models",
-    "Model": "fstrack.models",
-    "scalars": "fstrack.analytics",
+    "Logger": "fstrack.sdk.logger",
+    "OutputModel": "fstrack.sdk.models",
+    "InputModel": "fstrack.sdk.models",
+    "Model": "fstrack.sdk.models",
+    "scalars": "fstrack.records.analytics",
 }
 __all__ = sorted(_EXPORTS)
 

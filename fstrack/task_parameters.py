@@ -30,7 +30,8 @@ Semantics (those of ClearML, which builds the classes with ``attrs``; fstrack ne
 from __future__ import annotations
 
 import itertools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 __all__ = ["range_validator", "param", "percent_param", "TaskParameters"]
 
@@ -51,7 +52,7 @@ def range_validator(min_value: Any, max_value: Any) -> Callable[[Any, Any, Any],
 
     def _range_validator(instance: Any, attribute: Any, value: Any) -> None:
         if ((min_value is not None) and (value < min_value)) or ((max_value is not None) and (value > max_value)):
-            raise ValueError("{} must be in range [{}, {}]".format(attribute.name, min_value, max_value))
+            raise ValueError(f"{attribute.name} must be in range [{min_value}, {max_value}]")
 
     return _range_validator
 
@@ -60,9 +61,11 @@ def _optional_instance_of(type_: Any) -> Callable[[Any, Any, Any], None]:
     def _instance_of(instance: Any, attribute: Any, value: Any) -> None:
         if value is not None and not isinstance(value, type_):
             raise TypeError(
-                "'{name}' must be {type!r} (got {value!r} that is a {actual!r}).".format(
-                    name=attribute.name, type=type_, actual=value.__class__, value=value),
-                attribute, type_, value)
+                f"'{attribute.name}' must be {type_!r} (got {value!r} that is a {value.__class__!r}).",
+                attribute,
+                type_,
+                value,
+            )
 
     return _instance_of
 
@@ -70,12 +73,36 @@ def _optional_instance_of(type_: Any) -> Callable[[Any, Any, Any], None]:
 class Attribute:
     """What validators receive as ``attribute`` (the fields ``attr.Attribute`` offers that matter here)."""
 
-    __slots__ = ("name", "default", "factory", "validator", "type", "metadata", "converter", "init",
-                 "repr", "eq", "kw_only", "alias", "_order")
+    __slots__ = (
+        "name",
+        "default",
+        "factory",
+        "validator",
+        "type",
+        "metadata",
+        "converter",
+        "init",
+        "repr",
+        "eq",
+        "kw_only",
+        "alias",
+        "_order",
+    )
 
-    def __init__(self, default: Any = _NOTHING, factory: Any = None, validator: Any = None, type: Any = None,
-                 metadata: dict | None = None, converter: Any = None, init: bool = True, repr: bool = True,
-                 eq: bool = True, kw_only: bool = False, alias: str | None = None) -> None:
+    def __init__(
+        self,
+        default: Any = _NOTHING,
+        factory: Any = None,
+        validator: Any = None,
+        type: Any = None,
+        metadata: dict | None = None,
+        converter: Any = None,
+        init: bool = True,
+        repr: bool = True,
+        eq: bool = True,
+        kw_only: bool = False,
+        alias: str | None = None,
+    ) -> None:
         if factory is not None and default is not _NOTHING:
             raise ValueError("The `default` and `factory` arguments are mutually exclusive.")
         # attr.Factory(...) given as a default
@@ -115,8 +142,15 @@ def type_name_of(obj: Any) -> str:
     return type(obj).__name__
 
 
-def param(validator: Any = None, range: Any = None, type: Any = None, desc: str | None = None,
-          metadata: dict | None = None, *args: Any, **kwargs: Any) -> Any:
+def param(
+    validator: Any = None,
+    range: Any = None,
+    type: Any = None,
+    desc: str | None = None,
+    metadata: dict | None = None,
+    *args: Any,
+    **kwargs: Any,
+) -> Any:
     """A parameter inside a :class:`TaskParameters` class.
 
     :param validator: a validator or a list of them, each ``f(instance, attribute, value)``
@@ -128,8 +162,10 @@ def param(validator: Any = None, range: Any = None, type: Any = None, desc: str 
         (the ``attr.ib`` arguments fstrack supports)
     """
     if args:
-        raise TypeError("param() takes keyword arguments only after `metadata` (default=..., factory=..., ...), "
-                        f"got extra positional arguments {args!r}")
+        raise TypeError(
+            "param() takes keyword arguments only after `metadata` (default=..., factory=..., ...), "
+            f"got extra positional arguments {args!r}"
+        )
     metadata = dict(metadata or {})
     metadata["desc"] = desc
     validators = _canonize_validator(validator)
@@ -139,14 +175,16 @@ def param(validator: Any = None, range: Any = None, type: Any = None, desc: str 
         validators.append(range_validator(*range))
     unknown = set(kwargs) - {"default", "factory", "converter", "init", "repr", "eq", "kw_only", "alias"}
     if unknown:
-        raise TypeError(f"param() got unsupported argument(s) {sorted(unknown)}; supported: default, factory, "
-                        "converter, init, repr, eq, kw_only, alias")
+        raise TypeError(
+            f"param() got unsupported argument(s) {sorted(unknown)}; supported: default, factory, "
+            "converter, init, repr, eq, kw_only, alias"
+        )
     return Attribute(validator=validators, type=type, metadata=metadata, **kwargs)
 
 
 def percent_param(*args: Any, **kwargs: Any) -> Any:
     """A :func:`param` of type float within ``[0, 1]``."""
-    return param(range=(0, 1), type=float, *args, **kwargs)
+    return param(*args, range=(0, 1), type=float, **kwargs)
 
 
 class _ParamsMeta(type):
@@ -171,8 +209,10 @@ class _ParamsMeta(type):
             if attribute.has_default:
                 seen_default = attribute
             elif seen_default is not None:
-                raise ValueError("No mandatory attributes allowed after an attribute with a default value or "
-                                 f"factory.  Attribute in question: {attribute!r}")
+                raise ValueError(
+                    "No mandatory attributes allowed after an attribute with a default value or "
+                    f"factory.  Attribute in question: {attribute!r}"
+                )
         cls.__fstrack_params__ = tuple(fields.values())
         return cls
 
@@ -193,8 +233,9 @@ class TaskParameters(metaclass=_ParamsMeta):
         fields = type(self).__fstrack_params__
         positional = [a for a in fields if a.init and not a.kw_only]
         if len(args) > len(positional):
-            raise TypeError(f"{type(self).__name__}() takes {len(positional)} positional argument(s) "
-                            f"but {len(args)} were given")
+            raise TypeError(
+                f"{type(self).__name__}() takes {len(positional)} positional argument(s) but {len(args)} were given"
+            )
         values: dict[str, Any] = {}
         for attribute, value in zip(positional, args):
             values[attribute.name] = value
@@ -202,8 +243,10 @@ class TaskParameters(metaclass=_ParamsMeta):
         for key, value in kwargs.items():
             attribute = by_alias.get(key)
             if attribute is None:
-                raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument {key!r}; "
-                                f"parameters: {sorted(by_alias)}")
+                raise TypeError(
+                    f"{type(self).__name__}() got an unexpected keyword argument {key!r}; "
+                    f"parameters: {sorted(by_alias)}"
+                )
             if attribute.name in values:
                 raise TypeError(f"{type(self).__name__}() got multiple values for argument {key!r}")
             values[attribute.name] = value
@@ -244,7 +287,7 @@ class TaskParameters(metaclass=_ParamsMeta):
         """Set the parameters named by ``source_dict``'s keys; an unknown key raises ``ValueError``."""
         for key, value in source_dict.items():
             if not hasattr(self, key):
-                raise ValueError("Unknown key {} in {} object".format(key, type(self).__name__))
+                raise ValueError(f"Unknown key {key} in {type(self).__name__} object")
             setattr(self, key, value)
 
     def connect(self, task: Any) -> Any:

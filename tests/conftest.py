@@ -133,10 +133,15 @@ def location_factory(request, tmp_path):
         elif name == "memory":
             loc = servers.memory_location(f"fstrack-{unique}")
         else:
+            if request.node.get_closest_marker("servers") is None:
+                pytest.fail(
+                    f"{request.node.nodeid} uses the {name!r} test server: mark it @pytest.mark.servers "
+                    "(so that `pytest -m 'not servers'` stays a quick local run)",
+                    pytrace=False,
+                )
             srv = request.getfixturevalue(SERVER_FIXTURES[name])
             if not srv.alive():
-                pytest.fail(f"{name} server died earlier in the session; log tail:\n"
-                            f"{srv.log_tail()}", pytrace=False)
+                pytest.fail(f"{name} server died earlier in the session; log tail:\n{srv.log_tail()}", pytrace=False)
             loc = srv.location(unique)
         made.append(loc)
         return loc
@@ -154,14 +159,15 @@ def location_factory(request, tmp_path):
 def isolated_tasks(monkeypatch, tmp_path):
     """A private cache folder (sync state, summary and session caches), no configured store or offline mode
     leaking in or out of the test, and no main task."""
-    from fstrack import Task, config
+    from fstrack.records import config
+    from fstrack.sdk import current
 
     monkeypatch.setenv("FSTRACK_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(config, "_explicit", None)
     monkeypatch.setattr(config, "_offline", None)
-    Task._main = None
+    current.main = None
     yield
-    Task._main = None
+    current.main = None
 
 
 @pytest.fixture
@@ -179,8 +185,14 @@ def cli(tmp_path):
         child_env = {k: v for k, v in os.environ.items() if not k.startswith("FSTRACK_")}
         child_env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"))
         child_env.update(env or {})
-        return subprocess.run([*fstrack_command(), *args], capture_output=True, text=True, env=child_env,
-                              timeout=timeout, stdin=subprocess.DEVNULL)
+        return subprocess.run(
+            [*fstrack_command(), *args],
+            capture_output=True,
+            text=True,
+            env=child_env,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
 
     run.home = home
     return run
@@ -196,10 +208,23 @@ def object_store_location(request, location_factory) -> StoreLocation:
     return location_factory(request.param)
 
 
+def pytest_collection_modifyitems(config, items):
+    """Mark ``servers`` every test that runs on an S3/Azure/GCS test server: parametrized with an object-store
+    backend, or using a server fixture."""
+    server_fixtures = {"object_store_location", *SERVER_FIXTURES.values()}
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        on_object_store = any(isinstance(v, str) and v in OBJECT_BACKENDS for v in params.values())
+        if on_object_store or server_fixtures & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.servers)
+
+
 def pytest_report_header(config):
     mode = "fail" if _in_ci() else "skip"
-    return [f"fstrack test servers: bind 127.0.0.1; on start failure: {mode}; "
-            f"backends: {','.join(b for b in BACKENDS if b in _selected_backends())}"]
+    return [
+        f"fstrack test servers: bind 127.0.0.1; on start failure: {mode}; "
+        f"backends: {','.join(b for b in BACKENDS if b in _selected_backends())}"
+    ]
 
 
 def pytest_terminal_summary(terminalreporter):

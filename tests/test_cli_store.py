@@ -6,11 +6,11 @@ import json
 import os
 
 import pytest
-
-from fstrack.objects import BlobId, hash_bytes
-from fstrack.refs import Refs
-from fstrack.store import MARKER_KEY, open_store
 from workers.common import assert_clean_failure, corrupt_object, option_args
+
+from fstrack.store.objects import BlobId, hash_bytes
+from fstrack.store.refs import Refs
+from fstrack.store.store import MARKER_KEY, open_store
 
 
 def _cli_location(store_location):
@@ -76,12 +76,15 @@ def test_fsck_uses_the_configured_store_when_no_url_is_given(tmp_path, cli):
 
 
 @pytest.mark.parametrize("command", ["init", "fsck"])
-@pytest.mark.parametrize("url, named", [
-    ("ftp://x", "'ftp'"),
-    ("nosuchprotocol://bucket/x", "'nosuchprotocol'"),
-    ("simplecache::s3://b", "simplecache::s3://b"),
-    ("filecache::file:///tmp/x", "filecache::file:///tmp/x"),
-])
+@pytest.mark.parametrize(
+    "url, named",
+    [
+        ("ftp://x", "'ftp'"),
+        ("nosuchprotocol://bucket/x", "'nosuchprotocol'"),
+        ("simplecache::s3://b", "simplecache::s3://b"),
+        ("filecache::file:///tmp/x", "filecache::file:///tmp/x"),
+    ],
+)
 def test_bad_urls_fail_with_one_line_and_exit_2(cli, command, url, named):
     assert_clean_failure(cli(command, url), named)
 
@@ -126,7 +129,11 @@ def test_init_on_a_missing_bucket_fails_cleanly(object_store_location, cli):
 
 def test_unreachable_endpoint_fails_cleanly(cli):
     """A wrong endpoint (nothing listens there) is a user error like a bad URL: one line, exit 2."""
-    options = {"key": "k", "secret": "s", "client_kwargs": {"endpoint_url": "http://127.0.0.1:9"},
-               "config_kwargs": {"retries": {"max_attempts": 1}}}
+    options = {
+        "key": "k",
+        "secret": "s",
+        "client_kwargs": {"endpoint_url": "http://127.0.0.1:9"},
+        "config_kwargs": {"retries": {"max_attempts": 1}},
+    }
     result = cli("init", "s3://bucket/store", *option_args(options), env={"AWS_EC2_METADATA_DISABLED": "true"})
     assert_clean_failure(result, "s3://bucket/store")

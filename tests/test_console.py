@@ -1,4 +1,4 @@
-"""auto_connect_streams and the matplotlib hook (fstrack.console), mostly with real script processes.
+"""auto_connect_streams and the matplotlib hook (fstrack.capture.console), mostly with real script processes.
 
 A script's stdout/stderr is captured at the file-descriptor level (child processes included) and still
 reaches the original destination; under pytest (replaced ``sys.stdout``) capture degrades to a Python-level
@@ -20,9 +20,11 @@ import time
 import pytest
 
 import fstrack
-from fstrack import console, metrics
-from fstrack.fsck import fsck
-from fstrack.task import Task
+from fstrack.capture import console
+from fstrack.records import metrics
+from fstrack.sdk import current
+from fstrack.sdk.task import Task
+from fstrack.store.fsck import fsck
 
 PREAMBLE = """
 import json, logging, os, subprocess, sys, threading, time
@@ -35,16 +37,21 @@ def loc(location_factory, tmp_path, monkeypatch):
     location = location_factory("local")
     monkeypatch.setenv("FSTRACK_CACHE_DIR", str(tmp_path / "cache"))
     fstrack.set_store(location.url, **location.storage_options)
-    Task._main = None
+    current.main = None
     yield location
-    if Task._main is not None:
-        Task._main.close()
-    Task._main = None
+    if current.main is not None:
+        current.main.close()
+    current.main = None
 
 
 def _env(loc, tmp_path, extra: dict | None = None) -> dict:
-    env = {**os.environ, **loc.env, "FSTRACK_URL": loc.url, "FSTRACK_STORAGE_OPTIONS": json.dumps(loc.storage_options),
-           "FSTRACK_CACHE_DIR": str(tmp_path / "cache")}
+    env = {
+        **os.environ,
+        **loc.env,
+        "FSTRACK_URL": loc.url,
+        "FSTRACK_STORAGE_OPTIONS": json.dumps(loc.storage_options),
+        "FSTRACK_CACHE_DIR": str(tmp_path / "cache"),
+    }
     for name in ("FSTRACK_TASK_ID", "FSTRACK_AGENT_STREAMS", console.MODE_ENV, "PYTHONUNBUFFERED"):
         env.pop(name, None)
     return {**env, **(extra or {})}
@@ -56,15 +63,29 @@ def _script(tmp_path, code: str, name: str = "script.py") -> str:
     return str(path)
 
 
-def run(loc, tmp_path, code: str, *args: str, env: dict | None = None, timeout: float = 60,
-        **popen) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, _script(tmp_path, code), *args], env=_env(loc, tmp_path, env),
-                          cwd=tmp_path, capture_output=True, text=True, timeout=timeout, **popen)
+def run(
+    loc, tmp_path, code: str, *args: str, env: dict | None = None, timeout: float = 60, **popen
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, _script(tmp_path, code), *args],
+        env=_env(loc, tmp_path, env),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **popen,
+    )
 
 
 def start(loc, tmp_path, code: str, *args: str, env: dict | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, _script(tmp_path, code), *args], env=_env(loc, tmp_path, env),
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, _script(tmp_path, code), *args],
+        env=_env(loc, tmp_path, env),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def task_id_of(output: str) -> str:
@@ -75,8 +96,9 @@ def rows(task_id: str) -> list[tuple[str, int, str]]:
     """(stream, level, message) of every stored console row, in order."""
     task = Task.get_task(task_id=task_id)
     table = metrics.read_kind(task._db.store, task._db.refs, task_id, None, "console")
-    return list(zip(table.column("stream").to_pylist(), table.column("level").to_pylist(),
-                    table.column("message").to_pylist()))
+    return list(
+        zip(table.column("stream").to_pylist(), table.column("level").to_pylist(), table.column("message").to_pylist())
+    )
 
 
 def lines_of(task_id: str, stream: str) -> list[str]:
@@ -127,17 +149,17 @@ def test_threads_and_subprocesses_land_in_order_per_stream(loc, tmp_path):
     # everything still reached the real stdout/stderr, and exactly that was stored, line for line
     assert out == result.stdout.split("\n"), (out, result.stdout)
     printed_err = [line for line in result.stderr.split("\n") if line]
-    assert printed_err[:len(err)] == err  # (anything after: fstrack's own warnings after the task closed)
-    assert all("fstrack" in line or line.startswith(" ") for line in printed_err[len(err):])
+    assert printed_err[: len(err)] == err  # (anything after: fstrack's own warnings after the task closed)
+    assert all("fstrack" in line or line.startswith(" ") for line in printed_err[len(err) :])
     # per producer order: main thread and its sequential children strictly interleaved, each thread in order
     main = [line for line in out if line.startswith(("main ", "echo "))]
     assert main == [x for i in range(15) for x in (f"main {i}", f"echo {i}")]
     for k in range(4):
-        assert [line for line in out if line.startswith(f"thread {k} ")] == [f"thread {k} line {i}" for i in
-                                                                             range(100)]
+        assert [line for line in out if line.startswith(f"thread {k} ")] == [f"thread {k} line {i}" for i in range(100)]
     assert out[-3:] == ["py child", "from os.system", "unterminated last line"]
     assert [line for line in err if line.startswith(("err ", "sh-err "))] == [
-        x for i in range(15) for x in (f"err {i}", f"sh-err {i}")]
+        x for i in range(15) for x in (f"err {i}", f"sh-err {i}")
+    ]
     assert "py child err" in err and any(line.startswith("fstrack Task:") for line in err)
     levels = {(s, level) for s, level, _ in rows(task_id)}
     assert levels == {("stdout", 20), ("stderr", 40)}
@@ -146,7 +168,10 @@ def test_threads_and_subprocesses_land_in_order_per_stream(loc, tmp_path):
 
 
 def test_forked_workers_are_captured_by_the_parent(loc, tmp_path):
-    result = run(loc, tmp_path, """
+    result = run(
+        loc,
+        tmp_path,
+        """
         import multiprocessing
         task = Task.init("console", "fork", auto_resource_monitoring=False)
         def child(i):
@@ -157,7 +182,8 @@ def test_forked_workers_are_captured_by_the_parent(loc, tmp_path):
             p.start()
             p.join()
         print("TASK", task.id, flush=True)
-        """)
+        """,
+    )
     assert result.returncode == 0, result.stderr
     out = lines_of(task_id_of(result.stdout), "stdout")
     assert out[:3] == ["forked 0", "forked 1", "forked 2"]
@@ -265,7 +291,10 @@ def test_sigkill_keeps_what_was_flushed(loc, tmp_path, how):
 
 
 def test_flush_and_readers_see_what_was_just_printed(loc, tmp_path):
-    result = run(loc, tmp_path, """
+    result = run(
+        loc,
+        tmp_path,
+        """
         task = Task.init("console", "ryw", auto_resource_monitoring=False)
         misses = 0
         for i in range(30):
@@ -274,31 +303,40 @@ def test_flush_and_readers_see_what_was_just_printed(loc, tmp_path):
             last = [m for m in task.get_reported_console_output(5) if m.startswith(("now", "echo"))]
             misses += last[-2:] != [f"now {i}", f"echo {i}"]  # (stderr rows may sit in between)
         print("TASK", task.id, "MISSES", misses, flush=True)
-        """)
+        """,
+    )
     assert result.returncode == 0, result.stderr
     assert "MISSES 0" in result.stdout
 
 
 def test_report_text_prints_once_in_order_and_is_stored_once(loc, tmp_path):
-    result = run(loc, tmp_path, """
+    result = run(
+        loc,
+        tmp_path,
+        """
         task = Task.init("console", "report", auto_resource_monitoring=False)
         print("TASK", task.id, flush=True)
         for i in range(20):
             print(f"a {i}")
             task.get_logger().report_text(f"b {i}")
             subprocess.run(["echo", f"c {i}"])
-        """)
+        """,
+    )
     assert result.returncode == 0, result.stderr
     printed = [line for line in result.stdout.split("\n") if line[:2] in ("a ", "b ", "c ")]
     assert printed == [f"{x} {i}" for i in range(20) for x in "abc"]
     task_id = task_id_of(result.stdout)
     assert lines_of(task_id, "report") == [f"b {i}" for i in range(20)]
     assert [line for line in lines_of(task_id, "stdout") if line[:2] in ("a ", "b ", "c ")] == [
-        f"{x} {i}" for i in range(20) for x in "ac"]
+        f"{x} {i}" for i in range(20) for x in "ac"
+    ]
 
 
 def test_progress_bars_are_stored_as_they_finally_read(loc, tmp_path):
-    result = run(loc, tmp_path, """
+    result = run(
+        loc,
+        tmp_path,
+        """
         task = Task.init("console", "progress", auto_resource_monitoring=False)
         print("TASK", task.id, flush=True)
         for i in range(101):
@@ -307,7 +345,8 @@ def test_progress_bars_are_stored_as_they_finally_read(loc, tmp_path):
         sys.stderr.write("\\n")
         sys.stderr.write("\\x1b[Aredrawn line\\n")
         print("crlf line\\r")
-        """)
+        """,
+    )
     assert result.returncode == 0, result.stderr
     task_id = task_id_of(result.stdout)
     assert lines_of(task_id, "stderr")[-2:] == ["100%|##########|", "redrawn line"]
@@ -319,19 +358,23 @@ def test_pseudo_terminal_stays_a_terminal(loc, tmp_path):
     import struct
     import termios
 
-    script = _script(tmp_path, """
+    script = _script(
+        tmp_path,
+        """
         task = Task.init("console", "pty", auto_resource_monitoring=False)
         print("TASK", task.id, os.isatty(1), sys.stderr.isatty(), os.get_terminal_size(1).columns, flush=True)
         subprocess.run(["sh", "-c", "test -t 1 && echo child sees a tty"])
         print("\\x1b[31mred\\x1b[0m", flush=True)
-        """)
+        """,
+    )
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 123, 0, 0))
     attrs = termios.tcgetattr(slave)
     attrs[1] &= ~termios.OPOST
     termios.tcsetattr(slave, termios.TCSANOW, attrs)
-    proc = subprocess.Popen([sys.executable, script], stdin=slave, stdout=slave, stderr=slave,
-                            env=_env(loc, tmp_path), cwd=tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, script], stdin=slave, stdout=slave, stderr=slave, env=_env(loc, tmp_path), cwd=tmp_path
+    )
     os.close(slave)
     data = b""
     while True:
@@ -365,21 +408,52 @@ print("plain stderr", file=sys.stderr, flush=True)
 """
 
 
-@pytest.mark.parametrize(("option", "expected"), [
-    ({"stdout": True, "stderr": True, "logging": True},
-     {"stdout": ["TASK"], "stderr": ["plain stderr"],
-      "logging": [(20, "INFO:app:info record"), (30, "WARNING:early:warning record"),
-                  (40, "ERROR:app:error\nspanning lines")]}),
-    ({"stdout": True, "stderr": True},  # ClearML: logging arrives as a by-product of stderr
-     {"stdout": ["TASK"], "stderr": ["INFO:app:info record", "WARNING:early:warning record", "ERROR:app:error",
-                                     "spanning lines", "plain stderr"], "logging": []}),
-    ({"logging": True}, {"stdout": [], "stderr": [],
-                         "logging": [(20, "INFO:app:info record"), (30, "WARNING:early:warning record"),
-                                     (40, "ERROR:app:error\nspanning lines")]}),
-    ({"stdout": True}, {"stdout": ["TASK"], "stderr": [], "logging": []}),
-    ({}, {"stdout": [], "stderr": [], "logging": []}),
-    (False, {"stdout": [], "stderr": [], "logging": []}),
-])
+@pytest.mark.parametrize(
+    ("option", "expected"),
+    [
+        (
+            {"stdout": True, "stderr": True, "logging": True},
+            {
+                "stdout": ["TASK"],
+                "stderr": ["plain stderr"],
+                "logging": [
+                    (20, "INFO:app:info record"),
+                    (30, "WARNING:early:warning record"),
+                    (40, "ERROR:app:error\nspanning lines"),
+                ],
+            },
+        ),
+        (
+            {"stdout": True, "stderr": True},  # ClearML: logging arrives as a by-product of stderr
+            {
+                "stdout": ["TASK"],
+                "stderr": [
+                    "INFO:app:info record",
+                    "WARNING:early:warning record",
+                    "ERROR:app:error",
+                    "spanning lines",
+                    "plain stderr",
+                ],
+                "logging": [],
+            },
+        ),
+        (
+            {"logging": True},
+            {
+                "stdout": [],
+                "stderr": [],
+                "logging": [
+                    (20, "INFO:app:info record"),
+                    (30, "WARNING:early:warning record"),
+                    (40, "ERROR:app:error\nspanning lines"),
+                ],
+            },
+        ),
+        ({"stdout": True}, {"stdout": ["TASK"], "stderr": [], "logging": []}),
+        ({}, {"stdout": [], "stderr": [], "logging": []}),
+        (False, {"stdout": [], "stderr": [], "logging": []}),
+    ],
+)
 def test_auto_connect_streams_dict(loc, tmp_path, option, expected):
     result = run(loc, tmp_path, LOGGING, json.dumps(option))
     assert result.returncode == 0, result.stderr
@@ -392,21 +466,31 @@ def test_auto_connect_streams_dict(loc, tmp_path, option, expected):
 
 
 def test_agent_runs_are_not_captured_twice(loc, tmp_path):
-    result = run(loc, tmp_path, """
+    result = run(
+        loc,
+        tmp_path,
+        """
         task = Task.init("console", "agent", auto_resource_monitoring=False)
         print("TASK", task.id, flush=True)
-        """, env={"FSTRACK_AGENT_STREAMS": "1"})
+        """,
+        env={"FSTRACK_AGENT_STREAMS": "1"},
+    )
     assert result.returncode == 0, result.stderr
     assert rows(task_id_of(result.stdout)) == []
 
 
 def test_forced_python_level_capture(loc, tmp_path):
-    result = run(loc, tmp_path, """
-        from fstrack import console
+    result = run(
+        loc,
+        tmp_path,
+        """
+        from fstrack.capture import console
         task = Task.init("console", "python-level", auto_resource_monitoring=False)
         print("TASK", task.id, console.capture_modes(), flush=True)
         subprocess.run(["echo", "not captured at this level"])
-        """, env={console.MODE_ENV: "python"})
+        """,
+        env={console.MODE_ENV: "python"},
+    )
     assert result.returncode == 0, result.stderr
     assert "{'stdout': 'python', 'stderr': 'python'}" in result.stdout
     assert "not captured at this level" in result.stdout
@@ -425,8 +509,12 @@ def test_bad_option_raises():
 # -- in-process: pytest has replaced sys.stdout, so capture is a Python-level tee ----------------------------------
 def test_under_pytest_capture_degrades_to_a_python_tee(loc, capsys):
     before_out, before_err = sys.stdout, sys.stderr
-    task = Task.init("console", "in-process", auto_resource_monitoring=False,
-                     auto_connect_streams={"stdout": True, "stderr": True, "logging": True})
+    task = Task.init(
+        "console",
+        "in-process",
+        auto_resource_monitoring=False,
+        auto_connect_streams={"stdout": True, "stderr": True, "logging": True},
+    )
     assert console.capture_modes() == {"stdout": "python", "stderr": "python"}
     print("captured line")
     print("partial", end="")
@@ -524,8 +612,11 @@ def test_matplotlib_show_and_savefig_are_reported(loc, tmp_path, when):
     assert "could not" not in result.stderr.replace("could not compact", ""), result.stderr
     found = json.loads(result.stdout.split("RESULT ", 1)[1])
     assert sorted(map(tuple, found["plots"])) == [
-        ("loss curve", "plot", 1), ("loss curve", "plot", 2), ("saved_curve", "plot", 2),
-        ("untitled 00", "plot", 2)]
+        ("loss curve", "plot", 1),
+        ("loss curve", "plot", 2),
+        ("saved_curve", "plot", 2),
+        ("untitled 00", "plot", 2),
+    ]
     assert found["samples"] == [["an image", "plot image", 2]]
     assert (tmp_path / "saved_curve.png").stat().st_size > 0  # the user's own file is still written
 
@@ -539,13 +630,17 @@ def test_matplotlib_not_hooked_when_turned_off(loc, tmp_path, option):
 
 
 def test_without_matplotlib_nothing_happens(loc, tmp_path):
-    result = run(loc, tmp_path, """
+    result = run(
+        loc,
+        tmp_path,
+        """
         sys.modules["matplotlib"] = None  # as if it were not installed
         task = Task.init("console", "no-mpl", auto_resource_monitoring=False)
         try:
             import matplotlib.pyplot
         except ImportError:
             print("TASK", task.id, "no matplotlib", flush=True)
-        """)
+        """,
+    )
     assert result.returncode == 0, result.stderr
     assert "no matplotlib" in result.stdout

@@ -17,11 +17,11 @@ import sys
 import time
 
 import pytest
-
-from fstrack.fsck import fsck
-from fstrack.refs import Refs
-from fstrack.store import open_store
 from workers.common import WORKERS, child_env, location_to_json
+
+from fstrack.store.fsck import fsck
+from fstrack.store.refs import Refs
+from fstrack.store.store import open_store
 
 # Kills per backend. The spec asks for 100 on local disk; object stores are slower per write
 # (and per fsck, which re-reads the whole store each time), so fewer there.
@@ -32,8 +32,13 @@ RUN_SECONDS = {"local": (0.0, 0.15), "s3": (0.0, 1.5), "azure": (0.0, 1.5), "gcs
 
 def _start_writer(loc, seed: int, out_path: str, env: dict) -> subprocess.Popen:
     with open(out_path, "wb") as out:  # a file, not a pipe: a full pipe would stall the writer
-        return subprocess.Popen([sys.executable, str(WORKERS / "crash_writer.py"), location_to_json(loc), str(seed)],
-                                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env)
+        return subprocess.Popen(
+            [sys.executable, str(WORKERS / "crash_writer.py"), location_to_json(loc), str(seed)],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
 
 
 def _wait_ready(proc: subprocess.Popen, out_path: str, timeout: float = 60) -> None:
@@ -130,5 +135,7 @@ def test_sigkilled_writer_never_leaves_the_store_inconsistent(store_location, tm
     if loc.name == "local":
         leftovers = os.listdir(store.backend.path("tmp"))
         print(f"[local] staging files left by {kills} kills: {len(leftovers)}")
-    print(f"[{loc.name}] {kills} kills, {writes} reported writes, {len(objects)} objects, "
-          f"{sum(refs_seen.values())} ref entries in {time.monotonic() - started:.1f}s")
+    print(
+        f"[{loc.name}] {kills} kills, {writes} reported writes, {len(objects)} objects, "
+        f"{sum(refs_seen.values())} ref entries in {time.monotonic() - started:.1f}s"
+    )

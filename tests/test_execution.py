@@ -1,4 +1,4 @@
-"""The execution record (fstrack.execution): git state, entry point, requirements, runtime, seeds.
+"""The execution record (fstrack.capture.execution): git state, entry point, requirements, runtime, seeds.
 
 Everything runs against real git repositories in temporary folders and, where the answer
 depends on how Python was started, against real ``python ...`` subprocesses.
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from fstrack import execution
-from fstrack.execution import (
+from fstrack.capture import execution
+from fstrack.capture.execution import (
     TRUNCATION_MARKER,
     capture_git,
     capture_requirements,
@@ -39,7 +39,9 @@ REMOTE = f"https://alice:{SECRET}@git.example.com/team/proj.git"
 CLEAN_REMOTE = "https://git.example.com/team/proj.git"
 
 # A subprocess prints the script record; it imports the package the way users do.
-PRINT_SCRIPT = "import json\nfrom fstrack.execution import capture_script\nprint(json.dumps(capture_script()))\n"
+PRINT_SCRIPT = (
+    "import json\nfrom fstrack.capture.execution import capture_script\nprint(json.dumps(capture_script()))\n"
+)
 
 # Loads execution.py on its own (not the fstrack package, which imports msgpack, fsspec, ...),
 # so that a subprocess's sys.modules holds only what the test imports.
@@ -56,12 +58,15 @@ LOAD_ALONE = textwrap.dedent(f"""
 # fixtures and helpers
 # ------------------------------------------------------------------------------------------
 
+
 @pytest.fixture(autouse=True)
 def _isolated_git(tmp_path, monkeypatch):
     """No user/system git config, and no repository discovery above the test folder."""
     config = tmp_path / "gitconfig"
-    config.write_text("[user]\n\tname = Test\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n"
-                      "[core]\n\tautocrlf = false\n[advice]\n\tdetachedHead = false\n")
+    config.write_text(
+        "[user]\n\tname = Test\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n"
+        "[core]\n\tautocrlf = false\n[advice]\n\tdetachedHead = false\n"
+    )
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(config))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
@@ -130,12 +135,14 @@ def apply_on_fresh_clone(repo: Path, version: str, diff: str, dest: Path) -> Pat
     return dest
 
 
-def run_python(args: list[str], cwd: Path, extra_env: dict[str, str] | None = None,
-               stdin: str | None = None) -> subprocess.CompletedProcess:
+def run_python(
+    args: list[str], cwd: Path, extra_env: dict[str, str] | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess:
     env = dict(os.environ)
     env.update(extra_env or {})
-    proc = subprocess.run([sys.executable, *args], cwd=cwd, env=env, input=stdin, capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=env, input=stdin, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     return proc
 
@@ -148,19 +155,23 @@ def last_json(stdout: str) -> dict:
 # URLs
 # ------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("url, clean", [
-    (REMOTE, CLEAN_REMOTE),
-    ("https://ghp_abcdef@github.com/o/r.git", "https://github.com/o/r.git"),
-    ("https://oauth2:tok@gitlab.com:8443/g/r.git", "https://gitlab.com:8443/g/r.git"),
-    ("http://u:p%40ss@host/r", "http://host/r"),
-    ("https://host/r.git", "https://host/r.git"),
-    ("ssh://git:pw@host:22/r.git", "ssh://git@host:22/r.git"),
-    ("ssh://git@host/r.git", "ssh://git@host/r.git"),
-    ("git@github.com:o/r.git", "git@github.com:o/r.git"),
-    ("/srv/git/r.git", "/srv/git/r.git"),
-    ("file:///srv/git/r.git", "file:///srv/git/r.git"),
-    ("", ""),
-])
+
+@pytest.mark.parametrize(
+    "url, clean",
+    [
+        (REMOTE, CLEAN_REMOTE),
+        ("https://ghp_abcdef@github.com/o/r.git", "https://github.com/o/r.git"),
+        ("https://oauth2:tok@gitlab.com:8443/g/r.git", "https://gitlab.com:8443/g/r.git"),
+        ("http://u:p%40ss@host/r", "http://host/r"),
+        ("https://host/r.git", "https://host/r.git"),
+        ("ssh://git:pw@host:22/r.git", "ssh://git@host:22/r.git"),
+        ("ssh://git@host/r.git", "ssh://git@host/r.git"),
+        ("git@github.com:o/r.git", "git@github.com:o/r.git"),
+        ("/srv/git/r.git", "/srv/git/r.git"),
+        ("file:///srv/git/r.git", "file:///srv/git/r.git"),
+        ("", ""),
+    ],
+)
 def test_sanitize_url(url, clean):
     assert sanitize_url(url) == clean
 
@@ -169,37 +180,44 @@ def test_sanitize_url(url, clean):
 # the diff round trip
 # ------------------------------------------------------------------------------------------
 
+
 @needs_git
 def test_diff_round_trip_reproduces_the_work_tree(tmp_path):
-    repo = make_repo(tmp_path / "repo", {
-        "README.md": "hello\n",
-        "src/model.py": "def f():\n    return 1\n",
-        "src/gone.py": "x = 1\n",
-        "run.sh": "echo hi\n",
-        "data/blob.bin": bytes(range(256)) * 4,
-        ".gitignore": "*.log\nbuild/\n",
-    })
+    repo = make_repo(
+        tmp_path / "repo",
+        {
+            "README.md": "hello\n",
+            "src/model.py": "def f():\n    return 1\n",
+            "src/gone.py": "x = 1\n",
+            "run.sh": "echo hi\n",
+            "data/blob.bin": bytes(range(256)) * 4,
+            ".gitignore": "*.log\nbuild/\n",
+        },
+    )
     git(repo, "commit", "-q", "--allow-empty", "-m", "second")
     version = git(repo, "rev-parse", "HEAD").strip()
     # every kind of uncommitted change
-    write_files(repo, {
-        "src/model.py": "def f():\n    return 2  # tuned\n",          # modified, unstaged
-        "README.md": "hello\nworld\n",                                  # modified, staged below
-        "src/new_module.py": "import os\n",                            # untracked
-        "notes/deep/dir/todo.txt": "no newline at end",                # untracked, nested, no EOL
-        "with space ü.txt": "unicode name\n",                          # untracked, odd name
-        "weights.bin": bytes(range(255, -1, -1)) * 3 + b"\0",          # untracked binary
-        "data/blob.bin": bytes(range(256)) * 3 + b"changed",           # modified binary
-        "latin1.txt": "caf\xe9\n".encode("latin-1"),                   # not UTF-8
-        "train.log": "ignored\n",                                       # ignored
-        "build/out.o": b"ignored too",                                  # ignored folder
-    })
+    write_files(
+        repo,
+        {
+            "src/model.py": "def f():\n    return 2  # tuned\n",  # modified, unstaged
+            "README.md": "hello\nworld\n",  # modified, staged below
+            "src/new_module.py": "import os\n",  # untracked
+            "notes/deep/dir/todo.txt": "no newline at end",  # untracked, nested, no EOL
+            "with space ü.txt": "unicode name\n",  # untracked, odd name
+            "weights.bin": bytes(range(255, -1, -1)) * 3 + b"\0",  # untracked binary
+            "data/blob.bin": bytes(range(256)) * 3 + b"changed",  # modified binary
+            "latin1.txt": "caf\xe9\n".encode("latin-1"),  # not UTF-8
+            "train.log": "ignored\n",  # ignored
+            "build/out.o": b"ignored too",  # ignored folder
+        },
+    )
     git(repo, "add", "README.md")
-    (repo / "src" / "gone.py").unlink()                                # deleted
-    os.chmod(repo / "run.sh", 0o755)                                   # mode change
-    os.symlink("src/model.py", repo / "link_to_model")                 # untracked symlink
+    (repo / "src" / "gone.py").unlink()  # deleted
+    os.chmod(repo / "run.sh", 0o755)  # mode change
+    os.symlink("src/model.py", repo / "link_to_model")  # untracked symlink
     write_files(repo, {"staged_new.py": "y = 2\n"})
-    git(repo, "add", "staged_new.py")                                   # staged new file
+    git(repo, "add", "staged_new.py")  # staged new file
 
     status_before = git(repo, "status", "--porcelain")  # (this refreshes the index: before the snapshot)
     before = git_dir_state(repo)
@@ -316,13 +334,16 @@ def test_unborn_repository(tmp_path):
 @needs_git
 def test_huge_diff_is_cut_at_file_boundaries_and_still_applies(tmp_path):
     repo = make_repo(tmp_path / "repo", {"a_small.py": "a = 1\n", "m_big.txt": "line\n" * 10, "z_small.py": "z = 1\n"})
-    write_files(repo, {
-        "a_small.py": "a = 2\n",
-        "m_big.txt": "changed line\n" * 2000,     # ~26 kB of diff: over the limit
-        "z_small.py": "z = 2\n",
-        "huge_untracked.dat": os.urandom(50_000),  # bigger than the whole budget: never read
-        "b_untracked.py": "b = 1\n",
-    })
+    write_files(
+        repo,
+        {
+            "a_small.py": "a = 2\n",
+            "m_big.txt": "changed line\n" * 2000,  # ~26 kB of diff: over the limit
+            "z_small.py": "z = 2\n",
+            "huge_untracked.dat": os.urandom(50_000),  # bigger than the whole budget: never read
+            "b_untracked.py": "b = 1\n",
+        },
+    )
     info = capture_git(repo, max_diff_bytes=4096)
     assert info["diff_truncated"] is True
     assert set(info["diff_omitted"]) == {"m_big.txt", "huge_untracked.dat"}
@@ -356,6 +377,7 @@ def test_diff_cut_mid_stream(tmp_path):
 # ------------------------------------------------------------------------------------------
 # branch, remote, HEAD states
 # ------------------------------------------------------------------------------------------
+
 
 @needs_git
 def test_detached_head(tmp_path):
@@ -442,16 +464,20 @@ def test_git_not_installed(tmp_path, monkeypatch):
 # entry point / working dir / argv from real processes
 # ------------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def project(tmp_path):
     """A repository with a script in a subfolder and a package runnable with -m."""
-    return make_repo(tmp_path / "proj", {
-        "sub/train.py": PRINT_SCRIPT,
-        "pkg/__init__.py": "",
-        "pkg/mod.py": PRINT_SCRIPT,
-        "pkg/__main__.py": PRINT_SCRIPT,
-        "other/.keep": "",
-    })
+    return make_repo(
+        tmp_path / "proj",
+        {
+            "sub/train.py": PRINT_SCRIPT,
+            "pkg/__init__.py": "",
+            "pkg/mod.py": PRINT_SCRIPT,
+            "pkg/__main__.py": PRINT_SCRIPT,
+            "other/.keep": "",
+        },
+    )
 
 
 @needs_git
@@ -535,8 +561,10 @@ def test_repo_without_a_remote_also_stores_the_script_text(tmp_path):
 
 @needs_git
 def test_standalone_in_a_repo(project):
-    script = "import json\nfrom fstrack.execution import capture_script\n" \
-             "print(json.dumps(capture_script(standalone=True)))\n"
+    script = (
+        "import json\nfrom fstrack.capture.execution import capture_script\n"
+        "print(json.dumps(capture_script(standalone=True)))\n"
+    )
     (project / "sub" / "alone.py").write_text(script)
     out = last_json(run_python(["sub/alone.py"], cwd=project).stdout)
     assert out["code"] == script and out["entry_point"] == "alone.py" and out["working_dir"] == "."
@@ -545,7 +573,7 @@ def test_standalone_in_a_repo(project):
 
 @needs_git
 def test_dash_c_command(project):
-    code = "import json; from fstrack.execution import capture_script; print(json.dumps(capture_script()))"
+    code = "import json; from fstrack.capture.execution import capture_script; print(json.dumps(capture_script()))"
     out = last_json(run_python(["-c", code, "a", "b"], cwd=project / "sub").stdout)
     assert out["kind"] == "command"
     assert out["code"] == code
@@ -555,7 +583,7 @@ def test_dash_c_command(project):
 
 @needs_git
 def test_interactive_repl_and_stdin(project):
-    lines = "import json\nfrom fstrack.execution import capture_script\nprint(json.dumps(capture_script()))\n"
+    lines = "import json\nfrom fstrack.capture.execution import capture_script\nprint(json.dumps(capture_script()))\n"
     out = last_json(run_python(["-q", "-i"], cwd=project, stdin=lines).stdout)
     assert out["kind"] == "interactive"
     assert out["entry_point"] == "" and out["code"] == "" and out["version_num"]
@@ -612,6 +640,7 @@ def test_concurrent_captures_agree(project):
 # requirements
 # ------------------------------------------------------------------------------------------
 
+
 def requirements_in_subprocess(tmp_path: Path, body: str) -> str:
     """Run ``body`` in a fresh interpreter where ``ex`` is execution.py loaded on its own."""
     script = tmp_path / "reqs_probe.py"
@@ -628,10 +657,13 @@ def parse(text: str) -> dict[str, str]:
 
 
 def test_requirements_list_imported_distributions_only(tmp_path):
-    text = requirements_in_subprocess(tmp_path, """
+    text = requirements_in_subprocess(
+        tmp_path,
+        """
         import msgpack
         print(ex.capture_requirements(), end="")
-    """)
+    """,
+    )
     reqs = parse(text)
     assert reqs.get("msgpack") == importlib.metadata.version("msgpack")
     for not_imported in ("pandas", "numpy", "pytest", "fsspec"):
@@ -641,9 +673,12 @@ def test_requirements_list_imported_distributions_only(tmp_path):
 
 
 def test_requirements_freeze_lists_everything(tmp_path):
-    text = requirements_in_subprocess(tmp_path, """
+    text = requirements_in_subprocess(
+        tmp_path,
+        """
         print(ex.capture_requirements(freeze=True), end="")
-    """)
+    """,
+    )
     reqs = {k.lower(): v for k, v in parse(text).items()}
     for name in ("pandas", "numpy", "msgpack", "pytest"):
         assert reqs[name] == importlib.metadata.version(name)
@@ -653,10 +688,13 @@ def test_requirements_freeze_lists_everything(tmp_path):
 
 def test_requirements_namespace_packages_are_split(tmp_path):
     pytest.importorskip("google.protobuf")
-    text = requirements_in_subprocess(tmp_path, """
+    text = requirements_in_subprocess(
+        tmp_path,
+        """
         import google.protobuf
         print(ex.capture_requirements(), end="")
-    """)
+    """,
+    )
     reqs = parse(text)
     assert "protobuf" in reqs
     assert "google-auth" not in reqs and "google-cloud-storage" not in reqs
@@ -664,7 +702,9 @@ def test_requirements_namespace_packages_are_split(tmp_path):
 
 def test_requirements_added_ignored_and_scanned(tmp_path):
     (tmp_path / "main.py").write_text("import msgpack\n\ndef later():\n    import pandas\n")
-    text = requirements_in_subprocess(tmp_path, """
+    text = requirements_in_subprocess(
+        tmp_path,
+        """
         import msgpack
         print(ex.capture_requirements(
             added={"torch": "2.4.0", "PyArrow": None, "foo_bar": ">=1.2", "plain": "", "msgpack": "1.0.0",
@@ -672,15 +712,16 @@ def test_requirements_added_ignored_and_scanned(tmp_path):
             ignored={"Plain"},
             scan_files=["main.py"],
         ), end="")
-    """)
+    """,
+    )
     lines = text.splitlines()
     assert "torch==2.4.0" in lines
     assert f"pyarrow=={importlib.metadata.version('pyarrow')}" in lines
     assert "foo_bar>=1.2" in lines
-    assert "msgpack==1.0.0" in lines                # added replaces the detected version
-    assert "not-installed-pkg" in lines              # None and not installed: bare name
+    assert "msgpack==1.0.0" in lines  # added replaces the detected version
+    assert "not-installed-pkg" in lines  # None and not installed: bare name
     assert not any(line.lower().startswith("plain") for line in lines)  # ignored wins
-    assert f"pandas=={importlib.metadata.version('pandas')}" in lines    # found by scanning main.py
+    assert f"pandas=={importlib.metadata.version('pandas')}" in lines  # found by scanning main.py
     assert lines == sorted(lines, key=lambda s: s.lower().replace("_", "-"))
 
 
@@ -700,6 +741,7 @@ def test_requirements_include_the_package_itself_when_imported():
 # ------------------------------------------------------------------------------------------
 # runtime, seeds, import cost
 # ------------------------------------------------------------------------------------------
+
 
 def test_capture_runtime():
     info = capture_runtime()
@@ -748,7 +790,9 @@ def test_seed_everything_edge_cases():
 
 def test_seed_waits_for_the_import(tmp_path):
     pytest.importorskip("numpy")
-    out = requirements_in_subprocess(tmp_path, """
+    out = requirements_in_subprocess(
+        tmp_path,
+        """
         done = ex.seed_everything(7)
         print(done[:2], "numpy" in sys.modules)
         import numpy                       # imported after the seed call: seeded on import
@@ -757,39 +801,49 @@ def test_seed_waits_for_the_import(tmp_path):
         print(a == numpy.random.rand(), numpy.__loader__ is numpy.__spec__.loader,
               type(numpy.__loader__).__name__)
         print(ex.seed_everything(8, import_missing=True)[:2])
-    """)
+    """,
+    )
     first, second, third = out.splitlines()
     assert first == "['random', 'numpy@import'] False"  # cheap: numpy not imported by the call
-    assert second == "True True SourceFileLoader"         # the real loader is back on the module
+    assert second == "True True SourceFileLoader"  # the real loader is back on the module
     assert third == "['random', 'numpy']"
 
 
 def test_seed_none_cancels_a_waiting_seed(tmp_path):
     pytest.importorskip("numpy")
-    out = requirements_in_subprocess(tmp_path, """
+    out = requirements_in_subprocess(
+        tmp_path,
+        """
         ex.seed_everything(7)
         ex.seed_everything(None)
         import numpy
         a = numpy.random.rand()
         numpy.random.seed(7)
         print(a == numpy.random.rand())
-    """)
+    """,
+    )
     assert out.strip() == "False"
 
 
 def test_seed_import_missing_imports_now(tmp_path):
     pytest.importorskip("numpy")
-    out = requirements_in_subprocess(tmp_path, """
+    out = requirements_in_subprocess(
+        tmp_path,
+        """
         print(ex.seed_everything(3, import_missing=True)[:2], "numpy" in sys.modules)
-    """)
+    """,
+    )
     assert out.strip() == "['random', 'numpy'] True"
 
 
 def test_import_is_cheap(tmp_path):
     probe = tmp_path / "probe.py"
-    probe.write_text("import importlib.util, sys, time\nbefore = set(sys.modules)\nt = time.perf_counter()\n"
-                     + LOAD_ALONE + "took = time.perf_counter() - t\n"
-                     "print(sorted(set(sys.modules) - before - {'fstrack_execution_alone'}), took)\n")
+    probe.write_text(
+        "import importlib.util, sys, time\nbefore = set(sys.modules)\nt = time.perf_counter()\n"
+        + LOAD_ALONE
+        + "took = time.perf_counter() - t\n"
+        "print(sorted(set(sys.modules) - before - {'fstrack_execution_alone'}), took)\n"
+    )
     new, took = run_python([str(probe)], cwd=tmp_path).stdout.rsplit(" ", 1)
     assert new == "[]", f"importing execution.py pulled in {new}"
     assert float(took) < 0.5  # compiling included: this environment may not write .pyc files

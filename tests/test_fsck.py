@@ -7,12 +7,12 @@ import time
 
 import msgpack
 import pytest
-
-from fstrack.fsck import fsck
-from fstrack.objects import BlobId, DocId, hash_bytes, pack
-from fstrack.refs import Refs
-from fstrack.store import object_key, open_store
 from workers.common import corrupt_object
+
+from fstrack.store.fsck import fsck
+from fstrack.store.objects import BlobId, DocId, hash_bytes, pack
+from fstrack.store.refs import Refs
+from fstrack.store.store import object_key, open_store
 
 SEQ1, SEQ2, SEQ3, SEQ5 = (str(n).zfill(20) for n in (1, 2, 3, 5))
 
@@ -156,13 +156,16 @@ def test_sequence_not_starting_at_one_is_reported(populated):
     assert _errors_mentioning(report, "refs/late/log"), report.errors
 
 
-@pytest.mark.parametrize("bad_key", [
-    "objects/zz/" + "0" * 62,                       # not hex
-    "objects/ab/" + "0" * 61,                       # too short
-    "objects/abc/" + "0" * 61,                      # 64 hex digits split elsewhere
-    "objects/ab/cd/" + "0" * 60,                    # too deep
-    "objects/" + "0" * 64,                          # too shallow
-])
+@pytest.mark.parametrize(
+    "bad_key",
+    [
+        "objects/zz/" + "0" * 62,  # not hex
+        "objects/ab/" + "0" * 61,  # too short
+        "objects/abc/" + "0" * 61,  # 64 hex digits split elsewhere
+        "objects/ab/cd/" + "0" * 60,  # too deep
+        "objects/" + "0" * 64,  # too shallow
+    ],
+)
 def test_files_that_are_not_object_names_are_reported(populated, bad_key):
     store, _, _ = populated
     assert store.backend.create(bad_key, b"stray")
@@ -204,13 +207,17 @@ def test_staging_files_are_warnings_only_once_stale(location_factory):
     assert len(report.warnings) == 1 and "tmp/stream-stale" in report.warnings[0]
 
 
-@pytest.mark.parametrize("entry", [
-    {"manifest": 1, "time": 2},       # the pre-token format: a bare 2-key map
-    [b"short token", "value"],        # token not 16 bytes
-    ["x" * 16, "value"],              # token not a bin
-    [b"\x00" * 16, "value", "extra"],  # not a pair
-    "value",
-], ids=["map", "short-token", "str-token", "triple", "bare"])
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"manifest": 1, "time": 2},  # the pre-token format: a bare 2-key map
+        [b"short token", "value"],  # token not 16 bytes
+        ["x" * 16, "value"],  # token not a bin
+        [b"\x00" * 16, "value", "extra"],  # not a pair
+        "value",
+    ],
+    ids=["map", "short-token", "str-token", "triple", "bare"],
+)
 def test_entry_that_is_not_a_token_value_pair_is_reported(location_factory, entry):
     """refs.md §4: anything but [16-byte bin, value] is malformed, and fsck reports it."""
     loc = location_factory("local")

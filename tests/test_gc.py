@@ -14,10 +14,12 @@ from pathlib import Path
 import pytest
 
 import fstrack
-from fstrack import Task, artifacts, gc
-from fstrack.objects import BlobId
-from fstrack.refs import Refs
-from fstrack.store import object_key, open_store
+from fstrack import Task
+from fstrack.sdk import artifacts, current
+from fstrack.store import gc
+from fstrack.store.objects import BlobId
+from fstrack.store.refs import Refs
+from fstrack.store.store import object_key, open_store
 
 
 @pytest.fixture
@@ -26,9 +28,9 @@ def gc_store(request, location_factory, tmp_path, monkeypatch):
     monkeypatch.setenv("FSTRACK_CACHE_DIR", str(tmp_path / "cache"))
     artifacts.set_cache_dir(None)
     fstrack.set_store(loc.url, **loc.storage_options)
-    Task._main = None
+    current.main = None
     yield loc
-    Task._main = None
+    current.main = None
 
 
 def grace_for(loc) -> float:
@@ -54,7 +56,7 @@ def payload(tmp_path: Path, name: str, size: int = 30_000, seed: int | None = No
 
 @pytest.mark.parametrize("gc_store", ["local", "memory", "s3", "azure", "gcs"], indirect=True)
 def test_two_phases_reclaim_only_old_unreachable_objects(gc_store, tmp_path):
-    store = fstrack.config.get_store()
+    store = fstrack.records.config.get_store()
     grace = grace_for(gc_store)
     task = Task.create(project_name="gc", task_name="kept")
     task.upload_artifact("keep", str(payload(tmp_path, "keep.bin")), wait_on_upload=True)
@@ -74,13 +76,15 @@ def test_two_phases_reclaim_only_old_unreachable_objects(gc_store, tmp_path):
     with pytest.raises(fstrack.errors.ObjectNotFoundError):
         gc.read_object(store, garbage)
     assert third.planned == 1  # `young` is old by now, and still unlinked
-    assert Path(Task.get_task(task_id=task.id).artifacts["keep"].get_local_copy()).read_bytes() == \
-        (tmp_path / "keep.bin").read_bytes()
+    assert (
+        Path(Task.get_task(task_id=task.id).artifacts["keep"].get_local_copy()).read_bytes()
+        == (tmp_path / "keep.bin").read_bytes()
+    )
     assert live_links_missing(store) == []
 
 
 def test_grace_period_must_be_credible(gc_store):
-    store = fstrack.config.get_store()
+    store = fstrack.records.config.get_store()
     with pytest.raises(ValueError, match="grace"):
         gc.collect(store, grace_seconds=5)
     assert gc.collect(store, grace_seconds=3600).planned == 0
@@ -88,7 +92,7 @@ def test_grace_period_must_be_credible(gc_store):
 
 @pytest.mark.parametrize("gc_store", ["local", "s3"], indirect=True)
 def test_deleting_a_task_frees_only_what_nothing_else_links(gc_store, tmp_path):
-    store = fstrack.config.get_store()
+    store = fstrack.records.config.get_store()
     grace = grace_for(gc_store)
     shared, own = payload(tmp_path, "shared.bin"), payload(tmp_path, "own.bin")
     a = Task.create(project_name="gc", task_name="a")
@@ -109,13 +113,17 @@ def test_deleting_a_task_frees_only_what_nothing_else_links(gc_store, tmp_path):
     assert freed.deleted >= 1 + len(a_manifests)
     assert not store.has(own_id) and gc.find_trashed(store, own_id) is None
     assert store.has(shared_id), "an object another task links survives its first task's deletion"
-    assert Path(Task.get_task(task_id=b.id).artifacts["shared under another name"].get_local_copy(
-        force_download=True)).read_bytes() == shared.read_bytes()
+    assert (
+        Path(
+            Task.get_task(task_id=b.id).artifacts["shared under another name"].get_local_copy(force_download=True)
+        ).read_bytes()
+        == shared.read_bytes()
+    )
     assert live_links_missing(store) == []
 
 
 def test_dry_run_changes_nothing_and_says_what_it_would_free(gc_store, tmp_path):
-    store = fstrack.config.get_store()
+    store = fstrack.records.config.get_store()
     a = Task.create(project_name="gc", task_name="a")
     a.upload_artifact("x", str(payload(tmp_path, "x.bin", 123_456)), wait_on_upload=True)
     a.delete()
@@ -129,7 +137,7 @@ def test_dry_run_changes_nothing_and_says_what_it_would_free(gc_store, tmp_path)
 
 
 def test_delete_keeps_outputs_when_asked(gc_store, tmp_path):
-    store = fstrack.config.get_store()
+    store = fstrack.records.config.get_store()
     kept_all = Task.create(project_name="gc", task_name="kept")
     kept_all.upload_artifact("k", str(payload(tmp_path, "k.bin")), wait_on_upload=True)
     chosen = Task.create(project_name="gc", task_name="chosen")
@@ -140,8 +148,10 @@ def test_delete_keeps_outputs_when_asked(gc_store, tmp_path):
     k_id = kept_all.artifacts["k"].hash
     seen = []
     assert kept_all.delete(delete_artifacts_and_models=False)
-    assert chosen.delete(delete_artifacts_and_models=False,
-                         callback=lambda kind, url: seen.append((kind, url)) or url.endswith(ids["drop me"][2:]))
+    assert chosen.delete(
+        delete_artifacts_and_models=False,
+        callback=lambda kind, url: seen.append((kind, url)) or url.endswith(ids["drop me"][2:]),
+    )
     assert sorted(k for k, _ in seen) == ["artifact", "artifact"]
     time.sleep(1.2)
     collect(store, 1)
@@ -151,7 +161,7 @@ def test_delete_keeps_outputs_when_asked(gc_store, tmp_path):
 
 
 def test_an_object_linked_after_phase_1_is_restored(gc_store, tmp_path):
-    store = fstrack.config.get_store()
+    store = fstrack.records.config.get_store()
     lost = store.put(b"garbage that a late writer links" * 50)
     time.sleep(1.2)
     assert collect(store, 1).planned == 1 and not store.has(lost)
@@ -164,7 +174,7 @@ def test_an_object_linked_after_phase_1_is_restored(gc_store, tmp_path):
 
 
 def test_the_uploader_rechecks_what_it_deduplicated_against(gc_store, tmp_path, monkeypatch):
-    store = fstrack.config.get_store()
+    store = fstrack.records.config.get_store()
     data = payload(tmp_path, "dup.bin")
     oid = store.put(data.read_bytes())  # garbage with the same bytes, about to be collected
     real = artifacts.put_local_file
@@ -183,7 +193,7 @@ def test_the_uploader_rechecks_what_it_deduplicated_against(gc_store, tmp_path, 
 
 
 def test_one_collector_at_a_time(gc_store):
-    store = fstrack.config.get_store()
+    store = fstrack.records.config.get_store()
     holder = gc._Lock(store)
     holder.acquire()
     with pytest.raises(gc.GCBusyError, match="another garbage collection"):
@@ -250,8 +260,7 @@ print(json.dumps(live))
 
 COLLECTOR = """
 import os, sys, time
-from fstrack import gc
-from fstrack.store import open_store
+from fstrack.store import gc, open_store
 import json
 store = open_store(os.environ["FSTRACK_URL"], create=False, **json.loads(os.environ["FSTRACK_STORAGE_OPTIONS"]))
 grace, stop = float(sys.argv[1]), sys.argv[2]
@@ -273,7 +282,7 @@ def test_gc_while_other_processes_upload_loses_nothing(backend, location_factory
     grace = grace_for(loc)
     monkeypatch.setenv("FSTRACK_CACHE_DIR", str(tmp_path / "cache"))
     fstrack.set_store(loc.url, **loc.storage_options)
-    store = fstrack.config.get_store()
+    store = fstrack.records.config.get_store()
     # garbage: twenty contents of a deleted task, old enough to be collected at once
     old = Task.create(project_name="race", task_name="garbage")
     for i in range(20):
@@ -284,16 +293,34 @@ def test_gc_while_other_processes_upload_loses_nothing(backend, location_factory
     old.delete()
     time.sleep(grace + 1.1)
 
-    env = {**os.environ, **loc.env, "FSTRACK_URL": loc.url, "FSTRACK_STORAGE_OPTIONS": json.dumps(loc.storage_options),
-           "FSTRACK_CACHE_DIR": str(tmp_path / "child-cache")}
+    env = {
+        **os.environ,
+        **loc.env,
+        "FSTRACK_URL": loc.url,
+        "FSTRACK_STORAGE_OPTIONS": json.dumps(loc.storage_options),
+        "FSTRACK_CACHE_DIR": str(tmp_path / "child-cache"),
+    }
     (tmp_path / "writer.py").write_text(WRITER)
     (tmp_path / "collector.py").write_text(COLLECTOR)
     stop = tmp_path / "stop"
-    collector = subprocess.Popen([sys.executable, str(tmp_path / "collector.py"), str(grace), str(stop)], env=env,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    collector = subprocess.Popen(
+        [sys.executable, str(tmp_path / "collector.py"), str(grace), str(stop)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     rounds = 12 if backend == "local" else 16
-    writers = [subprocess.Popen([sys.executable, str(tmp_path / "writer.py"), f"w{n}", str(rounds), str(tmp_path)],
-                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for n in range(2)]
+    writers = [
+        subprocess.Popen(
+            [sys.executable, str(tmp_path / "writer.py"), f"w{n}", str(rounds), str(tmp_path)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(2)
+    ]
     live = []
     for w in writers:
         out, err = w.communicate(timeout=400)

@@ -14,15 +14,17 @@ import fsspec
 import pytest
 
 import fstrack
-from fstrack import metrics
-from fstrack.fsck import fsck
-from fstrack.logger import Logger, ReportError, encode_png, set_console_writer
-from fstrack.reporting import ReportingMixin
+from fstrack.capture import console
+from fstrack.records import metrics
+from fstrack.sdk import current
+from fstrack.sdk.logger import Logger, ReportError, encode_png
+from fstrack.sdk.reporting import ReportingMixin
+from fstrack.store.fsck import fsck
 from fstrack.utilities.plotly_reporter import SeriesInfo
 
 
 def reporting_task_class():
-    from fstrack.task import Task
+    from fstrack.sdk.task import Task
 
     if issubclass(Task, ReportingMixin):
         return Task
@@ -38,13 +40,13 @@ def reporting_task_class():
 
 @pytest.fixture
 def T(monkeypatch, tmp_path):
-    from fstrack.task import Task
+    from fstrack.sdk.task import Task
 
     monkeypatch.setenv("FSTRACK_CACHE_DIR", str(tmp_path / "cache"))
-    Task._main = None
+    current.main = None
     cls = reporting_task_class()
     yield cls
-    for owner in {Task, cls}:  # (until Task inherits ReportingMixin, Task.init on the subclass sets cls._main)
+    for owner in {Task, cls}:  # (until Task inherits ReportingMixin, Task.init on the subclass sets current.main)
         main = owner.__dict__.get("_main")
         if main is not None and not main._closed:
             main.close()
@@ -74,9 +76,9 @@ def decode_png(data: bytes):
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     pos, idat = 8, b""
     while pos < len(data):
-        (length,) = struct.unpack(">I", data[pos:pos + 4])
-        kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + length]
-        assert struct.unpack(">I", data[pos + 8 + length:pos + 12 + length])[0] == zlib.crc32(kind + body)
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
+        assert struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])[0] == zlib.crc32(kind + body)
         if kind == b"IHDR":
             width, height, depth, color = struct.unpack(">IIBB", body[:10])
             assert depth == 8
@@ -86,12 +88,13 @@ def decode_png(data: bytes):
     channels = {0: 1, 2: 3, 6: 4}[color]
     raw = zlib.decompress(idat)
     stride = width * channels + 1
-    rows = [raw[r * stride:(r + 1) * stride] for r in range(height)]
+    rows = [raw[r * stride : (r + 1) * stride] for r in range(height)]
     assert all(row[0] == 0 for row in rows)
     return width, height, channels, [row[1:] for row in rows]
 
 
 # -- text and single values ---------------------------------------------------------------------------------
+
 
 def test_report_text_and_console(task, logger, capsys):
     logger.report_text("printed and logged")
@@ -110,21 +113,20 @@ def test_report_text_and_console(task, logger, capsys):
         task.get_reported_console_output(0)
 
 
-def test_console_writer_hook(task, logger):
+def test_console_writer_hook(task, logger, monkeypatch):
     seen = []
-    set_console_writer(seen.append)
-    try:
-        logger.report_text("hooked")
-    finally:
-        set_console_writer(None)
+    monkeypatch.setattr(console, "console_writer", seen.append)
+    logger.report_text("hooked")
     assert seen == ["hooked\n"]
 
 
 def test_report_text_from_threads(task, logger):
     import threading
 
-    threads = [threading.Thread(target=lambda k=k: [logger.report_text(f"{k}-{i}", print_console=False)
-                                                   for i in range(200)]) for k in range(4)]
+    threads = [
+        threading.Thread(target=lambda k=k: [logger.report_text(f"{k}-{i}", print_console=False) for i in range(200)])
+        for k in range(4)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -154,6 +156,7 @@ def test_single_values(task, logger):
 
 # -- plots -------------------------------------------------------------------------------------------------
 
+
 def test_report_plotly(task, logger):
     figure = {"data": [{"type": "scatter", "x": [1, 2], "y": [3.5, float("nan")]}], "layout": {"height": 300}}
     logger.report_plotly("manual", "fig", figure, iteration=4)
@@ -167,16 +170,22 @@ def test_report_plotly(task, logger):
 
 def test_report_plotly_numpy_values(task, logger):
     np = pytest.importorskip("numpy")
-    logger.report_plotly("np", "fig", {"data": [{"x": np.arange(3), "y": np.array([0.5, np.inf, 1.0]),
-                                                "z": np.float32(2.5)}]})
+    logger.report_plotly(
+        "np", "fig", {"data": [{"x": np.arange(3), "y": np.array([0.5, np.inf, 1.0]), "z": np.float32(2.5)}]}
+    )
     data = plots(task)[("np", "fig")]["data"][0]
     assert data == {"x": [0, 1, 2], "y": [0.5, None, 1.0], "z": 2.5}
 
 
-@pytest.mark.parametrize("figure, error", [({"data": [{"x": object()}]}, "not JSON serializable"),
-                                           ({"data": [{"x": {1, 2}.__iter__()}]}, "not JSON serializable"),
-                                           ("{'data': []}", "must be a plotly Figure or a dict"),
-                                           ([1, 2], "must be a plotly Figure or a dict")])
+@pytest.mark.parametrize(
+    "figure, error",
+    [
+        ({"data": [{"x": object()}]}, "not JSON serializable"),
+        ({"data": [{"x": {1, 2}.__iter__()}]}, "not JSON serializable"),
+        ("{'data': []}", "must be a plotly Figure or a dict"),
+        ([1, 2], "must be a plotly Figure or a dict"),
+    ],
+)
 def test_non_json_figures_raise_at_the_call(task, logger, figure, error):
     with pytest.raises(TypeError, match=error):
         logger.report_plotly("bad", "fig", figure)
@@ -206,13 +215,18 @@ def test_histogram_and_vector(task, logger):
 
 
 def test_scatter_plots(task, logger):
-    logger.report_scatter2d("sc", "pairs", [(0, 1), (1, 3)], xaxis="x", yaxis="y", labels=["p", "q"],
-                            mode="markers")
+    logger.report_scatter2d("sc", "pairs", [(0, 1), (1, 3)], xaxis="x", yaxis="y", labels=["p", "q"], mode="markers")
     logger.report_scatter3d("sc3", "xyz", [[0, 1, 2], [3, 4, 5]], zaxis="z")
     stored = plots(task)
     trace = stored[("sc", "pairs")]["data"][0]
-    assert trace == {"type": "scatter", "mode": "markers", "name": "pairs", "x": [0, 1], "y": [1, 3],
-                     "text": ["p", "q"]}
+    assert trace == {
+        "type": "scatter",
+        "mode": "markers",
+        "name": "pairs",
+        "x": [0, 1],
+        "y": [1, 3],
+        "text": ["p", "q"],
+    }
     trace3 = stored[("sc3", "xyz")]["data"][0]
     assert trace3["type"] == "scatter3d" and trace3["z"] == [2, 5]
     assert stored[("sc3", "xyz")]["layout"]["scene"]["zaxis"]["title"]["text"] == "z"
@@ -231,8 +245,9 @@ def test_scatter_numpy(task, logger):
 
 
 def test_matrices_and_surface(task, logger):
-    logger.report_confusion_matrix("cm", "val", [[5, 1], [2, 7]], xlabels=["a", "b"], ylabels=["a", "b"],
-                                   yaxis_reversed=True)
+    logger.report_confusion_matrix(
+        "cm", "val", [[5, 1], [2, 7]], xlabels=["a", "b"], ylabels=["a", "b"], yaxis_reversed=True
+    )
     logger.report_matrix("m", "s", [[1, 2]])
     logger.report_surface("surf", "s", [[1, 2], [3, 4]], camera=(1, 1, 2), zaxis="height")
     stored = plots(task)
@@ -250,8 +265,10 @@ def test_matrices_and_surface(task, logger):
 
 
 def test_line_plot_with_series_info(task, logger):
-    series = [SeriesInfo("train", [[0, 1.0], [1, 0.5]]), {"name": "val", "data": [[0, 2.0], [1, 1.5]],
-                                                          "labels": ["a", "b"]}]
+    series = [
+        SeriesInfo("train", [[0, 1.0], [1, 0.5]]),
+        {"name": "val", "data": [[0, 2.0], [1, 1.5]], "labels": ["a", "b"]},
+    ]
     logger.report_line_plot("curves", series, xaxis="epoch", yaxis="loss", iteration=3, reverse_xaxis=True)
     stored = plots(task)[("curves", "train")]
     assert [(d["name"], d["y"]) for d in stored["data"]] == [("train", [1.0, 0.5]), ("val", [2.0, 1.5])]
@@ -311,6 +328,7 @@ def test_get_reported_plots_keeps_last_iterations_per_plot(task, logger):
 
 # -- images and media ------------------------------------------------------------------------------------
 
+
 def sample_bytes(task, sample):
     return task._db.store.get(sample["object"])
 
@@ -345,8 +363,17 @@ def test_images_from_arrays(task, logger):
     assert fsck(task._db.store).ok
 
 
-@pytest.mark.parametrize("shape, dtype", [((3, 4, 4, 1), "uint8"), ((3, 4, 5), "uint8"), ((3, 4, 2), "uint8"),
-                                          ((3, 2, 2), "float32"), ((0, 4), "uint8"), ((5,), "uint8")])
+@pytest.mark.parametrize(
+    "shape, dtype",
+    [
+        ((3, 4, 4, 1), "uint8"),
+        ((3, 4, 5), "uint8"),
+        ((3, 4, 2), "uint8"),
+        ((3, 2, 2), "float32"),
+        ((0, 4), "uint8"),
+        ((5,), "uint8"),
+    ],
+)
 def test_wrong_shaped_images_raise_at_the_call(task, logger, shape, dtype):
     np = pytest.importorskip("numpy")
     with pytest.raises(ReportError, match="shaped"):
@@ -411,7 +438,7 @@ def test_max_image_history(task, logger):
     logger.report_text("after", print_console=False)
     task.flush()
     metrics.compact_log(store, refs, task.id, 1)
-    (pos, checkpoint), = metrics.log_entries(refs, task.id, 1)
+    ((pos, checkpoint),) = metrics.log_entries(refs, task.id, 1)
     assert len(checkpoint["segments"]["debug_samples"]["objects"]) == 2
     assert [s["iter"] for s in task.get_debug_samples("hist", "s")] == [5, 4]
 
@@ -481,14 +508,14 @@ def test_matplotlib_figures(task, logger):
 
 # -- logger plumbing -----------------------------------------------------------------------------------------
 
+
 def test_current_logger_and_logger_property(location_factory, T):
     location = location_factory("local")
     fstrack.set_store(location.url, **location.storage_options)
     assert Logger.current_logger() is None
     task = T.init("logger", "current", reuse_last_task_id=False, auto_connect_arg_parser=False)
-    from fstrack.task import Task
 
-    Task._main = task  # (a no-op once Task inherits ReportingMixin: T is Task then)
+    current.main = task  # (a no-op once Task inherits ReportingMixin: T is Task then)
     assert Logger.current_logger() is task.get_logger() is task.logger
     Logger.current_logger().report_scalar("a", "b", 1.0, 0)
     task.close()

@@ -23,18 +23,19 @@ import pyarrow.ipc
 import pytest
 
 import fstrack
-from fstrack import metrics
-from fstrack.fsck import fsck
-from fstrack.metrics import MetricsFlushError, segments_key
-from fstrack.reporting import ReportingMixin
-
+from fstrack.records import metrics
+from fstrack.records.metrics import MetricsFlushError, segments_key
+from fstrack.sdk import current
+from fstrack.sdk.reporting import ReportingMixin
+from fstrack.store.fsck import fsck
 
 # -- fixtures ---------------------------------------------------------------------------------------------
+
 
 def reporting_task_class():
     """``Task`` with reporting. Until ``Task`` inherits ReportingMixin itself, a subclass wires it in the way
     the Task is expected to: ReportingMixin first, ``_finish`` calling ``_close_reporting``."""
-    from fstrack.task import Task
+    from fstrack.sdk.task import Task
 
     if issubclass(Task, ReportingMixin):
         return Task
@@ -48,11 +49,11 @@ def reporting_task_class():
     return ReportingTask
 
 
-CHILD_PRELUDE = '''
+CHILD_PRELUDE = """
 import os, sys, json, time
 import fstrack
-from fstrack.task import Task
-from fstrack.reporting import ReportingMixin
+from fstrack.sdk.task import Task
+from fstrack.sdk.reporting import ReportingMixin
 if issubclass(Task, ReportingMixin):
     T = Task
 else:
@@ -61,18 +62,18 @@ else:
             if not self._closed:
                 self._close_reporting()
             super()._finish(status, message)
-'''
+"""
 
 
 @pytest.fixture
 def T(monkeypatch, tmp_path):
-    from fstrack.task import Task
+    from fstrack.sdk.task import Task
 
     monkeypatch.setenv("FSTRACK_CACHE_DIR", str(tmp_path / "cache"))
-    Task._main = None
+    current.main = None
     cls = reporting_task_class()
     yield cls
-    for owner in {Task, cls}:  # (until Task inherits ReportingMixin, Task.init on the subclass sets cls._main)
+    for owner in {Task, cls}:  # (until Task inherits ReportingMixin, Task.init on the subclass sets current.main)
         main = owner.__dict__.get("_main")
         if main is not None and not main._closed:
             main.close()
@@ -100,14 +101,20 @@ def new_task(T, name="run", project="metrics"):
 def run_child(code: str, location, tmp_path, *args: str, wait: bool = True, timeout: float = 120):
     script = tmp_path / f"child-{time.monotonic_ns()}.py"
     script.write_text(CHILD_PRELUDE + textwrap.dedent(code))
-    env = {**os.environ, **location.env, "FSTRACK_URL": location.url,
-           "FSTRACK_STORAGE_OPTIONS": json.dumps(location.storage_options),
-           "FSTRACK_CACHE_DIR": str(tmp_path / "cache"), "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        **location.env,
+        "FSTRACK_URL": location.url,
+        "FSTRACK_STORAGE_OPTIONS": json.dumps(location.storage_options),
+        "FSTRACK_CACHE_DIR": str(tmp_path / "cache"),
+        "PYTHONUNBUFFERED": "1",
+    }
     env.pop("FSTRACK_TASK_ID", None)
     command = [sys.executable, str(script), *args]
     if not wait:
-        return subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
+        return subprocess.Popen(
+            command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
     result = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, result.stderr[-3000:]
     return result
@@ -119,6 +126,7 @@ def all_points(task, title, series):
 
 
 # -- the basics on every backend --------------------------------------------------------------------------
+
 
 def test_scalars_round_trip_on_every_backend(loc, T):
     task = new_task(T)
@@ -165,6 +173,7 @@ def test_all_nan_series_keeps_nan_summary(local, T):
 
 # -- bad input raises at the call --------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("value", ["1.5", b"1", None, [1.0], {"v": 1}, object(), 1 + 2j])
 def test_non_numeric_values_raise_at_the_call(local, T, value):
     logger = new_task(T).get_logger()
@@ -175,9 +184,18 @@ def test_non_numeric_values_raise_at_the_call(local, T, value):
     assert logger._writer.pending_rows() == 0
 
 
-@pytest.mark.parametrize("iteration, error", [(-1, ValueError), (1.5, TypeError), (2.0, TypeError),
-                                              ("3", TypeError), (None, TypeError), (True, TypeError),
-                                              (2**63, ValueError)])
+@pytest.mark.parametrize(
+    "iteration, error",
+    [
+        (-1, ValueError),
+        (1.5, TypeError),
+        (2.0, TypeError),
+        ("3", TypeError),
+        (None, TypeError),
+        (True, TypeError),
+        (2**63, ValueError),
+    ],
+)
 def test_bad_iterations_raise_at_the_call(local, T, iteration, error):
     logger = new_task(T).get_logger()
     with pytest.raises(error, match="iteration"):
@@ -206,6 +224,7 @@ def test_numpy_scalars_are_numbers(local, T):
 
 
 # -- flushing -----------------------------------------------------------------------------------------------
+
 
 def test_background_flush_by_period_and_one_manifest_edit_per_flush(local, T):
     task = new_task(T)
@@ -324,6 +343,7 @@ def test_threads_report_concurrently_without_tearing_rows(local, T):
 
 # -- reading ----------------------------------------------------------------------------------------------
 
+
 def test_downsampling_follows_clearml(local, T):
     task = new_task(T)
     logger = task.get_logger()
@@ -403,9 +423,11 @@ def test_reset_starts_a_new_run(local, T):
 
 # -- compaction and the log ----------------------------------------------------------------------------------
 
+
 def test_close_compacts_to_one_checkpoint(loc, T):
-    task = T.init("metrics", "compaction", reuse_last_task_id=False, auto_connect_arg_parser=False,
-                  auto_connect_streams=False)  # the rows below are exactly what the test reports
+    task = T.init(
+        "metrics", "compaction", reuse_last_task_id=False, auto_connect_arg_parser=False, auto_connect_streams=False
+    )  # the rows below are exactly what the test reports
     logger = task.get_logger()
     logger.set_flush_period(None)
     for flush in range(4):
@@ -431,7 +453,7 @@ def test_duplicate_log_entries_are_read_once(local, T):
     logger.report_scalar("a", "b", 1.0, 0)
     task.flush()
     refs = task._db.refs
-    (_, entry), = metrics.log_entries(refs, task.id, 1)
+    ((_, entry),) = metrics.log_entries(refs, task.id, 1)
     refs.append(segments_key(task.id), entry)  # what a transport retry of the append can leave
     assert all_points(task, "a", "b") == ([0], [1.0])
 
@@ -445,8 +467,9 @@ def test_racing_compactions_never_duplicate_rows(local, T):
         task.flush()
     store, refs = task._db.store, task._db.refs
     results = []
-    threads = [threading.Thread(target=lambda: results.append(metrics.compact_log(store, refs, task.id, 1)))
-               for _ in range(4)]
+    threads = [
+        threading.Thread(target=lambda: results.append(metrics.compact_log(store, refs, task.id, 1))) for _ in range(4)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -499,19 +522,21 @@ def test_storage_is_at_most_16_bytes_per_scalar(local, T):
     for i in range(20000):
         logger.report_scalar("loss", "train", rng.random(), i)  # incompressible values: the worst case
     task.flush()
-    (_, entry), = metrics.log_entries(task._db.refs, task.id, 1)
+    ((_, entry),) = metrics.log_entries(task._db.refs, task.id, 1)
     size = entry["segments"]["scalars"]["bytes"]
     assert size / 20000 <= 16, f"{size / 20000:.1f} bytes per scalar"
 
 
 # -- processes ---------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("backend", ["local", "s3"])
 def test_two_processes_log_to_one_task(backend, location_factory, tmp_path, T):
     location = location_factory(backend)
     fstrack.set_store(location.url, **location.storage_options)
     task = T.init("metrics", "two writers", reuse_last_task_id=False, auto_connect_arg_parser=False)
-    child = run_child(f'''
+    child = run_child(
+        f'''
         other = T.get_task(task_id="{task.id}")
         logger = other.get_logger()
         logger.set_flush_period(0.05)
@@ -519,7 +544,11 @@ def test_two_processes_log_to_one_task(backend, location_factory, tmp_path, T):
             logger.report_scalar("loss", "second", float(i), i)
         logger.report_text("from the second process", print_console=False)
         print("done", flush=True)
-    ''', location, tmp_path, wait=False)
+    ''',
+        location,
+        tmp_path,
+        wait=False,
+    )
     logger = task.get_logger()
     logger.set_flush_period(0.05)
     for i in range(2000):
@@ -541,7 +570,8 @@ def test_two_processes_log_to_one_task(backend, location_factory, tmp_path, T):
 def test_sigkill_loses_at_most_the_events_since_the_last_flush(backend, location_factory, tmp_path, T):
     location = location_factory(backend)
     fstrack.set_store(location.url, **location.storage_options)
-    child = run_child('''
+    child = run_child(
+        """
         task = T.init("metrics", "killed", reuse_last_task_id=False, auto_connect_arg_parser=False)
         print(task.id, flush=True)
         logger = task.get_logger()
@@ -553,7 +583,11 @@ def test_sigkill_loses_at_most_the_events_since_the_last_flush(backend, location
             if i % 500 == 0:
                 logger.flush()
                 print(i, flush=True)
-    ''', location, tmp_path, wait=False)
+    """,
+        location,
+        tmp_path,
+        wait=False,
+    )
     task_id = child.stdout.readline().strip()
     flushed = 0
     target = 6000 if backend == "local" else 2500
@@ -575,8 +609,9 @@ def test_sigkill_loses_at_most_the_events_since_the_last_flush(backend, location
 
 # -- fstrack.scalars ----------------------------------------------------------------------------------------
 
+
 def test_scalars_across_tasks(loc, T):
-    from fstrack.analytics import scalars
+    from fstrack.records.analytics import scalars
 
     made = []
     for k in range(4):
@@ -591,8 +626,7 @@ def test_scalars_across_tasks(loc, T):
         made.append(task)
     table = scalars()
     assert table.num_rows == 4 * 40
-    assert table.schema.names == ["task", "project", "task_name", "title", "series", "iteration", "timestamp",
-                                  "value"]
+    assert table.schema.names == ["task", "project", "task_name", "title", "series", "iteration", "timestamp", "value"]
     frame = table.to_pandas()
     assert set(frame["project"]) == {"alpha", "beta"}
     assert set(frame["task_name"]) == {"run-0", "run-1", "run-2", "run-3"}
@@ -604,7 +638,7 @@ def test_scalars_across_tasks(loc, T):
     assert scalars(series=["val"]).num_rows == 4 * 20
     assert scalars(task_name="^run-3$").column("task_name").unique().to_pylist() == ["run-3"]
     assert scalars(project="nope").num_rows == 0
-    urls = fstrack.analytics.scalar_segment_urls(project="alpha")
+    urls = fstrack.records.analytics.scalar_segment_urls(project="alpha")
     assert len(urls) == 3
     with pytest.raises(ValueError, match="iterations"):
         scalars(iterations=(5,))

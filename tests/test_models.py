@@ -14,19 +14,19 @@ import pytest
 
 import fstrack
 from fstrack import Task
-from fstrack.fsck import fsck
-from fstrack.models import (
-    InputModel, Model, ModelLockedError, ModelNotFoundError, OutputModel, model_db, wait_for_uploads,
-)
-from fstrack.objects import BlobId
-from fstrack.store import OBJECTS_DIR, open_store
+from fstrack.records.modeldb import ModelNotFoundError
+from fstrack.sdk import current
+from fstrack.sdk.models import InputModel, Model, ModelLockedError, OutputModel, model_db, wait_for_uploads
+from fstrack.store.fsck import fsck
+from fstrack.store.objects import BlobId
+from fstrack.store.store import OBJECTS_DIR, open_store
 
 
 @pytest.fixture
 def use_store(location_factory, tmp_path, monkeypatch):
     """``use_store(backend)``: point Task and the models at a fresh store (and a private cache)."""
     monkeypatch.setenv("FSTRACK_CACHE_DIR", str(tmp_path / "cache"))
-    Task._main = None
+    current.main = None
 
     def use(backend: str):
         loc = location_factory(backend)
@@ -34,9 +34,9 @@ def use_store(location_factory, tmp_path, monkeypatch):
         return loc
 
     yield use
-    if Task._main is not None:
-        Task._main.close()
-    Task._main = None
+    if current.main is not None:
+        current.main.close()
+    current.main = None
     wait_for_uploads()
 
 
@@ -57,7 +57,7 @@ def _file(path, data: bytes) -> str:
 
 
 def _store():
-    from fstrack import config
+    from fstrack.records import config
 
     return config.get_store()
 
@@ -69,11 +69,17 @@ def _blobs_of_size(size: int) -> int:
 def run_script(code: str, loc, tmp_path, name: str = "script.py", timeout: float = 180):
     script = tmp_path / name
     script.write_text(textwrap.dedent(code))
-    env = {**os.environ, **loc.env, "FSTRACK_URL": loc.url, "FSTRACK_STORAGE_OPTIONS": json.dumps(loc.storage_options),
-           "FSTRACK_CACHE_DIR": str(tmp_path / f"cache-{name}")}
+    env = {
+        **os.environ,
+        **loc.env,
+        "FSTRACK_URL": loc.url,
+        "FSTRACK_STORAGE_OPTIONS": json.dumps(loc.storage_options),
+        "FSTRACK_CACHE_DIR": str(tmp_path / f"cache-{name}"),
+    }
     env.pop("FSTRACK_TASK_ID", None)
-    return subprocess.run([sys.executable, str(script)], env=env, cwd=tmp_path, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, str(script)], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=timeout
+    )
 
 
 # -- round trips on every backend ---------------------------------------------------------------------------
@@ -83,12 +89,19 @@ def test_output_model_round_trip(backend, use_store, tmp_path):
     task = Task.create(project_name="models/rt", task_name="trainer")
     payload = os.urandom(200_000)
     weights = _file(tmp_path / "net.pt", payload)
-    model = OutputModel(task=task, config_dict={"layers": 3}, label_enumeration={"bg": 0, "cat": 1},
-                        name="resnet", tags=["best"], comment="first try")
+    model = OutputModel(
+        task=task,
+        config_dict={"layers": 3},
+        label_enumeration={"bg": 0, "cat": 1},
+        name="resnet",
+        tags=["best"],
+        comment="first try",
+    )
     url = model.update_weights(weights, auto_delete_file=False, iteration=7, async_enable=False)
     assert os.path.exists(weights)
-    assert url == model.url and url.endswith(f"{OBJECTS_DIR}/{model._data['weights']['object'][:2]}/"
-                                             f"{model._data['weights']['object'][2:]}")
+    assert url == model.url and url.endswith(
+        f"{OBJECTS_DIR}/{model._data['weights']['object'][:2]}/{model._data['weights']['object'][2:]}"
+    )
     # the task lists it (list-like and by name on the task: the file name without extension)
     task.reload()
     assert task.output_models_id == {"net": model.id}
@@ -99,8 +112,12 @@ def test_output_model_round_trip(backend, use_store, tmp_path):
     assert [m.id for m in found] == [model.id]
     loaded = InputModel(name="resnet", project="models/rt", tags=["best"])
     assert loaded.id == model.id
-    assert (loaded.framework, loaded.iteration, loaded.labels, loaded.config_dict) == \
-        ("PyTorch", 7, {"bg": 0, "cat": 1}, {"layers": 3})
+    assert (loaded.framework, loaded.iteration, loaded.labels, loaded.config_dict) == (
+        "PyTorch",
+        7,
+        {"bg": 0, "cat": 1},
+        {"layers": 3},
+    )
     assert loaded.original_task == task.id and loaded.project_name == "models/rt"
     assert loaded.comment.startswith(f"snapshot {weights} stored") and "first try" in loaded.comment
     with open(loaded.get_local_copy(), "rb") as f:
@@ -119,8 +136,9 @@ def test_local_copy_is_cached_by_hash(store3, tmp_path, monkeypatch):
     def no_io(*args, **kwargs):
         raise AssertionError("a cached copy must not be downloaded again")
 
-    import fstrack.gc
-    monkeypatch.setattr(fstrack.gc, "fetch_object", no_io)
+    import fstrack.store.gc
+
+    monkeypatch.setattr(fstrack.store.gc, "fetch_object", no_io)
     monkeypatch.setattr(type(_store()), "get_file", no_io)
     assert Model(model.id).get_local_copy() == first
     assert Model(model.id).get_weights() == first
@@ -161,8 +179,12 @@ def test_model_record_in_the_store(store2, tmp_path):
     assert head[0] == 2 and set(head[1]) == {"manifest", "time"}
     manifest = db.load(model.id)
     assert manifest["kind"] == "model" and manifest["task"] == task.id and manifest["project"] == "spec"
-    assert manifest["weights"] == {"object": manifest["weights"]["object"], "size": 4, "file": "m.onnx",
-                                   "package": False}
+    assert manifest["weights"] == {
+        "object": manifest["weights"]["object"],
+        "size": 4,
+        "file": "m.onnx",
+        "package": False,
+    }
     assert manifest["previous"] is not None
     names = _store().backend.list("index/models")
     assert names == [f"{model.id}.{2:020d}"]
@@ -192,9 +214,15 @@ def test_register_uri_import_and_load_model(store2, tmp_path):
     assert model.framework == "Keras"
     added = set(_store().object_ids()) - before
     assert {_store().get_doc(o)["kind"] for o in added} == {"model", "task"}  # manifests only: nothing uploaded
-    imported = InputModel.import_model("https://example.com/w/resnet50.pth", name="resnet50", project="zoo",
-                                       tags=["pretrained"], config_text="depth: 50",
-                                       label_enumeration={"a": 1}, create_as_published=True)
+    imported = InputModel.import_model(
+        "https://example.com/w/resnet50.pth",
+        name="resnet50",
+        project="zoo",
+        tags=["pretrained"],
+        config_text="depth: 50",
+        label_enumeration={"a": 1},
+        create_as_published=True,
+    )
     assert imported.published and imported.framework == "PyTorch" and imported.config_dict == {"depth": 50}
     again = InputModel.import_model("https://example.com/w/resnet50.pth", name="other name")
     assert again.id == imported.id and again.name == "resnet50"
@@ -323,7 +351,7 @@ def test_input_models_on_a_task(store2, tmp_path):
 
 
 def test_input_model_under_an_agent_uses_the_stored_one(store2, tmp_path, monkeypatch):
-    from fstrack.task import _PRIVATE
+    from fstrack.sdk.task import _PRIVATE
 
     producer = Task.create(project_name="p", task_name="producer")
     first, second = OutputModel(task=producer, name="first"), OutputModel(task=producer, name="second")
@@ -353,8 +381,9 @@ def test_connect_output_model_and_update_output_model(store2, tmp_path):
     out.update_weights(_file(tmp_path / "epoch1.pt", b"1"), async_enable=False)
     task.reload()
     assert task.output_models_id == {"checkpoint": out.id}
-    url = task.update_output_model(_file(tmp_path / "best.pt", b"best"), name="best", tags=["t"], iteration=5,
-                                   auto_delete_file=False)
+    url = task.update_output_model(
+        _file(tmp_path / "best.pt", b"best"), name="best", tags=["t"], iteration=5, auto_delete_file=False
+    )
     task.reload()
     best = task.models.output["best"]
     assert best.name == "writer - best" and best.url == url and best.iteration == 5 and best.tags == ["t"]
@@ -427,7 +456,8 @@ def test_models_live_in_another_store(store2, tmp_path):
     assert weights["store"] == str(other) and url.startswith(str(other)) and "object" not in weights
     far = open_store(str(other), create=False)
     assert far.has(weights["hash"]) and not _store().has(weights["hash"])
-    from fstrack.refs import Refs
+    from fstrack.store.refs import Refs
+
     pin = Refs(far).head(f"outputs/{model.id}")
     assert pin[1]["weights"] == weights["hash"]
     assert open(Model(model.id).get_local_copy(), "rb").read() == payload
@@ -436,7 +466,7 @@ def test_models_live_in_another_store(store2, tmp_path):
 
 
 def test_gc_keeps_live_model_weights_and_frees_removed_ones(store2, tmp_path):
-    from fstrack import gc
+    from fstrack.store import gc
 
     task = Task.create(project_name="p", task_name="gc")
     keep, drop = OutputModel(task=task, name="keep"), OutputModel(task=task, name="drop")
@@ -537,7 +567,7 @@ SAVER = """
 LOADER = """
     import json
     import joblib, torch
-    from fstrack.models import InputModel, Model
+    from fstrack.sdk.models import InputModel, Model
     found = Model.query_models(project_name="models/e2e", model_name="train - weights")
     state = torch.load(found[0].get_local_copy())
     clf = joblib.load(InputModel(name="train - clf", project="models/e2e").get_local_copy())
@@ -601,7 +631,7 @@ def test_frameworks_options(location_factory, tmp_path):
 
 
 def test_wildcards_and_should_connect():
-    from fstrack.frameworks import matches_any_wildcard, should_connect
+    from fstrack.capture.frameworks import matches_any_wildcard, should_connect
 
     assert should_connect(True, "pytorch") and not should_connect(False, "pytorch")
     assert not should_connect({}, "pytorch") and should_connect({"joblib": False}, "pytorch")
@@ -612,5 +642,6 @@ def test_wildcards_and_should_connect():
     assert not matches_any_wildcard("/a/other/m.pt", ["checkpoints/*.pt"])
     assert matches_any_wildcard("/x/y.bin", [])
     with pytest.raises(TypeError):
-        from fstrack.frameworks import _check_option
+        from fstrack.capture.frameworks import _check_option
+
         _check_option("yes")

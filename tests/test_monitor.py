@@ -1,4 +1,4 @@
-"""auto_resource_monitoring (fstrack.monitor): ``:monitor:`` scalars, iteration vs seconds x-axis, options,
+"""auto_resource_monitoring (fstrack.capture.monitor): ``:monitor:`` scalars, iteration vs seconds x-axis, options,
 the NVML paths (missing library, no driver, fake GPUs) and the sampling cost."""
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ import psutil
 import pytest
 
 import fstrack
-from fstrack import monitor
-from fstrack.monitor import ResourceMonitor, script_iteration
-from fstrack.task import Task
+from fstrack.capture import monitor
+from fstrack.capture.monitor import ResourceMonitor, script_iteration
+from fstrack.sdk import current
+from fstrack.sdk.task import Task
 
 FAST = {"sample_frequency_per_sec": 20, "first_report_sec": 0.3, "report_frequency_sec": 0.3}
 
@@ -27,21 +28,27 @@ def loc(location_factory, tmp_path, monkeypatch):
     location = location_factory("local")
     monkeypatch.setenv("FSTRACK_CACHE_DIR", str(tmp_path / "cache"))
     fstrack.set_store(location.url, **location.storage_options)
-    defaults = (ResourceMonitor._first_report_sec_default,
-                ResourceMonitor._wait_for_first_iteration_to_start_sec_default,
-                ResourceMonitor._max_wait_for_first_iteration_to_start_sec_default)
-    Task._main = None
+    defaults = (
+        ResourceMonitor._first_report_sec_default,
+        ResourceMonitor._wait_for_first_iteration_to_start_sec_default,
+        ResourceMonitor._max_wait_for_first_iteration_to_start_sec_default,
+    )
+    current.main = None
     yield location
-    if Task._main is not None:
-        Task._main.close()
-    Task._main = None
-    (ResourceMonitor._first_report_sec_default, ResourceMonitor._wait_for_first_iteration_to_start_sec_default,
-     ResourceMonitor._max_wait_for_first_iteration_to_start_sec_default) = defaults
+    if current.main is not None:
+        current.main.close()
+    current.main = None
+    (
+        ResourceMonitor._first_report_sec_default,
+        ResourceMonitor._wait_for_first_iteration_to_start_sec_default,
+        ResourceMonitor._max_wait_for_first_iteration_to_start_sec_default,
+    ) = defaults
 
 
 def init(option, name: str = "monitor") -> Task:
-    return Task.init("monitor", name, auto_resource_monitoring=option, auto_connect_streams=False,
-                     reuse_last_task_id=False)
+    return Task.init(
+        "monitor", name, auto_resource_monitoring=option, auto_connect_streams=False, reuse_last_task_id=False
+    )
 
 
 def wait_reports(task: Task, count: int, timeout: float = 20.0) -> None:
@@ -64,8 +71,11 @@ def series_of(task: Task, title: str) -> dict[str, dict]:
 def test_seconds_mode_reports_plausible_machine_statistics(loc, monkeypatch):
     monkeypatch.setitem(sys.modules, "pynvml", None)  # as if nvidia-ml-py were not installed
     task = init(dict(FAST, wait_for_first_iteration_to_start_sec=0))
-    child = subprocess.Popen([sys.executable, "-c", "x = b'x' * (200 << 20); print('ready', flush=True); "
-                              "import time; time.sleep(30)"], stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", "x = b'x' * (200 << 20); print('ready', flush=True); import time; time.sleep(30)"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert child.stdout.readline() == "ready\n"  # 200 MiB resident in a child process
         burn(1.0)
@@ -77,8 +87,14 @@ def test_seconds_mode_reports_plausible_machine_statistics(loc, monkeypatch):
         child.wait()
     assert not running.is_alive() and task.resource_monitor is None
     machine = series_of(task, ":monitor:machine")
-    expected = {"cpu_usage", "memory_used_gb", "memory_free_gb", "disk_free_percent", "network_tx_mbs",
-                "network_rx_mbs"}
+    expected = {
+        "cpu_usage",
+        "memory_used_gb",
+        "memory_free_gb",
+        "disk_free_percent",
+        "network_tx_mbs",
+        "network_rx_mbs",
+    }
     if psutil.disk_io_counters() is not None:
         expected |= {"io_read_mbs", "io_write_mbs"}
     assert expected <= set(machine), sorted(machine)
@@ -145,16 +161,22 @@ def test_seconds_mode_switches_back_when_iterations_start(loc):
 def test_set_resource_monitor_iteration_timeout(loc):
     task = init(dict(FAST))
     running = task.resource_monitor
-    assert Task.set_resource_monitor_iteration_timeout(seconds_from_start=1, wait_for_first_iteration_to_start_sec=2,
-                                                       max_wait_for_first_iteration_to_start_sec=3) is True
+    assert (
+        Task.set_resource_monitor_iteration_timeout(
+            seconds_from_start=1, wait_for_first_iteration_to_start_sec=2, max_wait_for_first_iteration_to_start_sec=3
+        )
+        is True
+    )
     assert (running._first_report_sec, running.wait_for_first_iteration, running.max_check_first_iteration) == (1, 2, 3)
     fresh = ResourceMonitor(task)
     assert (fresh._first_report_sec, fresh.wait_for_first_iteration, fresh.max_check_first_iteration) == (1, 2, 3)
     fresh.stop()
-    assert (Task.set_resource_monitor_iteration_timeout() is True
-            and ResourceMonitor._first_report_sec_default == 30.0
-            and ResourceMonitor._wait_for_first_iteration_to_start_sec_default == 180.0
-            and ResourceMonitor._max_wait_for_first_iteration_to_start_sec_default == 1800.0)
+    assert (
+        Task.set_resource_monitor_iteration_timeout() is True
+        and ResourceMonitor._first_report_sec_default == 30.0
+        and ResourceMonitor._wait_for_first_iteration_to_start_sec_default == 180.0
+        and ResourceMonitor._max_wait_for_first_iteration_to_start_sec_default == 1800.0
+    )
     with pytest.raises(ValueError, match="seconds_from_start"):
         Task.set_resource_monitor_iteration_timeout(-1)
 
@@ -163,15 +185,20 @@ class MyMonitor(ResourceMonitor):
     pass
 
 
-@pytest.mark.parametrize(("option", "check"), [
-    (False, lambda m: m is None),
-    ({}, lambda m: m is None),
-    (True, lambda m: type(m) is ResourceMonitor and m._first_report_sec == 30.0 and m._report_frequency == 30.0),
-    (MyMonitor, lambda m: type(m) is MyMonitor and m.is_alive()),
-    ({"report_start_sec": 5, "report_global_mem_used": True, "sample_frequency_per_sec": 1},
-     lambda m: (m._first_report_sec, m._per_process, m._sample_frequency) == (5.0, False, 1.0)),
-    ({"seconds_from_start": 7}, lambda m: m._first_report_sec == 7.0),
-])
+@pytest.mark.parametrize(
+    ("option", "check"),
+    [
+        (False, lambda m: m is None),
+        ({}, lambda m: m is None),
+        (True, lambda m: type(m) is ResourceMonitor and m._first_report_sec == 30.0 and m._report_frequency == 30.0),
+        (MyMonitor, lambda m: type(m) is MyMonitor and m.is_alive()),
+        (
+            {"report_start_sec": 5, "report_global_mem_used": True, "sample_frequency_per_sec": 1},
+            lambda m: (m._first_report_sec, m._per_process, m._sample_frequency) == (5.0, False, 1.0),
+        ),
+        ({"seconds_from_start": 7}, lambda m: m._first_report_sec == 7.0),
+    ],
+)
 def test_option_forms(loc, option, check):
     task = init(option)
     running = task.resource_monitor
@@ -180,12 +207,15 @@ def test_option_forms(loc, option, check):
     assert running is None or not running.is_alive()
 
 
-@pytest.mark.parametrize(("option", "error", "match"), [
-    ({"sample_every": 3}, TypeError, "sample_every"),
-    ({"report_frequency_sec": 0}, ValueError, "report_frequency_sec"),
-    ({"first_report_sec": "soon"}, ValueError, "first_report_sec"),
-    ("yes", TypeError, "auto_resource_monitoring"),
-])
+@pytest.mark.parametrize(
+    ("option", "error", "match"),
+    [
+        ({"sample_every": 3}, TypeError, "sample_every"),
+        ({"report_frequency_sec": 0}, ValueError, "report_frequency_sec"),
+        ({"first_report_sec": "soon"}, ValueError, "first_report_sec"),
+        ("yes", TypeError, "auto_resource_monitoring"),
+    ],
+)
 def test_bad_options_raise_at_init(loc, option, error, match):
     with pytest.raises(error, match=match):
         init(option)
@@ -207,6 +237,7 @@ def fake_nvml(count: int = 2, fail_init: bool = False, fail_reads: bool = False)
             if fail_reads:
                 raise NVMLError("GPU is lost")
             return value(handle)
+
         return read
 
     nvml.NVMLError = NVMLError
@@ -218,8 +249,7 @@ def fake_nvml(count: int = 2, fail_init: bool = False, fail_reads: bool = False)
     nvml.nvmlDeviceGetUUID = lambda h: f"GPU-{h:04d}".encode()
     nvml.nvmlDeviceGetTemperature = reading(lambda h: 50 + h)
     nvml.nvmlDeviceGetUtilizationRates = reading(lambda h: types.SimpleNamespace(gpu=30 + h, memory=5))
-    nvml.nvmlDeviceGetMemoryInfo = reading(lambda h: types.SimpleNamespace(used=2 << 30, total=8 << 30,
-                                                                             free=6 << 30))
+    nvml.nvmlDeviceGetMemoryInfo = reading(lambda h: types.SimpleNamespace(used=2 << 30, total=8 << 30, free=6 << 30))
     nvml.nvmlDeviceGetPowerUsage = reading(lambda h: 150_000)
     return nvml
 
@@ -238,19 +268,29 @@ def test_gpus_through_nvml(loc, monkeypatch, visible, indices):
     gpu = {name: s["y"][-1] for name, s in series_of(task, ":monitor:gpu").items()}
     expected = {}
     for i in indices:
-        expected.update({f"gpu_{i}_temperature": 50.0 + i, f"gpu_{i}_utilization": 30.0 + i,
-                         f"gpu_{i}_mem_used_gb": 2.0, f"gpu_{i}_mem_free_gb": 6.0, f"gpu_{i}_mem_usage": 25.0,
-                         f"gpu_{i}_power_draw": 150.0})
+        expected.update(
+            {
+                f"gpu_{i}_temperature": 50.0 + i,
+                f"gpu_{i}_utilization": 30.0 + i,
+                f"gpu_{i}_mem_used_gb": 2.0,
+                f"gpu_{i}_mem_free_gb": 6.0,
+                f"gpu_{i}_mem_usage": 25.0,
+                f"gpu_{i}_power_draw": 150.0,
+            }
+        )
     assert gpu == expected
     assert "cpu_usage" in series_of(task, ":monitor:machine")
 
 
-@pytest.mark.parametrize(("module", "note"), [
-    (None, "no NVML library"),
-    (fake_nvml(fail_init=True), "NVML: Driver Not Loaded"),
-    (fake_nvml(count=0), "no GPU found"),
-    (fake_nvml(fail_reads=True), "switching it off"),
-])
+@pytest.mark.parametrize(
+    ("module", "note"),
+    [
+        (None, "no NVML library"),
+        (fake_nvml(fail_init=True), "NVML: Driver Not Loaded"),
+        (fake_nvml(count=0), "no GPU found"),
+        (fake_nvml(fail_reads=True), "switching it off"),
+    ],
+)
 def test_gpu_trouble_is_noted_never_raised(loc, monkeypatch, module, note):
     monkeypatch.setitem(sys.modules, "pynvml", module)
     task = init(dict(FAST, wait_for_first_iteration_to_start_sec=0))
@@ -287,7 +327,8 @@ def test_script_iteration_leaves_out_the_monitor(loc):
 # -- a real script --------------------------------------------------------------------------------------------------
 def test_monitor_in_a_real_script_and_a_quick_exit(loc, tmp_path):
     script = tmp_path / "train.py"
-    script.write_text(textwrap.dedent("""
+    script.write_text(
+        textwrap.dedent("""
         import json, sys, time
         from fstrack import Task
         task = Task.init("monitor", "script", auto_resource_monitoring=json.loads(sys.argv[1]))
@@ -295,13 +336,15 @@ def test_monitor_in_a_real_script_and_a_quick_exit(loc, tmp_path):
             task.get_logger().report_scalar("loss", "train", 1.0 / i, iteration=i)
             time.sleep(0.05)
         print("TASK", task.id, flush=True)
-        """))
+        """)
+    )
     env = {**os.environ, **loc.env, "FSTRACK_URL": loc.url, "FSTRACK_CACHE_DIR": str(tmp_path / "cache")}
     env.pop("FSTRACK_TASK_ID", None)
     for option, expect in ((FAST, True), (True, False)):
         t0 = time.monotonic()
-        result = subprocess.run([sys.executable, str(script), json.dumps(option)], env=env, capture_output=True,
-                                text=True, timeout=60)
+        result = subprocess.run(
+            [sys.executable, str(script), json.dumps(option)], env=env, capture_output=True, text=True, timeout=60
+        )
         assert result.returncode == 0, result.stderr
         assert time.monotonic() - t0 < 20
         task_id = next(line.split()[1] for line in result.stdout.splitlines() if line.startswith("TASK"))
@@ -330,8 +373,13 @@ def test_sampling_does_not_slow_a_training_loop(loc):
         alone, monitored = [], []
         for _ in range(12):
             alone.append(loop())
-            running = ResourceMonitor(task, sample_frequency_per_sec=50, first_report_sec=0.2,
-                                      report_frequency_sec=0.2, wait_for_first_iteration_to_start_sec=0)
+            running = ResourceMonitor(
+                task,
+                sample_frequency_per_sec=50,
+                first_report_sec=0.2,
+                report_frequency_sec=0.2,
+                wait_for_first_iteration_to_start_sec=0,
+            )
             running.start()
             time.sleep(0.05)
             monitored.append(loop())
@@ -343,7 +391,9 @@ def test_sampling_does_not_slow_a_training_loop(loc):
             break
     task.close()
     per_sample = cpu / max(1, samples)
-    print(f"loop x{min(ratios):.3f} with the monitor sampling at 50 Hz (attempts: {ratios}); {per_sample * 1e6:.0f} "
-          f"µs CPU per sample (default 2 Hz: {per_sample * 2 * 100:.3f} % of a core)")
+    print(
+        f"loop x{min(ratios):.3f} with the monitor sampling at 50 Hz (attempts: {ratios}); {per_sample * 1e6:.0f} "
+        f"µs CPU per sample (default 2 Hz: {per_sample * 2 * 100:.3f} % of a core)"
+    )
     assert per_sample < 0.002
     assert min(ratios) < 1.25

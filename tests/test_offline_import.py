@@ -23,10 +23,10 @@ import pytest
 
 import fstrack
 from fstrack import Task
-from fstrack.fsck import fsck
-from fstrack.offline_import import OfflineSessionError
-from fstrack.store import open_store
-from fstrack.sync import _walk
+from fstrack.sdk.offline_import import OfflineSessionError
+from fstrack.store.fsck import fsck
+from fstrack.store.store import open_store
+from fstrack.sync.engine import _walk
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SESSION = FIXTURES / "clearml_offline_session"
@@ -62,8 +62,10 @@ def check_clearml_task(task: Task, *, offset: int = 0) -> None:
     assert params["Data/batch"] == "32" and params["Data/seed"] == "7"
     assert task.get_parameters(cast=True)["General/layers"] == [16, 8]
     assert task._data["hyperparams"]["General"]["layers"]["type"] == "list/int"
-    assert task.get_configuration_object_as_dict("model-config") == {"model": {"depth": 2, "width": 16},
-                                                                      "aug": ["flip", "crop"]}
+    assert task.get_configuration_object_as_dict("model-config") == {
+        "model": {"depth": 2, "width": 16},
+        "aug": ["flip", "crop"],
+    }
     scalars = task.get_all_reported_scalars()
     assert scalars["loss"]["train"]["x"] == [i + offset for i in range(5)]
     assert scalars["loss"]["train"]["y"] == [1.0 / (i + 1) for i in range(5)]
@@ -97,7 +99,9 @@ def check_clearml_fields(task: Task) -> None:
     assert task.get_tags() == ["offline", "fixture"]
     assert task.comment == "made by tests/fixtures make_session.py"
     script = task.export_task()["script"]
-    assert "Task.set_offline(True)" in script["code"] and not script["diff"] and script["entry_point"] == "make_session.py"
+    assert (
+        "Task.set_offline(True)" in script["code"] and not script["diff"] and script["entry_point"] == "make_session.py"
+    )
     assert "clearml == 2.1.12" in script["requirements"]["pip"]
     model = task.models["output"][0]
     assert model.name == "demo-net" and model.framework == "PyTorch" and "fixture" in model.tags
@@ -156,7 +160,7 @@ def test_not_a_session_is_refused(store, tmp_path):
     evil = tmp_path / "evil.zip"
     with zipfile.ZipFile(evil, "w") as zf:
         zf.writestr("../escape/task.json", "{}")
-    from fstrack.artifacts import UnsafeArchiveError
+    from fstrack.sdk.artifacts import UnsafeArchiveError
 
     with pytest.raises(UnsafeArchiveError):
         Task.import_offline_session(str(evil))
@@ -177,21 +181,30 @@ def _clearml_python() -> str | None:
 def test_fresh_clearml_session_made_by_clearml_imports(location_factory, tmp_path):
     python = _clearml_python()
     if python is None:
-        pytest.skip("no Python with the clearml package (set FSTRACK_CLEARML_PYTHON); the checked-in session is "
-                    "imported by the other tests")
+        pytest.skip(
+            "no Python with the clearml package (set FSTRACK_CLEARML_PYTHON); the checked-in session is "
+            "imported by the other tests"
+        )
     home = tmp_path / "home"
     home.mkdir()
     # clearml's background scan of imports for the requirements sometimes hangs until its 300 s timeout at exit;
     # a synchronous `pip freeze` records them without that race
-    (home / "clearml.conf").write_text("sdk { development { vcs_repo_detect_async: false, "
-                                       "detect_with_pip_freeze: true } }\n")
+    (home / "clearml.conf").write_text(
+        "sdk { development { vcs_repo_detect_async: false, detect_with_pip_freeze: true } }\n"
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CLEARML", "FSTRACK"))}
     env.update(HOME=str(home), PYTHONPATH="")
     log = tmp_path / "clearml.log"
     with open(log, "wb") as out:  # a file, not a pipe: clearml leaves a helper process holding its output open
-        made = subprocess.Popen([python, str(FIXTURES / "make_clearml_offline_session.py")], cwd=tmp_path, env=env,
-                                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        made = subprocess.Popen(
+            [python, str(FIXTURES / "make_clearml_offline_session.py")],
+            cwd=tmp_path,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         assert made.wait(timeout=150) == 0, log.read_text()[-3000:]
     finally:
@@ -233,8 +246,9 @@ def run_offline(tmp_path: Path, folder: Path, name: str) -> None:
     env = {**os.environ, "FSTRACK_OFFLINE_DIR": str(folder), "FSTRACK_CACHE_DIR": str(tmp_path / "child-cache")}
     for variable in ("FSTRACK_URL", "FSTRACK_TASK_ID", "FSTRACK_OFFLINE"):
         env.pop(variable, None)
-    done = subprocess.run([sys.executable, str(script), name], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, str(script), name], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"offline folder: {folder}" in done.stdout
 

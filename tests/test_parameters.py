@@ -1,4 +1,4 @@
-"""Parameters, configuration objects and labels (fstrack.parameters), through fstrack.Task and in isolation.
+"""Parameters, configuration objects and labels (fstrack.sdk.parameters), through fstrack.Task and in isolation.
 
 Parts:
 * pure helpers: value encoding/casting, flatten/unflatten, key checks, the write-through dict;
@@ -27,9 +27,18 @@ import pytest
 
 import fstrack
 from fstrack import Task
-from fstrack import parameters as P
-from fstrack.parameters import (ConnectedDict, ParametersMixin, UnsupportedTypeError, decode_value,
-                                encode_value, flatten_dict, type_name, unflatten_dict)
+from fstrack.sdk import current
+from fstrack.sdk import parameters as P
+from fstrack.sdk.parameters import (
+    ConnectedDict,
+    ParametersMixin,
+    UnsupportedTypeError,
+    decode_value,
+    encode_value,
+    flatten_dict,
+    type_name,
+    unflatten_dict,
+)
 from fstrack.task_parameters import TaskParameters, param, percent_param
 
 
@@ -42,23 +51,27 @@ class Color(Enum):
 # pure helpers
 # ================================================================================================
 
-@pytest.mark.parametrize("value, expected_type, expected_text", [
-    (3, "int", "3"),
-    (0.1, "float", "0.1"),
-    (1e-05, "float", "1e-05"),
-    (True, "bool", "True"),
-    (False, "bool", "False"),
-    ("text", "str", "text"),
-    ("", "str", ""),
-    (None, "NoneType", ""),
-    ([1, 2, 3], "list/int", "[1, 2, 3]"),
-    ([1, "a"], "list", '[1, "a"]'),
-    ([], "list", "[]"),
-    ((1.5, 2.5), "tuple/float", "[1.5, 2.5]"),
-    ({"a": 1, "b": 2}, "dict/int", '{"a": 1, "b": 2}'),
-    ({"a": 1, "b": "x"}, "dict", '{"a": 1, "b": "x"}'),
-    ([[1, 2], [3]], "list/list", "[[1, 2], [3]]"),
-])
+
+@pytest.mark.parametrize(
+    "value, expected_type, expected_text",
+    [
+        (3, "int", "3"),
+        (0.1, "float", "0.1"),
+        (1e-05, "float", "1e-05"),
+        (True, "bool", "True"),
+        (False, "bool", "False"),
+        ("text", "str", "text"),
+        ("", "str", ""),
+        (None, "NoneType", ""),
+        ([1, 2, 3], "list/int", "[1, 2, 3]"),
+        ([1, "a"], "list", '[1, "a"]'),
+        ([], "list", "[]"),
+        ((1.5, 2.5), "tuple/float", "[1.5, 2.5]"),
+        ({"a": 1, "b": 2}, "dict/int", '{"a": 1, "b": 2}'),
+        ({"a": 1, "b": "x"}, "dict", '{"a": 1, "b": "x"}'),
+        ([[1, 2], [3]], "list/list", "[[1, 2], [3]]"),
+    ],
+)
 def test_encode_and_cast_round_trip(value, expected_type, expected_text):
     assert type_name(value) == expected_type
     assert encode_value(value) == expected_text
@@ -71,22 +84,25 @@ def test_enum_is_stored_by_member_name():
     assert decode_value("RED", "Color") == "RED"  # cast=True cannot know the class: the name, as ClearML
 
 
-@pytest.mark.parametrize("text, type_str, expected", [
-    ("", "", None),                 # untyped (old ClearML) empty string is None
-    ("x", "", "x"),
-    ("abc", "int", "abc"),          # not castable: the text itself
-    ("3.0", "int", 3),
-    ("0.5", "int", "0.5"),
-    ("TRUE ", "bool", True),
-    ("", "bool", False),
-    ("maybe", "bool", "maybe"),
-    ("(1, 2)", "tuple", (1, 2)),    # python repr accepted for containers
-    ("[1, 'a']", "list", [1, "a"]),
-    ("", "list/int", []),
-    ("not a list", "list", "not a list"),
-    ("v", "legacy", "v"),
-    ("/tmp/x", "PosixPath", "/tmp/x"),
-])
+@pytest.mark.parametrize(
+    "text, type_str, expected",
+    [
+        ("", "", None),  # untyped (old ClearML) empty string is None
+        ("x", "", "x"),
+        ("abc", "int", "abc"),  # not castable: the text itself
+        ("3.0", "int", 3),
+        ("0.5", "int", "0.5"),
+        ("TRUE ", "bool", True),
+        ("", "bool", False),
+        ("maybe", "bool", "maybe"),
+        ("(1, 2)", "tuple", (1, 2)),  # python repr accepted for containers
+        ("[1, 'a']", "list", [1, "a"]),
+        ("", "list/int", []),
+        ("not a list", "list", "not a list"),
+        ("v", "legacy", "v"),
+        ("/tmp/x", "PosixPath", "/tmp/x"),
+    ],
+)
 def test_decode_edge_cases(text, type_str, expected):
     value = decode_value(text, type_str)
     assert value == expected and type(value) is type(expected)
@@ -113,12 +129,12 @@ def test_connected_dict_notifies_on_every_change():
     calls = []
     d = ConnectedDict({"a": 1, "n": {"x": 1}}, lambda: calls.append(1))
     d["a"] = 2
-    d["n"]["x"] = 5                     # nested change reaches the root
+    d["n"]["x"] = 5  # nested change reaches the root
     d.update(b=3)
-    d.setdefault("b", 99)               # no change: no write
+    d.setdefault("b", 99)  # no change: no write
     d.setdefault("c", {"deep": 1})
-    d["c"]["deep"] = 2                  # a dict assigned later is watched too
-    d.pop("missing", None)              # no change: no write
+    d["c"]["deep"] = 2  # a dict assigned later is watched too
+    d.pop("missing", None)  # no change: no write
     del d["b"]
     d |= {"z": 0}
     assert len(calls) == 7
@@ -157,6 +173,7 @@ def test_cast_for_argparse_actions():
 # TaskParameters
 # ================================================================================================
 
+
 class Params(TaskParameters):
     iterations = param(type=int, desc="Number of iterations", range=(0, 100000), default=10)
     target_accuracy = percent_param(desc="The target accuracy", default=0.9)
@@ -171,17 +188,17 @@ def test_task_parameters_semantics():
     with pytest.raises(ValueError, match=r"iterations must be in range \[0, 100000\]"):
         Params(iterations=-1)
     with pytest.raises(TypeError, match="'target_accuracy' must be <class 'float'>"):
-        Params(target_accuracy=1)           # attrs' instance_of: an int is not a float
+        Params(target_accuracy=1)  # attrs' instance_of: an int is not a float
     with pytest.raises(ValueError, match="must be in range"):
         Params(target_accuracy=1.5)
     with pytest.raises(TypeError):
-        Params(iterations=None)             # range= compares None (ClearML's range validator does too)
+        Params(iterations=None)  # range= compares None (ClearML's range validator does too)
 
     class Optional_(TaskParameters):
         a = param(type=int, default=None)
 
-    assert Optional_().a is None            # type= alone accepts None (attrs' optional(instance_of))
-    p.iterations = -5                      # validators run in __init__ only (attr.s)
+    assert Optional_().a is None  # type= alone accepts None (attrs' optional(instance_of))
+    p.iterations = -5  # validators run in __init__ only (attr.s)
     with pytest.raises(ValueError, match="Unknown key bogus in Params object"):
         p.update_from_dict({"bogus": 1})
     p.update_from_dict({"iterations": 3})
@@ -199,6 +216,7 @@ def test_task_parameters_semantics():
     assert Sub().nested is not Sub().nested
 
     with pytest.raises(ValueError, match="No mandatory attributes allowed after an attribute with a default"):
+
         class Bad(TaskParameters):
             a = param(default=1)
             b = param()
@@ -213,6 +231,7 @@ def test_task_parameters_semantics():
 # ================================================================================================
 # the mixin on a host that follows the contract exactly
 # ================================================================================================
+
 
 class ContractHost(ParametersMixin):
     """Only what the Task contract promises: _data, _edit(fn) (fn runs twice on fresh copies, must be
@@ -250,8 +269,12 @@ def test_contract_host_parameters():
     d["opt"]["m"] = 0.5
     host.set_parameter("General/x", [1, 2])
     host.update_parameters({"General/y": None})
-    assert host.get_parameters(cast=True) == {"Train/lr": 0.1, "Train/opt/m": 0.5, "General/x": [1, 2],
-                                              "General/y": None}
+    assert host.get_parameters(cast=True) == {
+        "Train/lr": 0.1,
+        "Train/opt/m": 0.5,
+        "General/x": [1, 2],
+        "General/y": None,
+    }
     edits = host.edits
     host.update_parameters({"General/y": None})
     d["lr"] = 0.1
@@ -271,21 +294,26 @@ def test_contract_host_parameters():
 
 def test_contract_host_remote_dict_and_in_place_update():
     host = ContractHost(remote=True)
-    host._manifest["hyperparams"] = {"General": {"lr": {"value": "0.5", "type": "float", "description": ""},
-                                                 "steps": {"value": "7", "type": "str", "description": ""}}}
+    host._manifest["hyperparams"] = {
+        "General": {
+            "lr": {"value": "0.5", "type": "float", "description": ""},
+            "steps": {"value": "7", "type": "str", "description": ""},
+        }
+    }
     code = {"lr": 0.1, "steps": 3, "new": "x", "nested": {"k": 1}}
     got = host.connect(code)
     assert got == {"lr": 0.5, "steps": 7, "new": "x", "nested": {"k": 1}}
-    assert type(got["steps"]) is int          # a text edit of an int parameter comes back as the code's int
+    assert type(got["steps"]) is int  # a text edit of an int parameter comes back as the code's int
     assert code == got, "the caller's own dict receives the stored values too"
     assert host.get_parameter("General/new") == "x", "names the store lacked are stored"
-    got["lr"] = 123.0                          # under an agent stored values win (ClearML)
+    got["lr"] = 123.0  # under an agent stored values win (ClearML)
     assert got["lr"] == 0.5
 
 
 # ================================================================================================
 # fstrack.Task on a real store
 # ================================================================================================
+
 
 @pytest.fixture(autouse=True)
 def clean_binding():
@@ -307,11 +335,11 @@ def task_store(request, location_factory, tmp_path, monkeypatch):
     monkeypatch.setenv("FSTRACK_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("FSTRACK_TASK_ID", raising=False)
     fstrack.set_store(loc.url, **loc.storage_options)
-    Task._main = None
+    current.main = None
     yield loc
-    if Task._main is not None:
-        Task._main.close()
-    Task._main = None
+    if current.main is not None:
+        current.main.close()
+    current.main = None
 
 
 @pytest.fixture
@@ -325,13 +353,27 @@ def fresh(t):
 
 
 def test_connect_dict_flattens_and_writes_through(task):
-    config = {"lr": 0.1, "epochs": 3, "use_gpu": True, "name": None, "sizes": [1, 2],
-              "model": {"depth": 50, "act": {"kind": "relu"}}, "color": Color.RED}
+    config = {
+        "lr": 0.1,
+        "epochs": 3,
+        "use_gpu": True,
+        "name": None,
+        "sizes": [1, 2],
+        "model": {"depth": 50, "act": {"kind": "relu"}},
+        "color": Color.RED,
+    }
     got = task.connect(config, name="Train")
     assert isinstance(got, dict) and got == config
     assert fresh(task).get_parameters(cast=True) == {
-        "Train/lr": 0.1, "Train/epochs": 3, "Train/use_gpu": True, "Train/name": None, "Train/sizes": [1, 2],
-        "Train/model/depth": 50, "Train/model/act/kind": "relu", "Train/color": "RED"}
+        "Train/lr": 0.1,
+        "Train/epochs": 3,
+        "Train/use_gpu": True,
+        "Train/name": None,
+        "Train/sizes": [1, 2],
+        "Train/model/depth": 50,
+        "Train/model/act/kind": "relu",
+        "Train/color": "RED",
+    }
     assert fresh(task).get_parameters()["Train/use_gpu"] == "True"
     assert task._data["hyperparams"]["Train"]["sizes"] == {"value": "[1, 2]", "type": "list/int", "description": ""}
 
@@ -341,8 +383,12 @@ def test_connect_dict_flattens_and_writes_through(task):
     got.setdefault("other", {"inner": 1})
     got["other"]["inner"] = 2
     params = fresh(task).get_parameters(cast=True)
-    assert (params["Train/lr"], params["Train/model/depth"], params["Train/new_key"], params["Train/other/inner"]) \
-        == (0.01, 101, "v", 2)
+    assert (params["Train/lr"], params["Train/model/depth"], params["Train/new_key"], params["Train/other/inner"]) == (
+        0.01,
+        101,
+        "v",
+        2,
+    )
     assert task.get_parameters_as_dict(cast=True)["Train"]["model"] == {"depth": 101, "act": {"kind": "relu"}}
 
 
@@ -385,8 +431,12 @@ def test_connect_class_instance_and_namespace(task):
             return 2
 
     assert task.connect(Config, name="Cls") is Config
-    assert task.get_parameters(cast=True) == {"Cls/shared": 1, "Cls/overridden": "derived", "Cls/lr": 0.1,
-                                              "Cls/layers": [64, 32]}
+    assert task.get_parameters(cast=True) == {
+        "Cls/shared": 1,
+        "Cls/overridden": "derived",
+        "Cls/lr": 0.1,
+        "Cls/layers": [64, 32],
+    }
     obj = Config()
     obj.epochs = 4
     obj._hidden = 1
@@ -399,20 +449,29 @@ def test_connect_class_instance_and_namespace(task):
 
 def test_get_set_update_delete(task):
     task.set_parameters({"Args/lr": 0.1, "epochs": 3}, [("Args/name", "n")], flag=True)
-    assert task.get_parameters(cast=True) == {"Args/lr": 0.1, "General/epochs": 3, "Args/name": "n",
-                                              "General/flag": True}
+    assert task.get_parameters(cast=True) == {
+        "Args/lr": 0.1,
+        "General/epochs": 3,
+        "Args/name": "n",
+        "General/flag": True,
+    }
     task.update_parameters({"Args/lr": 0.2}, other=[1])
-    assert task.get_parameters(cast=True) == {"Args/lr": 0.2, "General/epochs": 3, "Args/name": "n",
-                                              "General/flag": True, "General/other": [1]}
+    assert task.get_parameters(cast=True) == {
+        "Args/lr": 0.2,
+        "General/epochs": 3,
+        "Args/name": "n",
+        "General/flag": True,
+        "General/other": [1],
+    }
     task.set_parameters({"Only/x": 1})
     assert task.get_parameters() == {"Only/x": "1"}, "set_parameters replaces every section"
 
     assert task.get_parameter("Only/x") == "1" and task.get_parameter("Only/x", cast=True) == 1
     assert task.get_parameter("x", default="d") == "d" and task.get_parameter("Nope/x") is None
 
-    task.set_parameter("Only/x", "5")                # text over an int parameter keeps its type
+    task.set_parameter("Only/x", "5")  # text over an int parameter keeps its type
     assert task.get_parameter("Only/x", cast=True) == 5
-    task.set_parameter("Only/x", 0.5)                # a typed value records its own type
+    task.set_parameter("Only/x", 0.5)  # a typed value records its own type
     assert task.get_parameter("Only/x", cast=True) == 0.5
     task.set_parameter("Only/b", "yes", description="a flag", value_type=bool)
     assert task._data["hyperparams"]["Only"]["b"] == {"value": "yes", "type": "bool", "description": "a flag"}
@@ -474,7 +533,7 @@ def test_configuration_objects(task, tmp_path):
     entry = task._data["configuration"]["General"]
     assert (entry["type"], entry["description"]) == ("dictionary", "model config")
     assert json.loads(entry["value"]) == conf
-    got["model"]["dropout"] = 0.5                 # the connected dict writes the configuration back
+    got["model"]["dropout"] = 0.5  # the connected dict writes the configuration back
     assert fresh(task).get_configuration_object_as_dict("General")["model"]["dropout"] == 0.5
 
     assert task.connect_configuration([1, 2, {"a": 1}], name="lst") == [1, 2, {"a": 1}]
@@ -484,13 +543,14 @@ def test_configuration_objects(task, tmp_path):
     yaml_file.write_text("lr: 0.1\nlayers: 3\n")
     assert task.connect_configuration(yaml_file, name="file") == yaml_file
     assert task.connect_configuration(str(yaml_file), name="file2") == str(yaml_file)
-    assert task._data["configuration"]["file"] == {"value": "lr: 0.1\nlayers: 3\n", "type": "yaml",
-                                                   "description": ""}
+    assert task._data["configuration"]["file"] == {"value": "lr: 0.1\nlayers: 3\n", "type": "yaml", "description": ""}
 
     hocon = 'model { layers = [1, 2], "dotted.key" = yes }\nname = "x"  # comment\n'
     task.set_configuration_object("hocon", config_text=hocon, config_type="hocon")
-    assert task.get_configuration_object_as_dict("hocon") == {"model": {"layers": [1, 2], "dotted.key": "yes"},
-                                                               "name": "x"}
+    assert task.get_configuration_object_as_dict("hocon") == {
+        "model": {"layers": [1, 2], "dotted.key": "yes"},
+        "name": "x",
+    }
     task.set_configuration_object("d", config_dict={"k": [1]}, description="desc")
     assert task._data["configuration"]["d"]["type"] == "dictionary"
     assert set(task.get_configuration_objects()) == {"General", "lst", "file", "file2", "hocon", "d"}
@@ -536,7 +596,7 @@ def test_labels(task):
 def test_published_task_refuses_parameter_changes(task_store):
     t = Task.init("params", "pub", auto_connect_arg_parser=False)
     t.set_parameter("Args/a", 1)
-    t.close()                # (mark_completed would end this process, as ClearML's does)
+    t.close()  # (mark_completed would end this process, as ClearML's does)
     t.publish()
     with pytest.raises(Exception, match="published"):
         t.set_parameter("Args/a", 2)
@@ -544,6 +604,7 @@ def test_published_task_refuses_parameter_changes(task_store):
 
 
 # -- argparse and click in-process ----------------------------------------------------------------
+
 
 def make_parser():
     p = argparse.ArgumentParser()
@@ -558,8 +619,12 @@ def test_argparse_auto_connect(task_store):
     t = Task.init("params", "argparse")
     args = make_parser().parse_args(["--lr", "0.1", "--epochs", "3"])
     assert (args.lr, args.epochs) == (0.1, 3)
-    assert fresh(t).get_parameters(cast=True) == {"Args/lr": 0.1, "Args/epochs": 3, "Args/secret": "s",
-                                                  "Args/flag": False}
+    assert fresh(t).get_parameters(cast=True) == {
+        "Args/lr": 0.1,
+        "Args/epochs": 3,
+        "Args/secret": "s",
+        "Args/flag": False,
+    }
     assert t._data["hyperparams"]["Args"]["lr"]["description"] == "learning rate"
     sub = make_parser()
     sub.add_argument("cmd", nargs="?")
@@ -572,12 +637,12 @@ def test_argparse_parsed_before_init_and_dict_form(task_store):
     t = Task.init("params", "before", auto_connect_arg_parser={"secret": False})
     assert t.get_parameters(cast=True) == {"Args/lr": 0.01, "Args/epochs": 9, "Args/flag": False}
     t.close()
-    Task._main = None
+    current.main = None
     t2 = Task.init("params", "only", auto_connect_arg_parser={"epochs": True, "*": False})
     make_parser().parse_args(["--epochs", "4"])
     assert t2.get_parameters(cast=True) == {"Args/epochs": 4}
     t2.close()
-    Task._main = None
+    current.main = None
     t3 = Task.init("params", "none", auto_connect_arg_parser={})  # an empty dict is False
     make_parser().parse_args([])
     assert t3.get_parameters() == {}
@@ -585,9 +650,9 @@ def test_argparse_parsed_before_init_and_dict_form(task_store):
 
 def test_argparse_explicit_connect(task):
     parser = make_parser()
-    assert task.connect(parser) is parser     # not parsed yet: what it makes of sys.argv, else its defaults
+    assert task.connect(parser) is parser  # not parsed yet: what it makes of sys.argv, else its defaults
     assert task.get_parameter("Args/lr", cast=True) == 0.01
-    parser.parse_args(["--lr", "0.3"])        # once connected, its parses are recorded
+    parser.parse_args(["--lr", "0.3"])  # once connected, its parses are recorded
     assert task.get_parameter("Args/lr", cast=True) == 0.3
 
 
@@ -637,6 +702,7 @@ def test_click_group(task_store):
 
 # -- remote overrides in-process ---------------------------------------------------------------------
 
+
 @pytest.fixture
 def remote_task(task_store, monkeypatch):
     """A finished task whose stored values an agent would apply: returns a function that attaches."""
@@ -646,11 +712,20 @@ def remote_task(task_store, monkeypatch):
     source.connect_configuration({"layers": [64]}, name="model")
     source.connect_label_enumeration({"bg": 0, "cat": 1})
     source.close()
-    Task._main = None
+    current.main = None
     # what a user does in the UI, done through the API: text edits as a UI sends them
-    source.set_parameters({"General/lr": "0.5", "General/epochs": "7", "General/opt/momentum": "0.8",
-                           "General/tags": '["x", "y"]', "TP/iterations": "99", "TP/target_accuracy": "0.5",
-                           "Args/lr": "0.25", "Args/flag": "true"})
+    source.set_parameters(
+        {
+            "General/lr": "0.5",
+            "General/epochs": "7",
+            "General/opt/momentum": "0.8",
+            "General/tags": '["x", "y"]',
+            "TP/iterations": "99",
+            "TP/target_accuracy": "0.5",
+            "Args/lr": "0.25",
+            "Args/flag": "true",
+        }
+    )
     source.set_configuration_object("model", config_dict={"layers": [128, 64]})
     source.set_model_label_enumeration({"bg": 0, "dog": 1})
 
@@ -683,7 +758,7 @@ def test_remote_overrides_connect(remote_task):
 
 def test_remote_overrides_ignored(remote_task):
     t = remote_task(auto_connect_arg_parser=True)
-    t._ignore_remote_overrides = True   # what Task.init(ignore_remote_overrides=True) sets
+    t._ignore_remote_overrides = True  # what Task.init(ignore_remote_overrides=True) sets
     assert t.connect({"lr": 0.1})["lr"] == 0.1
 
 
@@ -693,7 +768,7 @@ def test_per_call_ignore_marker_carries_to_the_agent(task_store, monkeypatch, tm
     assert t.get_parameter("S/_ignore_remote_overrides_", cast=True) is True
     t.set_parameter("S/lr", 0.9)
     t.close()
-    Task._main = None
+    current.main = None
     monkeypatch.setenv("FSTRACK_TASK_ID", t.id)
     remote = Task.init("x", "y")
     assert remote.connect({"lr": 0.1}, name="S")["lr"] == 0.1, "the marker keeps the code's values remotely"
@@ -707,7 +782,7 @@ def test_remote_configuration_file(remote_task, tmp_path):
     got = t.connect_configuration(local, name="model")
     assert isinstance(got, Path) and got != local
     assert json.loads(got.read_text()) == {"layers": [128, 64]}
-    got_str = t.connect_configuration(str(local), name="absent")   # nothing stored: the local file, stored
+    got_str = t.connect_configuration(str(local), name="absent")  # nothing stored: the local file, stored
     assert got_str == str(local) and t.get_configuration_object("absent") == '{"layers": [1]}'
 
 
@@ -741,8 +816,9 @@ def run(tmp_path, *argv, env=None):
     full_env = {**os.environ, "FSTRACK_URL": str(tmp_path / "store"), "FSTRACK_CACHE_DIR": str(tmp_path / "cache")}
     full_env.pop("FSTRACK_TASK_ID", None)
     full_env.update(env or {})
-    proc = subprocess.run([sys.executable, "script.py", *argv], cwd=tmp_path, env=full_env, capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "script.py", *argv], cwd=tmp_path, env=full_env, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -756,8 +832,15 @@ def test_script_records_parameters(tmp_path, monkeypatch):
     t = Task.get_task(task_id=out["id"])
     assert t.get_status() == "completed"
     assert t.get_parameters(cast=True) == {
-        "Args/lr": 0.1, "Args/epochs": 3, "Args/resume": None, "Args/amp": False, "Args/sizes": [1, 2],
-        "General/batch": 32, "General/optimizer/name": "sgd", "General/optimizer/momentum": 0.9}
+        "Args/lr": 0.1,
+        "Args/epochs": 3,
+        "Args/resume": None,
+        "Args/amp": False,
+        "Args/sizes": [1, 2],
+        "General/batch": 32,
+        "General/optimizer/name": "sgd",
+        "General/optimizer/momentum": 0.9,
+    }
     assert t.get_parameters()["Args/lr"] == "0.1"
     assert t._data["hyperparams"]["Args"]["lr"] == {"value": "0.1", "type": "float", "description": "learning rate"}
     assert t.get_configuration_object("model") == "layers: 3\nact: relu\n"
@@ -770,8 +853,17 @@ def test_script_under_agent_gets_stored_values(tmp_path, monkeypatch):
     monkeypatch.delenv("FSTRACK_TASK_ID", raising=False)
     fstrack.set_store(str(tmp_path / "store"))
     t = Task.get_task(task_id=first["id"])
-    t.set_parameters({"Args/lr": "0.5", "Args/epochs": "7", "Args/amp": "True", "Args/resume": "ckpt.pt",
-                      "Args/sizes": "[4, 5, 6]", "General/batch": "64", "General/optimizer/momentum": "0.8"})
+    t.set_parameters(
+        {
+            "Args/lr": "0.5",
+            "Args/epochs": "7",
+            "Args/amp": "True",
+            "Args/resume": "ckpt.pt",
+            "Args/sizes": "[4, 5, 6]",
+            "General/batch": "64",
+            "General/optimizer/momentum": "0.8",
+        }
+    )
     t.set_configuration_object("model", config_text="layers: 5\n")
 
     out = run(tmp_path, "--lr", "0.1", "--epochs", "3", env={"FSTRACK_TASK_ID": first["id"]})
@@ -785,9 +877,10 @@ def test_script_under_agent_gets_stored_values(tmp_path, monkeypatch):
 
 
 # -- parses that happen before Task.init under an agent ------------------------------------------------
-# They need the agent's task before Task.init exists: fstrack.task is expected to register a loader with
+# They need the agent's task before Task.init exists: fstrack.sdk.task is expected to register a loader with
 # ``set_remote_task_loader``. This fixture registers an equivalent one, so these tests exercise the
 # parameters module whether or not the Task module does.
+
 
 @pytest.fixture
 def agent_loader(remote_task, monkeypatch):
@@ -813,7 +906,7 @@ def test_argparse_before_init_under_agent(agent_loader, monkeypatch):
     monkeypatch.setenv("FSTRACK_TASK_ID", Task.get_task(project_name="params", task_name="remote-source").id)
     args = parser.parse_args(["--required", "r"])
     assert (args.lr, args.flag, args.required) == (0.25, True, "r")
-    t = agent_loader()                      # Task.init: the parse above is connected now
+    t = agent_loader()  # Task.init: the parse above is connected now
     assert t.get_parameter("Args/required") == "r", "arguments the store lacked are recorded"
     assert t.get_parameter("Args/lr") == "0.25", "stored values are not overwritten"
 
@@ -853,8 +946,8 @@ def test_argparse_subparsers_local_and_agent_without_argv(task_store, monkeypatc
     assert t.get_parameters(cast=True) == {"Args/seed": 1, "Args/data": "/data", "Args/cmd": "fit", "Args/steps": 5}
     t.update_parameters({"Args/steps": "50", "Args/data": "/other"})
     t.close()
-    Task._main = None
+    current.main = None
     monkeypatch.setenv("FSTRACK_TASK_ID", t.id)
     Task.init("x", "y")
-    args = make_sub_parser().parse_args(["fit"])   # an agent that gives no other argument
+    args = make_sub_parser().parse_args(["fit"])  # an agent that gives no other argument
     assert vars(args) == {"seed": 1, "data": "/other", "cmd": "fit", "steps": 50}

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+from workers.common import child_env, location_to_json, run_together
 
 import fstrack
 from fstrack import Task
-from fstrack.queues import QueueNotFoundError, Queues, queue_id
-from fstrack.store import open_store
-from fstrack.task import InvalidTransitionError, UsageError
-from workers.common import child_env, location_to_json, run_together
+from fstrack.dispatch.queues import QueueNotFoundError, Queues, queue_id
+from fstrack.records.lifecycle import InvalidTransitionError
+from fstrack.sdk.task import UsageError
+from fstrack.store.store import open_store
 
 ENTRIES = {"local": 2000, "s3": 2000, "azure": 200, "gcs": 200}  # the counts
 
@@ -28,14 +29,17 @@ def test_eight_workers_take_every_entry_exactly_once(backend, with_dequeue, loca
     for task_id in task_ids:
         queues.push(qid, task_id, queues.new_entry_name())
     modes = ["work"] * 8 + (["dequeue"] if with_dequeue else [])
-    results, seconds = run_together("queue_drain.py", [[location_to_json(loc), qid, m] for m in modes],
-                                    env=child_env(loc), timeout=600)
+    results, seconds = run_together(
+        "queue_drain.py", [[location_to_json(loc), qid, m] for m in modes], env=child_env(loc), timeout=600
+    )
     taken = Counter(t for result in results for t in result)
     assert set(taken) == set(task_ids), "an entry was lost"
     assert max(taken.values()) == 1, f"taken twice: {[t for t, c in taken.items() if c > 1][:5]}"
     assert queues.pending(qid) == []
-    print(f"{backend}: {n} entries drained by {len(modes)} processes in {seconds:.2f}s "
-          f"(per process: {[len(r) for r in results]})")
+    print(
+        f"{backend}: {n} entries drained by {len(modes)} processes in {seconds:.2f}s "
+        f"(per process: {[len(r) for r in results]})"
+    )
 
 
 @pytest.fixture

@@ -11,10 +11,10 @@ import collections
 import concurrent.futures
 
 import pytest
-
-from fstrack.refs import Refs
-from fstrack.store import open_store
 from workers.common import child_env, location_to_json, run_together
+
+from fstrack.store.refs import Refs
+from fstrack.store.store import open_store
 
 # Per-backend workload: (processes, keys). Every backend runs the full counts the spec asks
 # for unless measured too slow on the 2-core reference machine; then only that backend's
@@ -39,8 +39,11 @@ def test_create_race_has_exactly_one_winner_per_key(store_location):
     processes, keys = CREATE_LOAD[loc.name]
     store = open_store(loc.url, **loc.storage_options)
     results, seconds = run_together(
-        "race.py", [["create", location_to_json(loc), str(w), str(keys)] for w in range(processes)],
-        child_env(loc), WORKER_TIMEOUT)
+        "race.py",
+        [["create", location_to_json(loc), str(w), str(keys)] for w in range(processes)],
+        child_env(loc),
+        WORKER_TIMEOUT,
+    )
 
     winners = collections.defaultdict(list)
     for worker, result in enumerate(results):
@@ -67,12 +70,16 @@ def test_claim_race_takes_each_entry_exactly_once(store_location):
     processes, entries = CLAIM_LOAD[loc.name]
     store = open_store(loc.url, **loc.storage_options)
     with concurrent.futures.ThreadPoolExecutor(16) as pool:  # setup only: no need to queue 200 requests
-        created = list(pool.map(lambda i: store.backend.create(f"race/pending/e{i:04d}", f"payload-{i}".encode()),
-                                range(entries)))
+        created = list(
+            pool.map(lambda i: store.backend.create(f"race/pending/e{i:04d}", f"payload-{i}".encode()), range(entries))
+        )
     assert all(created)
     results, seconds = run_together(
-        "race.py", [["claim", location_to_json(loc), str(w), str(entries)] for w in range(processes)],
-        child_env(loc), WORKER_TIMEOUT)
+        "race.py",
+        [["claim", location_to_json(loc), str(w), str(entries)] for w in range(processes)],
+        child_env(loc),
+        WORKER_TIMEOUT,
+    )
 
     claims = collections.Counter(int(i) for r in results for i in r["won"])
     wrong = {i: data for r in results for i, data in r["won"].items() if data != f"payload-{i}"}
@@ -80,8 +87,10 @@ def test_claim_race_takes_each_entry_exactly_once(store_location):
     unclaimed = sorted(set(range(entries)) - set(claims))
     assert not unclaimed, f"entries nobody claimed: {unclaimed[:10]}"
     doubles = {i: n for i, n in claims.items() if n != 1}
-    assert not doubles, (f"{len(doubles)} of {entries} entries were claimed more than once "
-                         f"(entry: times), e.g. {sorted(doubles.items())[:10]}")
+    assert not doubles, (
+        f"{len(doubles)} of {entries} entries were claimed more than once "
+        f"(entry: times), e.g. {sorted(doubles.items())[:10]}"
+    )
     still_pending = store.backend.read_many([f"race/pending/e{i:04d}" for i in range(entries)])
     assert not still_pending, f"claimed entries are still pending: {sorted(still_pending)[:10]}"
     claimed = store.backend.read_many([f"race/claimed/e{i:04d}" for i in range(entries)])
@@ -97,8 +106,11 @@ def test_cas_increments_lose_no_update(store_location):
     total = processes * increments
     store = open_store(loc.url, **loc.storage_options)
     results, seconds = run_together(
-        "race.py", [["cas", location_to_json(loc), str(w), str(increments)] for w in range(processes)],
-        child_env(loc), WORKER_TIMEOUT)
+        "race.py",
+        [["cas", location_to_json(loc), str(w), str(increments)] for w in range(processes)],
+        child_env(loc),
+        WORKER_TIMEOUT,
+    )
 
     refs = Refs(store)
     assert refs.head("race/counter") == (total, total)
@@ -116,8 +128,11 @@ def test_concurrent_first_open_of_a_fresh_location(store_location):
     loc = _multiprocess_location(store_location)
     processes = OPEN_LOAD[loc.name]
     results, _ = run_together(
-        "race.py", [["open", location_to_json(loc), str(w), "0"] for w in range(processes)],
-        child_env(loc), WORKER_TIMEOUT)
+        "race.py",
+        [["open", location_to_json(loc), str(w), "0"] for w in range(processes)],
+        child_env(loc),
+        WORKER_TIMEOUT,
+    )
     assert sorted(r["opened"] for r in results) == list(range(processes))
     store = open_store(loc.url, create=False, **loc.storage_options)
     assert len(list(store.object_ids())) == processes

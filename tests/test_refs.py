@@ -10,34 +10,131 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fstrack.errors import InvalidNameError
-from fstrack.objects import BlobId, hash_bytes
-from fstrack.refs import MAX_COMPONENT, Refs, check_key, encode_name
-from fstrack.store import open_store
+from fstrack.store.objects import BlobId, hash_bytes
+from fstrack.store.refs import MAX_COMPONENT, Refs, check_key, encode_name
+from fstrack.store.store import open_store
 
 HOSTILE_NAMES = [
-    "..", ".", "/", "//", "../../etc/passwd", "a/b", "a/../b", "\x00", "a\x00b", "\x00" * 3,
-    "x" * 10_000, "x" * 10_001, "y" * 129, "\u00e9", "e\u0301", "A", "a", "AA", "aa", "Aa",
-    "ǅ", "ﬁ", "fi", "Ｆｕｌｌ", "full", "日本語", "日本", "🙂", "\ud83d", "\ud83d\ude42",
-    "~", "~x", "x~", "-", "-x", "_", "_x", " ", "  ", "\t", "\n", "name with spaces", "name-with-spaces",
-    "CON", "con", "nul", "a.", "a..", ".a", "00000000000000000001", "1", "\u202e", "\ufeffbom",
-    "my run", "My Run", "my-run", "my_run", "my.run", "my/run", "my\\run", "*", "?", "[x]", "%2F", "%2f",
+    "..",
+    ".",
+    "/",
+    "//",
+    "../../etc/passwd",
+    "a/b",
+    "a/../b",
+    "\x00",
+    "a\x00b",
+    "\x00" * 3,
+    "x" * 10_000,
+    "x" * 10_001,
+    "y" * 129,
+    "\u00e9",
+    "e\u0301",
+    "A",
+    "a",
+    "AA",
+    "aa",
+    "Aa",
+    "ǅ",
+    "ﬁ",
+    "fi",
+    "Ｆｕｌｌ",
+    "full",
+    "日本語",
+    "日本",
+    "🙂",
+    "\ud83d",
+    "\ud83d\ude42",
+    "~",
+    "~x",
+    "x~",
+    "-",
+    "-x",
+    "_",
+    "_x",
+    " ",
+    "  ",
+    "\t",
+    "\n",
+    "name with spaces",
+    "name-with-spaces",
+    "CON",
+    "con",
+    "nul",
+    "a.",
+    "a..",
+    ".a",
+    "00000000000000000001",
+    "1",
+    "\u202e",
+    "\ufeffbom",
+    "my run",
+    "My Run",
+    "my-run",
+    "my_run",
+    "my.run",
+    "my/run",
+    "my\\run",
+    "*",
+    "?",
+    "[x]",
+    "%2F",
+    "%2f",
 ]
 
 
 # -- check_key -------------------------------------------------------------------------------------
-@pytest.mark.parametrize("key", [
-    "a", "tasks/abc", "a.b/c_d/e~f/g-h", "_x", "9", "x" * MAX_COMPONENT, "a/b/c/d/e/f", "0" * 19, "0" * 21,
-    "a..b", "a.",
-])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "a",
+        "tasks/abc",
+        "a.b/c_d/e~f/g-h",
+        "_x",
+        "9",
+        "x" * MAX_COMPONENT,
+        "a/b/c/d/e/f",
+        "0" * 19,
+        "0" * 21,
+        "a..b",
+        "a.",
+    ],
+)
 def test_check_key_accepts_valid_keys(key):
     assert check_key(key) == key
 
 
-@pytest.mark.parametrize("key", [
-    "", "..", ".", "/x", "x/", "a//b", "a/../b", "a/./b", "../a", "A", "tasks/Abc", "x" * (MAX_COMPONENT + 1),
-    "a/" + "x" * (MAX_COMPONENT + 1), "a b", "a\x00b", "a\\b", "~a", "-a", ".a", "é", "a:b", "a*", "a?",
-    "0" * 20, "a/00000000000000000001", "a\n",
-])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "",
+        "..",
+        ".",
+        "/x",
+        "x/",
+        "a//b",
+        "a/../b",
+        "a/./b",
+        "../a",
+        "A",
+        "tasks/Abc",
+        "x" * (MAX_COMPONENT + 1),
+        "a/" + "x" * (MAX_COMPONENT + 1),
+        "a b",
+        "a\x00b",
+        "a\\b",
+        "~a",
+        "-a",
+        ".a",
+        "é",
+        "a:b",
+        "a*",
+        "a?",
+        "0" * 20,
+        "a/00000000000000000001",
+        "a\n",
+    ],
+)
 def test_check_key_rejects_invalid_keys(key):
     with pytest.raises(InvalidNameError) as info:
         check_key(key)
@@ -72,8 +169,15 @@ def test_encode_name_is_injective_on_distinct_names(names):
 @given(st.text(alphabet=st.characters(codec="utf-8"), min_size=1, max_size=20))
 @settings(max_examples=300, deadline=None)
 def test_encode_name_separates_case_and_unicode_forms(name):
-    variants = {name, name.upper(), name.lower(), name.swapcase(), unicodedata.normalize("NFC", name),
-                unicodedata.normalize("NFD", name), unicodedata.normalize("NFKC", name)}
+    variants = {
+        name,
+        name.upper(),
+        name.lower(),
+        name.swapcase(),
+        unicodedata.normalize("NFC", name),
+        unicodedata.normalize("NFD", name),
+        unicodedata.normalize("NFKC", name),
+    }
     assert len({encode_name(v) for v in variants}) == len(variants)
 
 
@@ -92,15 +196,18 @@ def test_encode_name_on_hostile_names():
     assert encode_name("x" * 10_000) != encode_name("x" * 10_001)
 
 
-@pytest.mark.parametrize("name, component", [
-    ("My Run", "my-run~5571b0647a8571171b8a8e4e150f7641"),
-    ("Résumé — v2.0", "resume-v2.0~ecb6ae452e433ee42647a09365ab9edc"),
-    ("a/b\x00c", "a-b-c~1a68ecbd70fa043df078e5191b603e8e"),
-    (".hidden", "hidden~f8c9ff5d199a9b89241e79f69d9869fe"),
-    ("..", "_~ee7fc3886dda7d9af8dd50700eb0e958"),
-    ("日本語", "_~b4c93ae12a924052348244286280921d"),
-    ("Ｆｕｌｌｗｉｄｔｈ", "fullwidth~8a44c25eaa5621c88164e859cdb4791b"),
-])
+@pytest.mark.parametrize(
+    "name, component",
+    [
+        ("My Run", "my-run~5571b0647a8571171b8a8e4e150f7641"),
+        ("Résumé — v2.0", "resume-v2.0~ecb6ae452e433ee42647a09365ab9edc"),
+        ("a/b\x00c", "a-b-c~1a68ecbd70fa043df078e5191b603e8e"),
+        (".hidden", "hidden~f8c9ff5d199a9b89241e79f69d9869fe"),
+        ("..", "_~ee7fc3886dda7d9af8dd50700eb0e958"),
+        ("日本語", "_~b4c93ae12a924052348244286280921d"),
+        ("Ｆｕｌｌｗｉｄｔｈ", "fullwidth~8a44c25eaa5621c88164e859cdb4791b"),
+    ],
+)
 def test_encode_name_matches_the_spec_examples(name, component):
     assert encode_name(name) == component
 
@@ -119,8 +226,7 @@ def test_hostile_names_stay_inside_their_prefix(store_location):
     for i, name in enumerate(names):
         assert refs.append(f"projects/{encode_name(name)}/log", {"i": i}) == 1
     keys = [e.key for e in store.backend.walk("")]
-    outside = [k for k in keys if not (k.startswith("refs/projects/") or k == "fstrack.json"
-                                       or k.startswith("tmp/"))]
+    outside = [k for k in keys if not (k.startswith("refs/projects/") or k == "fstrack.json" or k.startswith("tmp/"))]
     assert not outside, f"keys outside refs/projects/: {outside[:5]}"
     assert len(store.backend.list("refs/projects")) == len(names)
     for i, name in enumerate(names):
@@ -239,8 +345,12 @@ def test_try_append_needs_positions_from_one(refs):
 
 @pytest.mark.parametrize("key", ["", "../escape", "Upper/case", "a//b", "x/00000000000000000001", "a/./b"])
 def test_refs_refuse_invalid_keys_before_writing(refs, key):
-    for call in (lambda: refs.append(key, 1), lambda: refs.head(key), lambda: refs.entries(key),
-                 lambda: refs.update(key, lambda v: 1)):
+    for call in (
+        lambda: refs.append(key, 1),
+        lambda: refs.head(key),
+        lambda: refs.entries(key),
+        lambda: refs.update(key, lambda v: 1),
+    ):
         with pytest.raises(InvalidNameError):
             call()
     assert refs.backend.list("refs") == []

@@ -10,12 +10,18 @@ import tracemalloc
 import blake3
 import fsspec
 import pytest
-
-from fstrack.errors import (CorruptObjectError, IncompatibleStoreError, InvalidNameError, ObjectNotFoundError,
-                            StoreError, UnsupportedBackendError)
-from fstrack.objects import BlobId, DocId, hash_bytes
-from fstrack.store import MARKER_KEY, object_key, open_store
 from workers.common import corrupt_object
+
+from fstrack.errors import (
+    CorruptObjectError,
+    IncompatibleStoreError,
+    InvalidNameError,
+    ObjectNotFoundError,
+    StoreError,
+    UnsupportedBackendError,
+)
+from fstrack.store.objects import BlobId, DocId, hash_bytes
+from fstrack.store.store import MARKER_KEY, object_key, open_store
 
 EMPTY = "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"
 BIG = 20 * (1 << 20) + 12345  # "about 20 MB", deliberately not a multiple of any chunk size
@@ -104,11 +110,19 @@ def test_newer_format_version_is_refused(store_location):
         _open(store_location, create=False)
 
 
-@pytest.mark.parametrize("marker", [
-    b"not json", b"[]", b'{"version": 1}', b'{"format": "other", "version": 1}',
-    b'{"format": "fstrack", "version": true}', b'{"format": "fstrack", "version": 0}',
-    b'{"format": "fstrack", "version": 1.0}', b'{"format": "fstrack", "version": "1"}',
-])
+@pytest.mark.parametrize(
+    "marker",
+    [
+        b"not json",
+        b"[]",
+        b'{"version": 1}',
+        b'{"format": "other", "version": 1}',
+        b'{"format": "fstrack", "version": true}',
+        b'{"format": "fstrack", "version": 0}',
+        b'{"format": "fstrack", "version": 1.0}',
+        b'{"format": "fstrack", "version": "1"}',
+    ],
+)
 def test_invalid_format_markers_are_refused(marker, location_factory):
     loc = location_factory("local")
     store = _open(loc)
@@ -132,15 +146,18 @@ def test_a_non_empty_location_that_is_not_a_store_is_not_initialised(store_locat
     assert names == ["data"], f"a refused init left {names} in a location that is not a store"
 
 
-@pytest.mark.parametrize("url, error, named", [
-    ("", StoreError, "''"),
-    ("   ", StoreError, "'   '"),
-    ("ftp://x", UnsupportedBackendError, "'ftp'"),
-    ("http://example.com/store", UnsupportedBackendError, "'http'"),
-    ("nosuchprotocol://bucket/x", UnsupportedBackendError, "'nosuchprotocol'"),
-    ("simplecache::s3://b", StoreError, "simplecache::s3://b"),
-    ("filecache::memory://x", StoreError, "filecache::memory://x"),
-])
+@pytest.mark.parametrize(
+    "url, error, named",
+    [
+        ("", StoreError, "''"),
+        ("   ", StoreError, "'   '"),
+        ("ftp://x", UnsupportedBackendError, "'ftp'"),
+        ("http://example.com/store", UnsupportedBackendError, "'http'"),
+        ("nosuchprotocol://bucket/x", UnsupportedBackendError, "'nosuchprotocol'"),
+        ("simplecache::s3://b", StoreError, "simplecache::s3://b"),
+        ("filecache::memory://x", StoreError, "filecache::memory://x"),
+    ],
+)
 def test_bad_urls_give_clear_errors(url, error, named):
     with pytest.raises(error) as info:
         open_store(url)
@@ -187,7 +204,10 @@ def test_writing_an_existing_object_is_a_no_op(store_location):
     if stat_before is not None:  # not rewritten: same inode, same link count
         after = os.stat(store.backend.path(object_key(oid)))
         assert (after.st_ino, after.st_nlink, after.st_mtime_ns) == (
-            stat_before.st_ino, stat_before.st_nlink, stat_before.st_mtime_ns)
+            stat_before.st_ino,
+            stat_before.st_nlink,
+            stat_before.st_mtime_ns,
+        )
         assert os.listdir(store.backend.path("tmp")) == [], "a no-op write left a staging file"
 
 
@@ -247,7 +267,7 @@ def test_get_doc_of_bytes_that_are_not_one_msgpack_value_is_corruption(store_loc
 
 def test_object_ids_lists_every_object_and_nothing_else(store_location):
     store = _open(store_location)
-    from fstrack.refs import Refs
+    from fstrack.store.refs import Refs
 
     ids = {store.put(b"a"), store.put(b"b"), store.put(b""), store.put_doc({"x": 1})}
     ids.add(store.put_stream(io.BytesIO(b"c" * 1000))[0])
@@ -402,7 +422,9 @@ def test_claim_takes_an_entry_once(store_location):
     assert backend.create("q/pending/e2", b"second")
     assert backend.claim("q/pending/e2", "q/claimed/e2") is not None
     assert sorted(backend.read_many(["q/claimed/e1", "q/claimed/e2", "q/claimed/nope"])) == [
-        "q/claimed/e1", "q/claimed/e2"]
+        "q/claimed/e1",
+        "q/claimed/e2",
+    ]
 
 
 def test_listing_with_after(store_location):

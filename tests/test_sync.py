@@ -25,11 +25,12 @@ import numpy as np
 import pytest
 
 import fstrack
-from fstrack import Task, config
-from fstrack.fsck import fsck
-from fstrack.store import open_store
-from fstrack.sync import SyncError, SyncProgress, _walk, format_progress, pull, push, watch
-from fstrack.taskdb import TaskDB
+from fstrack import Task
+from fstrack.records import config
+from fstrack.records.taskdb import TaskDB
+from fstrack.store.fsck import fsck
+from fstrack.store.store import open_store
+from fstrack.sync.engine import SyncError, SyncProgress, _walk, format_progress, pull, push, watch
 
 WRITES = ("create", "upload", "replace", "delete")
 
@@ -53,8 +54,9 @@ def opened(loc, create=True):
     return open_store(loc.url, create=create, **loc.storage_options)
 
 
-def add_task(i: int, project: str = "sync/a", *, scalars: int = 30, flushes: int = 3, artifacts: bool = True,
-             close: bool = True) -> Task:
+def add_task(
+    i: int, project: str = "sync/a", *, scalars: int = 30, flushes: int = 3, artifacts: bool = True, close: bool = True
+) -> Task:
     """A finished task: parameters, scalars in ``flushes`` segments (compacted at close), text, a plot, a debug
     image and two artifacts (one with the same bytes in every task)."""
     task = Task.create(project_name=project, task_name=f"run {i}")
@@ -85,7 +87,7 @@ def build(loc, n: int = 4, *, model: bool = True, deleted: bool = True, offset: 
         for i in range(n):
             ids.append(add_task(i + offset, "sync/a" if i % 2 else "sync/b/deep").id)
         if model:
-            from fstrack.models import OutputModel
+            from fstrack.sdk.models import OutputModel
 
             task = Task.get_task(task_id=ids[0])
             weights = os.path.join(os.environ["FSTRACK_CACHE_DIR"], f"net-{offset}.bin")
@@ -124,8 +126,12 @@ def task_views(loc) -> dict[str, tuple]:
         views = {}
         for task in Task.get_tasks(task_filter={"search_hidden": True}):
             data = task.export_task()
-            views[task.id] = (data, task.get_all_reported_scalars(), task.get_reported_console_output(10),
-                              {name: a.hash for name, a in task.artifacts.items()})
+            views[task.id] = (
+                data,
+                task.get_all_reported_scalars(),
+                task.get_reported_console_output(10),
+                {name: a.hash for name, a in task.artifacts.items()},
+            )
         table = fstrack.scalars(loc.url, **loc.storage_options)
         rows = sorted(map(tuple, (r.values() for r in table.to_pylist())), key=repr)
     return {"tasks": views, "scalars": rows}
@@ -150,8 +156,8 @@ def assert_same(src_loc, dst_loc, *, exact: bool = True, views: bool = True):
 def assert_no_dangling(store) -> None:
     """What a reader of a half-pushed destination must never see: an entry (or a document it reaches) linking an
     object that is not there, or a gap in a sequence. Like fsck without hashing every blob (cheap on S3)."""
-    from fstrack.objects import DocId, iter_links, unpack
-    from fstrack.refs import entry_value
+    from fstrack.store.objects import DocId, iter_links, unpack
+    from fstrack.store.refs import entry_value
 
     objects = {key[8:10] + key[11:] for key, _s, _m in _walk(store, "objects", False)}
     entries = [key for key, _s, _m in _walk(store, "refs", False) if key.rpartition("/")[2].isdigit()]
@@ -205,6 +211,7 @@ def test_round_trip_is_byte_for_byte(location_factory, middle):
     assert_same(source, back)
 
 
+@pytest.mark.servers
 def test_round_trip_on_azurite(location_factory):
     source, there, back = location_factory("local"), location_factory("azure"), location_factory("local")
     build(source, 1, deleted=False)
@@ -221,8 +228,12 @@ def test_second_push_transfers_nothing_and_only_lists(location_factory, backend)
     push(source.url, dest.url, dst_options=dest.storage_options)
     src, dst = Counting(opened(source, False)), Counting(opened(dest, False))
     again = push(src.store, dst.store)
-    assert (again["objects_copied"], again["refs_appended"], again["index_copied"], again["records_copied"]) \
-        == (0, 0, 0, 0)
+    assert (again["objects_copied"], again["refs_appended"], again["index_copied"], again["records_copied"]) == (
+        0,
+        0,
+        0,
+        0,
+    )
     assert again["objects_skipped"] > 0 and again["sequences"] > 0
     # nothing is read but the format markers, nothing is written: a few listings per side
     assert dst.writes() == 0 and src.writes() == 0
@@ -385,7 +396,7 @@ def test_filters_copy_the_closure_of_the_selected_tasks(location_factory):
 
 
 # -- crashes and concurrency -------------------------------------------------------------------------------------
-KILLED_PUSH = """
+KILLED_PUSH = f"""
 import os, signal, sys, threading, json
 from fstrack.store import open_store
 from fstrack import sync
@@ -396,7 +407,7 @@ src = open_store(src_url, create=False)
 dst = open_store(dst_loc["url"], **dst_loc["storage_options"])
 if kill_at >= 1:  # die just before the kill_at-th write to the destination
     lock, count = threading.Lock(), [0]
-    for name in {writes!r}:
+    for name in {WRITES!r}:
         original = getattr(dst.backend, name)
         def wrapped(*args, _original=original, **kwargs):
             with lock:
@@ -408,16 +419,21 @@ if kill_at >= 1:  # die just before the kill_at-th write to the destination
 print("ready", flush=True)
 sys.stdin.readline()
 print(json.dumps(sync.push(src, dst, workers=4)), flush=True)
-""".format(writes=WRITES)
+"""
 
 
 def _start_push(tmp_path, source, dest, kill_at: float) -> subprocess.Popen:
     script = tmp_path / "killed_push.py"
     script.write_text(textwrap.dedent(KILLED_PUSH))
     dst_json = json.dumps({"url": dest.url, "storage_options": dest.storage_options, "env": dest.env})
-    proc = subprocess.Popen([sys.executable, str(script), source.url, dst_json, str(kill_at)],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, **dest.env})
+    proc = subprocess.Popen(
+        [sys.executable, str(script), source.url, dst_json, str(kill_at)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **dest.env},
+    )
     assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
     return proc
 
@@ -457,6 +473,7 @@ def test_push_killed_at_20_points_and_rerun_is_complete(location_factory, tmp_pa
         shutil.rmtree(dest.url)
 
 
+@pytest.mark.servers
 @pytest.mark.timeout(600)
 def test_push_to_s3_killed_at_random_times_resumes(location_factory, tmp_path):
     source, dest = location_factory("local"), location_factory("s3")
@@ -489,6 +506,7 @@ print(json.dumps(sync.push(sys.argv[1], dst["url"], dst_options=dst["storage_opt
 """
 
 
+@pytest.mark.servers
 @pytest.mark.timeout(300)
 def test_two_laptops_push_different_tasks_into_one_bucket_at_once(location_factory, tmp_path):
     laptops = [location_factory("local"), location_factory("local")]
@@ -497,9 +515,17 @@ def test_two_laptops_push_different_tasks_into_one_bucket_at_once(location_facto
     script = tmp_path / "laptop.py"
     script.write_text(textwrap.dedent(LAPTOP))
     dst_json = json.dumps({"url": bucket.url, "storage_options": bucket.storage_options})
-    procs = [subprocess.Popen([sys.executable, str(script), laptop.url, dst_json], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env={**os.environ, **bucket.env}) for laptop in laptops]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), laptop.url, dst_json],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **bucket.env},
+        )
+        for laptop in laptops
+    ]
     for proc in procs:
         assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
     for proc in procs:  # as close together as two writes to two pipes
@@ -526,8 +552,9 @@ def test_same_folder_pushed_twice_at_once_lands_once(location_factory):
     source, dest = location_factory("local"), location_factory("memory")
     build(source, 3, model=False)
     results = []
-    threads = [threading.Thread(target=lambda: results.append(push(source.url, dest.url, cache_dir="")))
-               for _ in range(2)]
+    threads = [
+        threading.Thread(target=lambda: results.append(push(source.url, dest.url, cache_dir=""))) for _ in range(2)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -561,9 +588,18 @@ def test_watch_mirrors_a_running_task_within_seconds(location_factory, backend):
     stop = threading.Event()
     rounds: list[dict] = []
     result: dict = {}
-    thread = threading.Thread(target=lambda: result.update(watch(
-        source.url, bucket.url, dst_options=bucket.storage_options, stop_event=stop, interval=0.2,
-        on_push=rounds.append)))
+    thread = threading.Thread(
+        target=lambda: result.update(
+            watch(
+                source.url,
+                bucket.url,
+                dst_options=bucket.storage_options,
+                stop_event=stop,
+                interval=0.2,
+                on_push=rounds.append,
+            )
+        )
+    )
     thread.start()
 
     def seen(predicate, timeout=20.0):
@@ -583,8 +619,12 @@ def test_watch_mirrors_a_running_task_within_seconds(location_factory, backend):
             task = add_task(5, close=False)
             task.flush()
         started = time.monotonic()
-        seen(lambda: Task.get_task(task_id=task.id).get_status() == "in_progress"
-             and len(Task.get_task(task_id=task.id).get_all_reported_scalars()["loss"]["train"]["x"]) == 30)
+        seen(
+            lambda: (
+                Task.get_task(task_id=task.id).get_status() == "in_progress"
+                and len(Task.get_task(task_id=task.id).get_all_reported_scalars()["loss"]["train"]["x"]) == 30
+            )
+        )
         assert time.monotonic() - started < 10
         with using(source):
             task.close()
@@ -612,8 +652,8 @@ def test_heartbeats_of_running_tasks_only(location_factory):
 
 
 def test_listing_many_sequences_picks_from_one_listing(location_factory):
-    from fstrack.refs import Refs
-    from fstrack.sync import _list_refs, _Listing
+    from fstrack.store.refs import Refs
+    from fstrack.sync.engine import _list_refs, _Listing
 
     store = opened(location_factory("local"))
     refs = Refs(store)
@@ -644,8 +684,9 @@ def test_watch_survives_a_destination_that_is_down_for_a_while(location_factory)
     dst.backend.create = flaky
     stop = threading.Event()
     rounds: list[dict] = []
-    thread = threading.Thread(target=lambda: rounds.append(watch(source.url, dst, stop_event=stop, interval=0.1,
-                                                                 on_push=rounds.append)))
+    thread = threading.Thread(
+        target=lambda: rounds.append(watch(source.url, dst, stop_event=stop, interval=0.1, on_push=rounds.append))
+    )
     thread.start()
     try:
         deadline = time.monotonic() + 20
@@ -662,8 +703,10 @@ def test_watch_survives_a_destination_that_is_down_for_a_while(location_factory)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             with using(bucket):
-                if task.id in {t.id for t in Task.get_tasks()} and \
-                        Task.get_task(task_id=task.id).get_status() == "completed":
+                if (
+                    task.id in {t.id for t in Task.get_tasks()}
+                    and Task.get_task(task_id=task.id).get_status() == "completed"
+                ):
                     break
             time.sleep(0.1)
         else:
@@ -677,15 +720,15 @@ def test_watch_survives_a_destination_that_is_down_for_a_while(location_factory)
 
 @pytest.mark.parametrize("backend", ["local", "memory"])
 def test_large_objects_are_streamed_and_verified(location_factory, monkeypatch, backend):
-    import fstrack.sync as sync
+    import fstrack.sync.engine as sync
 
     monkeypatch.setattr(sync, "STREAM_ABOVE", 1000)
     source, dest = location_factory("local"), location_factory(backend)
     store = opened(source)
     big = os.urandom(50_000)
     oid = store.put(big)
-    from fstrack.refs import Refs
-    from fstrack.objects import BlobId
+    from fstrack.store.objects import BlobId
+    from fstrack.store.refs import Refs
 
     Refs(store).append("outputs/" + "a" * 32, {"task": "a" * 32, "kept": {"big": BlobId(oid)}, "time": 1.0})
     report = push(source.url, dest.url)

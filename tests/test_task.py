@@ -14,10 +14,12 @@ import pytest
 
 import fstrack
 from fstrack import Task
-from fstrack.fsck import fsck
-from fstrack.store import open_store
-from fstrack.task import InvalidTransitionError, TRANSITIONS, UsageError
-from fstrack.taskdb import TaskNotFoundError
+from fstrack.records.lifecycle import TRANSITIONS, InvalidTransitionError
+from fstrack.records.taskdb import TaskNotFoundError
+from fstrack.sdk import current
+from fstrack.sdk.task import UsageError
+from fstrack.store.fsck import fsck
+from fstrack.store.store import open_store
 
 
 @pytest.fixture(params=["local", "memory"])
@@ -26,30 +28,38 @@ def task_store(request, location_factory, tmp_path, monkeypatch):
     loc = location_factory(request.param)
     monkeypatch.setenv("FSTRACK_CACHE_DIR", str(tmp_path / "cache"))
     fstrack.set_store(loc.url, **loc.storage_options)
-    Task._main = None
+    current.main = None
     yield loc
-    if Task._main is not None:
-        Task._main.close()
-    Task._main = None
+    if current.main is not None:
+        current.main.close()
+    current.main = None
 
 
-def run_script(code: str, loc, tmp_path, *args: str, env: dict | None = None, timeout: float = 60,
-               wait: bool = True) -> subprocess.CompletedProcess | subprocess.Popen:
+def run_script(
+    code: str, loc, tmp_path, *args: str, env: dict | None = None, timeout: float = 60, wait: bool = True
+) -> subprocess.CompletedProcess | subprocess.Popen:
     """Run ``code`` as a real script against the store at ``loc``."""
     script = tmp_path / "script.py"
     script.write_text(textwrap.dedent(code))
-    full_env = {**os.environ, **loc.env, "FSTRACK_URL": loc.url,
-                "FSTRACK_STORAGE_OPTIONS": json.dumps(loc.storage_options),
-                "FSTRACK_CACHE_DIR": str(tmp_path / "cache"), **(env or {})}
+    full_env = {
+        **os.environ,
+        **loc.env,
+        "FSTRACK_URL": loc.url,
+        "FSTRACK_STORAGE_OPTIONS": json.dumps(loc.storage_options),
+        "FSTRACK_CACHE_DIR": str(tmp_path / "cache"),
+        **(env or {}),
+    }
     full_env.pop("FSTRACK_TASK_ID", None)
     command = [sys.executable, str(script), *args]
     if not wait:
-        return subprocess.Popen(command, env=full_env, cwd=tmp_path, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(
+            command, env=full_env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
     return subprocess.run(command, env=full_env, cwd=tmp_path, capture_output=True, text=True, timeout=timeout)
 
 
 # -- creation and reuse ---------------------------------------------------------------------------------
+
 
 def test_init_creates_running_task(task_store, capsys):
     task = Task.init("team/vision", "resnet", task_type="testing", tags=["a", "b"])
@@ -147,8 +157,14 @@ def test_bad_task_type_and_tags(task_store):
 def test_create_draft(task_store, tmp_path):
     script = tmp_path / "train.py"
     script.write_text("print('hi')\n")
-    task = Task.create(project_name="p", task_name="drafted", script=str(script), packages=["numpy==2.0"],
-                       argparse_args=[("--lr", "0.1")], docker="python:3.11 --shm-size 1g")
+    task = Task.create(
+        project_name="p",
+        task_name="drafted",
+        script=str(script),
+        packages=["numpy==2.0"],
+        argparse_args=[("--lr", "0.1")],
+        docker="python:3.11 --shm-size 1g",
+    )
     assert task.status == "created"
     assert task._data["script"]["code"] == "print('hi')\n"
     assert task.get_requirements() == {"pip": "numpy==2.0"}
@@ -159,6 +175,7 @@ def test_create_draft(task_store, tmp_path):
 
 
 # -- lifecycle ------------------------------------------------------------------------------------------
+
 
 def _task_in(status: str) -> Task:
     task = Task.create(project_name="p", task_name=f"in-{status}")
@@ -219,6 +236,7 @@ def test_wait_for_status(task_store):
 
 
 # -- editing --------------------------------------------------------------------------------------------
+
 
 def test_editing_round_trip(task_store):
     task = Task.create(project_name="p", task_name="edit")
@@ -295,6 +313,7 @@ def test_delete(task_store):
 
 
 # -- queries --------------------------------------------------------------------------------------------
+
 
 @ALSO_ON_S3
 def test_queries(task_store):
@@ -387,9 +406,15 @@ def _task_id(output: str) -> str:
     return next(line.split()[1] for line in output.splitlines() if line.startswith("TASK"))
 
 
-@pytest.mark.parametrize(("mode", "status", "message"), [
-    ("ok", "completed", None), ("raise", "failed", "boom from the script"), ("exit3", "failed", "exit code 3"),
-    ("complete", "completed", None)])
+@pytest.mark.parametrize(
+    ("mode", "status", "message"),
+    [
+        ("ok", "completed", None),
+        ("raise", "failed", "boom from the script"),
+        ("exit3", "failed", "exit code 3"),
+        ("complete", "completed", None),
+    ],
+)
 def test_process_exit_status(location_factory, tmp_path, mode, status, message):
     loc = location_factory("local")
     result = run_script(SCRIPT, loc, tmp_path, mode)
@@ -468,7 +493,8 @@ def test_sigkill_leaves_a_dead_task_and_a_clean_store(location_factory, tmp_path
     assert task.is_alive()
     proc.kill()
     proc.communicate()
-    import fstrack.task as task_module
+    import fstrack.sdk.task as task_module
+
     monkey_interval = task_module.HEARTBEAT_SECONDS
     task_module.HEARTBEAT_SECONDS = 0.2
     try:
@@ -482,7 +508,7 @@ def test_sigkill_leaves_a_dead_task_and_a_clean_store(location_factory, tmp_path
 def test_offline_mode_uses_the_offline_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("FSTRACK_OFFLINE_DIR", str(tmp_path / "offline"))
     monkeypatch.setenv("FSTRACK_CACHE_DIR", str(tmp_path / "cache"))
-    Task._main = None
+    current.main = None
     Task.set_offline(True)
     try:
         assert Task.is_offline()
@@ -494,4 +520,4 @@ def test_offline_mode_uses_the_offline_folder(tmp_path, monkeypatch):
         task.close()
     finally:
         Task.set_offline(False)
-        Task._main = None
+        current.main = None

@@ -25,14 +25,19 @@ def _rows(value: Any, what: str, *, ndim: int | None = None) -> list:
         value = tolist()
     if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
         raise TypeError(f"{what} must be a sequence or array of numbers, got {type(value).__name__} {value!r:.80}")
-    out = [_rows(v, what) if isinstance(v, (list, tuple)) or hasattr(v, "tolist") and not _is_number(v)
-           else _number(v, what) for v in value]
+    out = [
+        _rows(v, what)
+        if isinstance(v, (list, tuple)) or hasattr(v, "tolist") and not _is_number(v)
+        else _number(v, what)
+        for v in value
+    ]
     depth = _depth(out)
     if ndim is not None and depth != ndim:
         raise ValueError(f"{what} must be {ndim}-dimensional, got {depth} dimension(s)")
     if depth >= 2 and len({len(r) for r in out}) > 1:
-        raise ValueError(f"{what} must be rectangular (rows of equal length), got row lengths "
-                         f"{sorted({len(r) for r in out})}")
+        raise ValueError(
+            f"{what} must be rectangular (rows of equal length), got row lengths {sorted({len(r) for r in out})}"
+        )
     return out
 
 
@@ -96,8 +101,10 @@ class SeriesInfo:
         self.name = name
         self.data = as_points(data, f"SeriesInfo {name!r} data", 2)
         if labels is not None and len(labels) != len(self.data):
-            raise ValueError(f"SeriesInfo {name!r}: labels must be a list with one label per data point "
-                             f"({len(self.data)}), got {len(labels)}")
+            raise ValueError(
+                f"SeriesInfo {name!r}: labels must be a list with one label per data point "
+                f"({len(self.data)}), got {len(labels)}"
+            )
         self.labels = list(labels) if labels is not None else None
 
     def __repr__(self) -> str:
@@ -105,7 +112,10 @@ class SeriesInfo:
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, SeriesInfo) and (self.name, self.data, self.labels) == (
-            other.name, other.data, other.labels)
+            other.name,
+            other.data,
+            other.labels,
+        )
 
 
 def _axis(title: str | None) -> dict:
@@ -134,9 +144,19 @@ def merge(base: dict, extra: dict | None) -> dict:
     return base
 
 
-def histogram(values: Any, *, title: str, series: str, labels: Sequence[str] | None = None,
-              xlabels: Sequence[str] | None = None, xaxis: str | None = None, yaxis: str | None = None,
-              mode: str = "group", data_args: dict | None = None, extra_layout: dict | None = None) -> dict:
+def histogram(
+    values: Any,
+    *,
+    title: str,
+    series: str,
+    labels: Sequence[str] | None = None,
+    xlabels: Sequence[str] | None = None,
+    xaxis: str | None = None,
+    yaxis: str | None = None,
+    mode: str = "group",
+    data_args: dict | None = None,
+    extra_layout: dict | None = None,
+) -> dict:
     """Bar chart: each row of ``values`` is one bar trace (a 1-D sequence is one trace named ``series``)."""
     if mode not in ("group", "stack", "relative"):
         raise ValueError(f"histogram mode must be 'group', 'stack' or 'relative', got {mode!r}")
@@ -147,34 +167,65 @@ def histogram(values: Any, *, title: str, series: str, labels: Sequence[str] | N
         raise ValueError(f"xlabels must label each of the {len(rows[0])} bins, got {len(xlabels)}")
     data = []
     for i, row in enumerate(rows):
-        trace = {"type": "bar", "name": labels[i] if labels else series,
-                 "x": list(xlabels) if xlabels is not None else list(range(len(row))), "y": row}
+        trace = {
+            "type": "bar",
+            "name": labels[i] if labels else series,
+            "x": list(xlabels) if xlabels is not None else list(range(len(row))),
+            "y": row,
+        }
         data.append(merge(trace, data_args))
     layout = _layout(title, xaxis=_axis(xaxis), yaxis=_axis(yaxis), barmode=mode)
     return {"data": data, "layout": merge(layout, extra_layout)}
 
 
-def scatter2d(points: Any, *, title: str, series: str, xaxis: str | None = None, yaxis: str | None = None,
-              labels: Sequence[str] | None = None, mode: str = "lines", comment: str | None = None,
-              extra_layout: dict | None = None) -> dict:
+def scatter2d(
+    points: Any,
+    *,
+    title: str,
+    series: str,
+    xaxis: str | None = None,
+    yaxis: str | None = None,
+    labels: Sequence[str] | None = None,
+    mode: str = "lines",
+    comment: str | None = None,
+    extra_layout: dict | None = None,
+) -> dict:
     rows = as_points(points, "scatter", 2)
     if labels is not None and len(labels) != len(rows):
         raise ValueError(f"labels must label each of the {len(rows)} points, got {len(labels)}")
-    trace: dict[str, Any] = {"type": "scatter", "mode": mode, "name": series,
-                             "x": [r[0] for r in rows], "y": [r[1] for r in rows]}
+    trace: dict[str, Any] = {
+        "type": "scatter",
+        "mode": mode,
+        "name": series,
+        "x": [r[0] for r in rows],
+        "y": [r[1] for r in rows],
+    }
     if labels is not None:
         trace["text"] = list(labels)
     layout = _layout(title, comment, xaxis=_axis(xaxis), yaxis=_axis(yaxis))
     return {"data": [trace], "layout": merge(layout, extra_layout)}
 
 
-def line_plot(series: Sequence[SeriesInfo], *, title: str, xaxis: str | None, yaxis: str | None,
-              mode: str = "lines", reverse_xaxis: bool = False, comment: str | None = None,
-              extra_layout: dict | None = None) -> dict:
+def line_plot(
+    series: Sequence[SeriesInfo],
+    *,
+    title: str,
+    xaxis: str | None,
+    yaxis: str | None,
+    mode: str = "lines",
+    reverse_xaxis: bool = False,
+    comment: str | None = None,
+    extra_layout: dict | None = None,
+) -> dict:
     data = []
     for s in series:
-        trace: dict[str, Any] = {"type": "scatter", "mode": mode, "name": s.name,
-                                 "x": [p[0] for p in s.data], "y": [p[1] for p in s.data]}
+        trace: dict[str, Any] = {
+            "type": "scatter",
+            "mode": mode,
+            "name": s.name,
+            "x": [p[0] for p in s.data],
+            "y": [p[1] for p in s.data],
+        }
         if s.labels is not None:
             trace["text"] = list(s.labels)
         data.append(trace)
@@ -185,18 +236,34 @@ def line_plot(series: Sequence[SeriesInfo], *, title: str, xaxis: str | None, ya
     return {"data": data, "layout": merge(layout, extra_layout)}
 
 
-def scatter3d(points: Any, *, title: str, series: str, xaxis: str | None = None, yaxis: str | None = None,
-              zaxis: str | None = None, labels: Sequence[str] | None = None, mode: str = "markers",
-              fill: bool = False, comment: str | None = None, extra_layout: dict | None = None) -> dict:
+def scatter3d(
+    points: Any,
+    *,
+    title: str,
+    series: str,
+    xaxis: str | None = None,
+    yaxis: str | None = None,
+    zaxis: str | None = None,
+    labels: Sequence[str] | None = None,
+    mode: str = "markers",
+    fill: bool = False,
+    comment: str | None = None,
+    extra_layout: dict | None = None,
+) -> dict:
     groups = points if isinstance(points, list) and points and _is_group_list(points) else [points]
     data = []
     for i, group in enumerate(groups):
         rows = as_points(group, "scatter3d", 3)
         if labels is not None and len(groups) == 1 and len(labels) != len(rows):
             raise ValueError(f"labels must label each of the {len(rows)} points, got {len(labels)}")
-        trace: dict[str, Any] = {"type": "scatter3d", "mode": mode,
-                                 "name": series if len(groups) == 1 else f"{series} {i}",
-                                 "x": [r[0] for r in rows], "y": [r[1] for r in rows], "z": [r[2] for r in rows]}
+        trace: dict[str, Any] = {
+            "type": "scatter3d",
+            "mode": mode,
+            "name": series if len(groups) == 1 else f"{series} {i}",
+            "x": [r[0] for r in rows],
+            "y": [r[1] for r in rows],
+            "z": [r[2] for r in rows],
+        }
         if labels is not None and len(groups) == 1:
             trace["text"] = list(labels)
         if fill:
@@ -213,9 +280,19 @@ def _is_group_list(points: list) -> bool:
     return isinstance(first, (list, tuple)) and bool(first) and isinstance(first[0], (list, tuple))
 
 
-def heatmap(matrix: Any, *, title: str, series: str, xaxis: str | None = None, yaxis: str | None = None,
-            xlabels: Sequence[str] | None = None, ylabels: Sequence[str] | None = None,
-            yaxis_reversed: bool = False, comment: str | None = None, extra_layout: dict | None = None) -> dict:
+def heatmap(
+    matrix: Any,
+    *,
+    title: str,
+    series: str,
+    xaxis: str | None = None,
+    yaxis: str | None = None,
+    xlabels: Sequence[str] | None = None,
+    ylabels: Sequence[str] | None = None,
+    yaxis_reversed: bool = False,
+    comment: str | None = None,
+    extra_layout: dict | None = None,
+) -> dict:
     rows = as_matrix(matrix, "matrix")
     if xlabels is not None and rows and len(xlabels) != len(rows[0]):
         raise ValueError(f"xlabels must label each of the {len(rows[0])} columns, got {len(xlabels)}")
@@ -232,10 +309,20 @@ def heatmap(matrix: Any, *, title: str, series: str, xaxis: str | None = None, y
     return {"data": [trace], "layout": merge(_layout(title, comment, xaxis=_axis(xaxis), yaxis=y), extra_layout)}
 
 
-def surface(matrix: Any, *, title: str, series: str, xaxis: str | None = None, yaxis: str | None = None,
-            zaxis: str | None = None, xlabels: Sequence[str] | None = None, ylabels: Sequence[str] | None = None,
-            camera: Sequence[float] | None = None, comment: str | None = None,
-            extra_layout: dict | None = None) -> dict:
+def surface(
+    matrix: Any,
+    *,
+    title: str,
+    series: str,
+    xaxis: str | None = None,
+    yaxis: str | None = None,
+    zaxis: str | None = None,
+    xlabels: Sequence[str] | None = None,
+    ylabels: Sequence[str] | None = None,
+    camera: Sequence[float] | None = None,
+    comment: str | None = None,
+    extra_layout: dict | None = None,
+) -> dict:
     rows = as_matrix(matrix, "surface matrix")
     trace: dict[str, Any] = {"type": "surface", "name": series, "z": rows}
     if xlabels is not None:
@@ -251,11 +338,22 @@ def surface(matrix: Any, *, title: str, series: str, xaxis: str | None = None, y
     return {"data": [trace], "layout": merge(_layout(title, comment, scene=scene), extra_layout)}
 
 
-def table(header: Sequence[Any], columns: Sequence[Sequence[Any]], *, title: str, series: str,
-          extra_layout: dict | None = None, extra_data: dict | None = None) -> dict:
+def table(
+    header: Sequence[Any],
+    columns: Sequence[Sequence[Any]],
+    *,
+    title: str,
+    series: str,
+    extra_layout: dict | None = None,
+    extra_data: dict | None = None,
+) -> dict:
     """A plotly table: ``header`` names, ``columns`` the cell values column by column."""
-    trace = {"type": "table", "name": series, "header": {"values": [_cell(h) for h in header]},
-             "cells": {"values": [[_cell(v) for v in col] for col in columns]}}
+    trace = {
+        "type": "table",
+        "name": series,
+        "header": {"values": [_cell(h) for h in header]},
+        "cells": {"values": [[_cell(v) for v in col] for col in columns]},
+    }
     return {"data": [merge(trace, extra_data)], "layout": merge(_layout(title), extra_layout)}
 
 
@@ -277,9 +375,24 @@ def _cell(value: Any) -> Any:
 def image_plot(source: str, *, title: str, series: str, width: int | None = None, height: int | None = None) -> dict:
     """A plot showing one image (a non-interactive matplotlib figure)."""
     width, height = width or 640, height or 480
-    layout = _layout(title, xaxis={"visible": False, "range": [0, width]},
-                     yaxis={"visible": False, "range": [0, height], "scaleanchor": "x"},
-                     images=[{"source": source, "xref": "x", "yref": "y", "x": 0, "y": height, "sizex": width,
-                              "sizey": height, "sizing": "stretch", "layer": "below"}],
-                     width=width, height=height)
+    layout = _layout(
+        title,
+        xaxis={"visible": False, "range": [0, width]},
+        yaxis={"visible": False, "range": [0, height], "scaleanchor": "x"},
+        images=[
+            {
+                "source": source,
+                "xref": "x",
+                "yref": "y",
+                "x": 0,
+                "y": height,
+                "sizex": width,
+                "sizey": height,
+                "sizing": "stretch",
+                "layer": "below",
+            }
+        ],
+        width=width,
+        height=height,
+    )
     return {"data": [], "layout": layout, "name": series}

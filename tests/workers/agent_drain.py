@@ -21,7 +21,7 @@ store = open_location(location)
 loc = json.loads(location)
 
 import fstrack  # noqa: E402
-from fstrack import config  # noqa: E402
+from fstrack.records import config  # noqa: E402
 
 fstrack.set_store(loc["url"], **loc["storage_options"])
 db = config.get_taskdb()
@@ -44,7 +44,7 @@ class RecordingRunner:
 if mode in ("agent", "serve"):
     import time
 
-    from fstrack.agent import Agent, AgentConfig
+    from fstrack.cli.agent import Agent, AgentConfig
 
     class TimedAgent(Agent):
         def _start(self, claim):
@@ -53,25 +53,33 @@ if mode in ("agent", "serve"):
 
     claimed = {}
     runner = RecordingRunner()
-    cfg = AgentConfig(queues=[queue], once=mode == "agent", window=8, watchdog_interval=0, echo=False,
-                      poll_max=0.2 if mode == "agent" else 1.0, workers=int(os.environ.get("AGENT_DRAIN_WORKERS", "1")))
+    cfg = AgentConfig(
+        queues=[queue],
+        once=mode == "agent",
+        window=8,
+        watchdog_interval=0,
+        echo=False,
+        poll_max=0.2 if mode == "agent" else 1.0,
+        workers=int(os.environ.get("AGENT_DRAIN_WORKERS", "1")),
+    )
     agent = TimedAgent(db, cfg, runner=runner, log=lambda message: None)
     wait_for_go()
     agent.run()
     emit(runner.ran if mode == "agent" else [[t, claimed[t], runner.started[t]] for t in runner.ran])
 elif mode == "claims":
-    from fstrack.queues import Queues, queue_id
+    from fstrack.dispatch.queues import Queues, queue_id
 
     queues = Queues(db.store)
     wait_for_go()
     emit([claim.task_id for claim in queues.claims(queue_id(queue), window=8)])
 else:
     from fstrack import Task
-    from fstrack.task import InvalidTransitionError, UsageError
+    from fstrack.records.lifecycle import InvalidTransitionError
+    from fstrack.sdk.task import UsageError
 
     with open(sys.argv[4]) as f:
         task_ids = json.load(f)
-    from fstrack.queues import Queues, queue_id
+    from fstrack.dispatch.queues import Queues, queue_id
 
     queues = Queues(db.store)
     wait_for_go()

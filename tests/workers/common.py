@@ -30,7 +30,7 @@ def open_location(location_json: str, *, create: bool = False):
     loc = json.loads(location_json)
     for key, value in loc["env"].items():
         os.environ.setdefault(key, value)
-    from fstrack.store import open_store
+    from fstrack.store.store import open_store
 
     return open_store(loc["url"], create=create, **loc["storage_options"])
 
@@ -54,8 +54,15 @@ class Worker:
     def __init__(self, script: str, *args: str, env: dict[str, str]):
         self.stderr_file = tempfile.TemporaryFile()
         self.argv = [sys.executable, str(WORKERS / script), *args]
-        self.proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=self.stderr_file, env=env, text=True, bufsize=1)
+        self.proc = subprocess.Popen(
+            self.argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.stderr_file,
+            env=env,
+            text=True,
+            bufsize=1,
+        )
 
     def readline(self) -> str:
         return self.proc.stdout.readline()
@@ -87,8 +94,9 @@ class Worker:
         self.proc.wait(timeout=60)
 
 
-def run_together(script: str, worker_args: list[list[str]], env: dict[str, str],
-                 timeout: float) -> tuple[list[Any], float]:
+def run_together(
+    script: str, worker_args: list[list[str]], env: dict[str, str], timeout: float
+) -> tuple[list[Any], float]:
     """Start one worker per argument list, release them all at once, return their results and
     the seconds from release to the last exit. Every worker is killed if anything goes wrong."""
     workers = [Worker(script, *args, env=env) for args in worker_args]
@@ -116,7 +124,7 @@ def wait_for_go() -> None:
 def corrupt_object(store: Any, oid: str) -> bytes:
     """Flip one byte of object ``oid`` in place (local: in the file itself; elsewhere: rewrite the
     object through the backend, as bit rot or a buggy tool would). Returns the corrupted bytes."""
-    from fstrack.store import object_key
+    from fstrack.store.store import object_key
 
     key = object_key(oid)
     if store.backend.name == "local":
@@ -145,7 +153,7 @@ def fstrack_command() -> list[str]:
     if script.exists():
         return [str(script)]
     found = shutil.which("fstrack")
-    return [found] if found else [sys.executable, "-m", "fstrack.cli"]
+    return [found] if found else [sys.executable, "-m", "fstrack"]
 
 
 def option_args(storage_options: dict) -> list[str]:

@@ -44,7 +44,7 @@ class RandomStream(io.RawIOBase):
 def main() -> None:
     location_json, seed = sys.argv[1], int(sys.argv[2])
     store = open_location(location_json)
-    from fstrack.refs import Refs
+    from fstrack.store.refs import Refs
 
     refs = Refs(store)
     rng = random.Random(seed)
@@ -78,8 +78,9 @@ def main() -> None:
         elif r < 0.85:
             doc = docs[-1] if docs else None
             blob = rng.choice(blobs)
-            seq, _ = refs.update("crash/head", lambda v: {"count": (v or {"count": 0})["count"] + 1,
-                                                          "doc": doc, "blob": blob})
+            seq, _ = refs.update(
+                "crash/head", lambda v: {"count": (v or {"count": 0})["count"] + 1, "doc": doc, "blob": blob}
+            )
             emit({"ref": "crash/head", "seq": seq, "links": [x for x in (doc, blob) if x]})
         else:
             key = f"crash/log{rng.randint(0, 2)}"

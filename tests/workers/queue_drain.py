@@ -8,7 +8,7 @@ import sys
 
 from common import emit, open_location, wait_for_go
 
-from fstrack.queues import Queues
+from fstrack.dispatch.queues import Queues
 
 location, qid, mode = sys.argv[1], sys.argv[2], sys.argv[3]
 queues = Queues(open_location(location))

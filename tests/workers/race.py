@@ -25,7 +25,7 @@ def _preload(location_json: str) -> None:
 
     import fsspec
 
-    import fstrack.store  # noqa: F401
+    import fstrack.store.store  # noqa: F401
 
     url = json.loads(location_json)["url"]
     if "://" in url:
@@ -61,7 +61,7 @@ def main() -> None:
                 won[i] = data.decode()
         emit({"won": won})
     elif mode == "cas":
-        from fstrack.refs import Refs
+        from fstrack.store.refs import Refs
 
         refs = Refs(store)
         wait_for_go()

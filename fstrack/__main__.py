@@ -1,0 +1,5 @@
+"""``python -m fstrack``: the ``fstrack`` command."""
+
+from fstrack.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,90 @@
+"""What S3, GCS and Azure share: create-only by a conditional write, claims by claim files."""
+
+from __future__ import annotations
+
+import random
+import time
+
+from fstrack.store.backends.base import Backend
+from fstrack.store.objects import new_token
+
+
+class ObjectStoreBackend(Backend):
+    """A cloud object store with conditional writes (S3 If-None-Match, GCS ifGenerationMatch=0,
+    Azure If-None-Match: *). Claims are create-only claim files: ``mv`` there is copy+delete.
+
+    Create-only is relied on for small writes (ref entries, claims, markers), which always go in one
+    request. Large objects may be uploaded in parts, where some servers do not check the condition;
+    that is harmless because an object's name is the hash of its bytes: racing writers write the same.
+    """
+
+    #: How many times a create is retried on a transient "conditional request conflict".
+    conflict_retries = 10
+
+    def create(self, key: str, data: bytes) -> bool:
+        for attempt in range(self.conflict_retries):
+            try:
+                self._create_once(self.path(key), data)
+                return True
+            except FileExistsError:
+                return False
+            except OSError as exc:
+                if self._is_precondition_failure(exc):
+                    return False
+                if not self._is_transient_conflict(exc) or attempt == self.conflict_retries - 1:
+                    raise
+            time.sleep(random.uniform(0.005, 0.05) * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    def _create_once(self, path: str, data: bytes) -> None:
+        self.fs.pipe_file(path, data, mode="create")
+
+    @staticmethod
+    def _is_precondition_failure(exc: OSError) -> bool:
+        return _error_code(exc) in (412, "PreconditionFailed")
+
+    @staticmethod
+    def _is_transient_conflict(exc: OSError) -> bool:
+        return _error_code(exc) in (409, "ConditionalRequestConflict", "OperationAborted")
+
+    def claim(self, key: str, claimed_key: str) -> bytes | None:
+        try:
+            data = self.read(key)
+        except FileNotFoundError:
+            return None
+        token = new_token().encode()
+        # Most lost races are visible before writing; a failed conditional write can be slow (seconds on
+        # some S3 servers), a lookup is not. The conditional create below still decides.
+        won = False
+        if not self.exists(claimed_key):
+            won = self.create(claimed_key, token)
+            if not won:  # a retried request whose first attempt won is answered "exists": the token tells
+                try:
+                    won = self.read(claimed_key) == token
+                except FileNotFoundError:
+                    won = False
+        try:
+            self.delete(key)  # taken either way: the winner, or a loser tidying up after a winner that died
+        except OSError:
+            pass  # a leftover entry is skipped by readers (it has a claimed key)
+        return data if won else None
+
+
+def _error_code(exc: BaseException) -> int | str | None:
+    """The HTTP status or service error code behind a filesystem error (botocore keeps it on the cause)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        response = getattr(seen, "response", None)
+        if isinstance(response, dict):
+            code = (response.get("Error") or {}).get("Code")
+            if code:
+                return str(code)
+            status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+            if status:
+                return int(status)
+        for attribute in ("status_code", "status", "code"):
+            value = getattr(seen, attribute, None)
+            if isinstance(value, int) and 100 <= value < 600:
+                return value
+        seen = seen.__cause__ or seen.__context__
+    return None
