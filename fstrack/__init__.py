@@ -26,6 +26,7 @@ _EXPORTS = {
     "InputModel": "fstrack.sdk.models",
     "Model": "fstrack.sdk.models",
     "scalars": "fstrack.records.analytics",
+    "scalar_segment_urls": "fstrack.records.analytics",
 }
 __all__ = sorted(_EXPORTS)
 
