@@ -234,7 +234,7 @@ def test_task_parameters_semantics():
 
 
 class ContractHost(ParametersMixin):
-    """Only what the Task contract promises: _data, _edit(fn) (fn runs twice on fresh copies, must be
+    """Only what the Task contract promises: _data, _edit(fn, fields=) (fn runs twice on fresh copies, must be
     pure; an exception aborts), _remote_overrides(), _connect_model()."""
 
     def __init__(self, remote: bool = False):
@@ -247,7 +247,7 @@ class ContractHost(ParametersMixin):
     def _data(self):
         return self._manifest
 
-    def _edit(self, fn):
+    def _edit(self, fn, *, fields=None):
         first, second = copy.deepcopy(self._manifest), copy.deepcopy(self._manifest)
         fn(first)
         fn(second)

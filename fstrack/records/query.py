@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 TASK_STATUSES = (
     "created",
@@ -71,6 +71,8 @@ TAG_SYNTAX = (
 )
 
 Record = Mapping[str, Any]
+#: Any kind of record (a task summary, a manifest): the filters hand back what they were given.
+RecordT = TypeVar("RecordT", bound=Record)
 Predicate = Callable[[Record], bool]
 
 
@@ -325,7 +327,7 @@ def _sort_key(value: Any, descending: bool) -> tuple:
     return (descending, 2, repr(value))
 
 
-def sort_records(records: Iterable[Record], order: list[tuple[str, bool]]) -> list[Record]:
+def sort_records(records: Iterable[RecordT], order: list[tuple[str, bool]]) -> list[RecordT]:
     """Records sorted by [(dotted field, descending?)], ties broken by ``id`` ascending (as ClearML's
     server appends ``id`` to every ordering); None values sort last."""
     if not any(field == "id" for field, _ in order):
@@ -337,7 +339,7 @@ def sort_records(records: Iterable[Record], order: list[tuple[str, bool]]) -> li
 
 
 def filter_records(
-    records: Iterable[Record],
+    records: Iterable[RecordT],
     *,
     task_ids: str | list[str] | None = None,
     project_name: str | list[str] | None = None,
@@ -347,7 +349,7 @@ def filter_records(
     task_filter: Mapping[str, Any] | None = None,
     default_order: str | list[str] | None = "-created",
     limit: int | None = None,
-) -> list[Record]:
+) -> list[RecordT]:
     """The records matching every given filter, ordered and truncated.
 
     ``task_ids``: only these ids; as ClearML documents, ``project_name`` and ``task_name`` are then

@@ -44,7 +44,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import blake3
 
@@ -1045,7 +1045,13 @@ class _Registered:
     last_hash: str | None = None
 
 
-class ArtifactsMixin:
+if TYPE_CHECKING:  # the host contract, for the type checker only (see fstrack.sdk.host)
+    from fstrack.sdk.host import ArtifactsHost
+else:
+    ArtifactsHost = object
+
+
+class ArtifactsMixin(ArtifactsHost):
     """``upload_artifact``, ``artifacts``, registered artifacts, output destinations and the artifact cache."""
 
     # -- state kept on the Task object ---------------------------------------------------------------------

@@ -46,7 +46,7 @@ from fstrack.utilities import plotly_reporter
 from fstrack.utilities.plotly_reporter import SeriesInfo
 
 if TYPE_CHECKING:  # pragma: no cover
-    from fstrack.sdk.task import Task
+    from fstrack.sdk.reporting import ReportingMixin
 
 _now = time.time
 #: ClearML's shipped default of ``sdk.metrics.file_history_size``.
@@ -207,7 +207,7 @@ class Logger:
     _force_non_interactive = False
     _tensorboard_flags: dict[str, bool] = {}
 
-    def __init__(self, private_task: Task, writer: metrics.MetricsWriter | None = None, **_ignored: Any):
+    def __init__(self, private_task: ReportingMixin, writer: metrics.MetricsWriter | None = None, **_ignored: Any):
         if writer is None:
             writer = private_task._reporting_writer()
         self._task = private_task

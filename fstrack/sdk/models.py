@@ -41,7 +41,7 @@ import zipfile
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from fstrack.errors import FstrackError, InvalidNameError
 from fstrack.records import config, query
@@ -541,7 +541,7 @@ def _report_host(model: BaseModel) -> Any:
             def _data(self) -> dict:
                 return self._owner._data
 
-            def _edit(self, fn: Callable[[dict], None], fields: Any = None) -> None:
+            def _edit(self, fn: Callable[[dict], object], fields: Any = None) -> None:
                 self._owner._edit(fn, fields={"last_metrics", "last_iteration"})
 
             def flush(self, wait_for_uploads: bool = False) -> bool:  # Logger.flush calls its host's flush
@@ -604,7 +604,7 @@ class BaseModel:
         if self._id is not None:
             self._manifest = self._db.load(self._id)
 
-    def _edit(self, fn: Callable[[dict], None], *, fields: Iterable[str]) -> None:
+    def _edit(self, fn: Callable[[dict], object], *, fields: Iterable[str]) -> None:
         """Apply ``fn`` atomically to the newest manifest (or to the not yet stored fields of a new model)."""
         touched = set(fields)
         with self._lock:
@@ -1208,7 +1208,7 @@ def _task_kind() -> Kind:
     return TASK_KIND
 
 
-def _resolve_task(task: Any) -> Task:
+def _resolve_task(task: Task | None) -> Task:
     if task is None:
         task = current.main
         if task is None:
@@ -1900,10 +1900,21 @@ class TaskModels(dict):
         return self["output"]
 
 
-class ModelsMixin:
+if TYPE_CHECKING:  # the host contract, for the type checker only (see fstrack.sdk.host)
+    from fstrack.sdk.host import ModelsHost
+else:
+    ModelsHost = object
+
+
+class ModelsMixin(ModelsHost):
     """The model half of ``Task``. Host contract: ``id``, ``name``, ``_db``, ``_data``, ``_edit(fn, fields=)``,
     ``get_project_name()``, ``get_last_iteration()``, ``output_uri``, ``_remote_overrides()``, and the
     configuration/label methods of :class:`fstrack.sdk.parameters.ParametersMixin`."""
+
+    def _as_task(self) -> Task:
+        """This object as the :class:`~fstrack.sdk.task.Task` it is (``Task`` is the only class that inherits this
+        mixin), for the calls that hand the task to a model or use its configuration methods."""
+        return cast("Task", self)
 
     # -- the manifest's models lists -------------------------------------------------------------------
     def _add_model_entry(self, kind: str, model_id: str, name: str) -> None:
@@ -1944,7 +1955,7 @@ class ModelsMixin:
         """``Task.connect(model)``: an InputModel becomes an input model (and the task's comment says
         "Using model id: ..."), an OutputModel is named on this task."""
         if isinstance(model, OutputModel):
-            model.connect(self, name=name)
+            model.connect(self._as_task(), name=name)
             return model
         if isinstance(model, BaseModel):
             if not isinstance(model, InputModel):
@@ -1960,7 +1971,7 @@ class ModelsMixin:
                         )
 
                 self._edit(note, fields={"comment"})
-            model.connect(self, name=name)
+            model.connect(self._as_task(), name=name)
             return model
         raise TypeError(f"connect() takes an InputModel or OutputModel here, got {type(model).__name__}")
 
@@ -1989,7 +2000,7 @@ class ModelsMixin:
         data = model._data  # raises ModelNotFoundError for an unknown id
         name = name or _weights_stem(data) or DEFAULT_INPUT_NAME
         self._add_model_entry("input", model_id, name)
-        _copy_design_and_labels(self, data, design=update_task_design, labels=update_task_labels)
+        _copy_design_and_labels(self._as_task(), data, design=update_task_design, labels=update_task_labels)
 
     def remove_input_models(self, models_to_remove: Sequence[str | BaseModel]) -> None:
         """Stop listing these models (ids or model objects) as input models; the models stay in the store."""
@@ -2028,9 +2039,12 @@ class ModelsMixin:
             raise TypeError(f"model_path must be a path or URL, got {type(model_path).__name__} {model_path!r:.80}")
         model_path = os.fspath(model_path)
         model = OutputModel(
-            task=self, name=model_name or (f"{self.name} - {name}" if name else self.name), tags=tags, comment=comment
+            task=self._as_task(),
+            name=model_name or (f"{self._as_task().name} - {name}" if name else self._as_task().name),
+            tags=tags,
+            comment=comment,
         )
-        model.connect(self, name=name)
+        model.connect(self._as_task(), name=name)
         if _is_url(model_path):
             return model.update_weights(register_uri=model_path, iteration=iteration)
         return model.update_weights(weights_filename=model_path, iteration=iteration, auto_delete_file=auto_delete_file)
@@ -2042,7 +2056,7 @@ class ModelsMixin:
         return entry.get("value") or ""
 
     def _set_model_design(self, design: str) -> None:
-        self.set_configuration_object(DESIGN_SECTION, config_text=design)
+        self._as_task().set_configuration_object(DESIGN_SECTION, config_text=design)
 
     def update_model_desc(self, new_model_desc_file: str | os.PathLike | None = None) -> bool:
         """Replace the task's model design by the text of a file."""
@@ -2112,11 +2126,11 @@ class ModelsMixin:
                 continue
             if callback is not None and not callback("model", url):
                 continue
-            if skip_models_used_by_other_tasks and _tasks_using(db, model._id, exclude=self.id):
+            if skip_models_used_by_other_tasks and _tasks_using(db, model.id, exclude=self.id):
                 continue
             try:
-                db.delete(model._id)
-                removed.append(model._id)
+                db.delete(model.id)
+                removed.append(model.id)
             except LookupError:
                 pass
         return removed

@@ -68,11 +68,11 @@ stored values for that call too.
 
 Host contract
 -------------
-The class that inherits the mixin provides ``_data`` (the current manifest, read-only),
-``_edit(fn)`` (applies the pure ``fn(manifest)`` to a fresh copy of the newest manifest, atomically;
-an exception inside ``fn`` stores nothing and propagates), ``_remote_overrides() -> bool``,
-``_connect_model(model, name)`` for objects with a ``_fstrack_model`` attribute, and optionally
-``running_locally()``. ``Task.init`` calls :func:`bind_arg_parsers` with the task and its
+The class that inherits the mixin provides what :class:`fstrack.sdk.host.ParametersHost` declares (and mypy
+checks): ``_data`` (the current manifest, read-only), ``_edit(fn, fields=...)`` (applies the pure ``fn(manifest)``
+to a fresh copy of the newest manifest, atomically; an exception inside ``fn`` stores nothing and propagates),
+``_remote_overrides() -> bool``, ``_connect_model(model, name)`` for objects with a ``_fstrack_model`` attribute,
+and optionally ``running_locally()``. ``Task.init`` calls :func:`bind_arg_parsers` with the task and its
 ``auto_connect_arg_parser`` value, and the task's ``close`` calls :func:`unbind_arg_parsers`.
 """
 
@@ -89,7 +89,7 @@ import warnings
 from collections.abc import Callable, Iterable, Mapping
 from enum import Enum
 from pathlib import Path, PurePath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fstrack.capture.import_hooks import AfterImport
 from fstrack.errors import FstrackError, InvalidNameError
@@ -941,21 +941,6 @@ def install_parser_hooks() -> None:
 # the mixin
 # ----------------------------------------------------------------------------------------------
 
-_EDIT_TAKES_FIELDS: dict[type, bool] = {}
-
-
-def _edit_takes_fields(cls: type) -> bool:
-    known = _EDIT_TAKES_FIELDS.get(cls)
-    if known is None:
-        import inspect
-
-        try:
-            known = "fields" in inspect.signature(cls._edit).parameters  # type: ignore[attr-defined]
-        except (TypeError, ValueError, AttributeError):
-            known = False
-        _EDIT_TAKES_FIELDS[cls] = known
-    return known
-
 
 def _warn_dropped(dropped: dict[str, str]) -> None:
     if dropped:
@@ -966,24 +951,22 @@ def _warn_dropped(dropped: dict[str, str]) -> None:
         )
 
 
-class ParametersMixin:
+if TYPE_CHECKING:  # the host contract, for the type checker only (see fstrack.sdk.host)
+    from fstrack.sdk.host import ParametersHost
+else:
+    ParametersHost = object
+
+
+class ParametersMixin(ParametersHost):
     """Parameters, configuration objects and labels of a task. See the module docstring."""
-
-    _data: dict
-
-    # host hooks, provided by the Task class (not defined here, so they can never shadow it):
-    #   _data: dict, _edit(fn), _remote_overrides() -> bool, _connect_model(model, name)
 
     # -- internal helpers ---------------------------------------------------------------------
 
     def _edit_if_changed(self, fn: Callable[[dict], None], field: str) -> bool:
-        """``self._edit(fn)`` (telling the host which manifest field changes, when it asks); False when
-        ``fn`` found nothing to change and nothing was written."""
+        """``self._edit(fn)``, telling the host which manifest ``field`` changes; False when ``fn`` found nothing
+        to change and nothing was written."""
         try:
-            if _edit_takes_fields(type(self)):
-                self._edit(fn, fields=(field,))  # type: ignore[call-arg]
-            else:
-                self._edit(fn)
+            self._edit(fn, fields=(field,))
         except _NoChange:
             return False
         return True

@@ -48,7 +48,13 @@ def _plain(table: pa.Table, columns: list[str]) -> pa.Table:
     return out
 
 
-class ReportingMixin:
+if TYPE_CHECKING:  # the host contract, for the type checker only (see fstrack.sdk.host)
+    from fstrack.sdk.host import ReportingHost
+else:
+    ReportingHost = object
+
+
+class ReportingMixin(ReportingHost):
     """``get_logger``/``logger``, ``flush``, and the ``get_reported_*`` readers of a task."""
 
     # -- iteration offset: Task assigns self._initial_iteration; the logger shifts iterations by it --------
@@ -207,6 +213,7 @@ class ReportingMixin:
             xs = [_iso(x) for x in xs]
         current: dict | None = None
         key = None
+        current: dict = {}
         for title, name, x, y in zip(titles, names, xs, ys):
             if (title, name) != key:
                 key = (title, name)

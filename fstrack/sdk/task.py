@@ -228,7 +228,7 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
             return self._record[name]
         return self._data.get(name)
 
-    def _edit(self, fn: Callable[[dict], None], *, fields: Iterable[str] | None = None) -> None:
+    def _edit(self, fn: Callable[[dict], object], *, fields: Iterable[str] | None = None) -> None:
         """Atomically apply ``fn`` to a fresh copy of the newest manifest (see :meth:`TaskDB.update`).
 
         ``fields`` names what ``fn`` changes; an edit that does not say is refused on a published task.
@@ -1667,7 +1667,7 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
         allow_archived: bool = True,
         task_filter: dict | None = None,
         default_order: str = "-created",
-        need_fields: set[str] = frozenset(),
+        need_fields: frozenset[str] | set[str] = frozenset(),
     ) -> list[dict]:
         records = db.records()
         needed = {f.split(".", 1)[0] for f in query.fields_referenced(task_filter) | set(need_fields)}
