@@ -182,12 +182,14 @@ def param(
     return Attribute(validator=validators, type=type, metadata=metadata, **kwargs)
 
 
-def percent_param(*args: Any, **kwargs: Any) -> Any:
+def percent_param(validator: Any = None, **kwargs: Any) -> Any:
     """A :func:`param` of type float within ``[0, 1]``."""
-    return param(*args, range=(0, 1), type=float, **kwargs)
+    return param(validator, range=(0, 1), type=float, **kwargs)
 
 
 class _ParamsMeta(type):
+    __fstrack_params__: tuple[Attribute, ...]  # the parameters of a class made by this metaclass
+
     def __new__(mcs, name: str, bases: tuple, namespace: dict) -> Any:
         own = sorted(((k, v) for k, v in namespace.items() if isinstance(v, Attribute)), key=lambda kv: kv[1]._order)
         for key, _ in own:
@@ -241,15 +243,15 @@ class TaskParameters(metaclass=_ParamsMeta):
             values[attribute.name] = value
         by_alias = {(a.alias or a.name.lstrip("_")): a for a in fields if a.init}
         for key, value in kwargs.items():
-            attribute = by_alias.get(key)
-            if attribute is None:
+            named = by_alias.get(key)
+            if named is None:
                 raise TypeError(
                     f"{type(self).__name__}() got an unexpected keyword argument {key!r}; "
                     f"parameters: {sorted(by_alias)}"
                 )
-            if attribute.name in values:
+            if named.name in values:
                 raise TypeError(f"{type(self).__name__}() got multiple values for argument {key!r}")
-            values[attribute.name] = value
+            values[named.name] = value
         for attribute in fields:
             if attribute.name in values:
                 value = values[attribute.name]

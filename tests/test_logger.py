@@ -212,6 +212,9 @@ def test_histogram_and_vector(task, logger):
         logger.report_histogram("h", "s", ["a", "b"])
     with pytest.raises(ValueError, match="rectangular"):
         logger.report_histogram("h", "s", [[1, 2], [3]])
+    for mixed in ([[1, 2], 3], [3, [1, 2]]):  # rows beside numbers: not a matrix either
+        with pytest.raises(ValueError, match="rectangular"):
+            logger.report_histogram("h", "s", mixed)
 
 
 def test_scatter_plots(task, logger):

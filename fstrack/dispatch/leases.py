@@ -155,7 +155,7 @@ class Lease:
             warnings.warn(f"fstrack: could not release lease {self.key}: {exc}", stacklevel=2)
 
 
-def _clear_lease_if(backend, task_id: str, entry: str) -> None:
+def _clear_lease_if(backend, task_id: str, entry: str | None) -> None:
     """Delete the task's lease if it names ``entry`` (a run that is over)."""
     current = read_lease(backend, task_id)
     if current is not None and current[0].get("entry") == entry:
@@ -338,9 +338,9 @@ class Watchdog:
         records = self.db.records()
         for record in records:
             if record.get("status") == "in_progress":
-                action = self._judge_running(record, leased.get(record["id"]), now)
-                if action:
-                    actions.append(action)
+                judged = self._judge_running(record, leased.get(record["id"]), now)
+                if judged:
+                    actions.append(judged)
         actions += self._repair_queued([r for r in records if r.get("status") == "queued"], queues, now)
         return actions
 

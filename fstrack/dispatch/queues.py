@@ -86,6 +86,7 @@ class Queues:
                 return {"name": queue_name, "id": self.ensure(queue_name)}
             qid = queue_id(queue_name)
         else:
+            assert queue_id_ is not None  # exactly one of the two was given
             qid = queue_id_
         for record in self.all():
             if record["id"] == qid:

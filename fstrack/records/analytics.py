@@ -232,7 +232,7 @@ def scalar_segment_urls(
         allow_archived=allow_archived,
         task_filter=task_filter,
     )
-    urls = []
+    urls: list[str] = []
     for record in records:
         entries = metrics.log_entries(db.refs, record["id"], _run_of(db, record))
         urls.extend(metrics.object_url(db.store, oid) for oid in metrics._segment_ids(entries, "scalars"))

@@ -98,7 +98,7 @@ def store_location() -> tuple[str, dict[str, Any]]:
     return os.path.join(os.path.expanduser("~"), ".fstrack", "store"), {}
 
 
-def get_taskdb(url: str | None = None, **storage_options: Any) -> TaskDB:
+def get_taskdb(url: str | os.PathLike[str] | None = None, **storage_options: Any) -> TaskDB:
     """The (cached) task database of ``url``, or of the configured store."""
     if url is None:
         url, storage_options = store_location()

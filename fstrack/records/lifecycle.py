@@ -69,10 +69,10 @@ def check_task_type(value: Any) -> str:
     raw = value.value if isinstance(value, Enum) else value
     if raw not in TaskTypes.__members__:
         raise ValueError(f"task type {value!r} is not one of {', '.join(TaskTypes.__members__)}")
-    return raw
+    return str(raw)
 
 
-def transition(task_id: str, m: dict, status: str, *, force: bool, repeat: bool) -> float:
+def transition(task_id: str, m: dict[str, Any], status: str, *, force: bool, repeat: bool) -> float:
     """Move manifest ``m`` to ``status`` per :data:`TRANSITIONS`; returns the change's time."""
     current = m["status"]
     if (current != status or not repeat) and not force and status not in TRANSITIONS.get(current, frozenset()):

@@ -656,12 +656,13 @@ class MetricsWriter:
 
     def _store_prepared(self, prepared: _Prepared) -> None:
         if not prepared.stored_entry:
-            deduplicated = []
+            deduplicated: list[tuple[BlobId, bytes]] = []
             for data, done in prepared.blobs:
                 oid = _put(self.store, data, deduplicated)
                 if done is not None:
                     done(oid)
             for kind, data in prepared.segments.items():
+                assert prepared.entry is not None  # built together with the segments
                 prepared.entry["segments"][kind]["segment"] = _put(self.store, data, deduplicated)
             if prepared.segments:
                 self.refs.append(segments_key(self.task_id), prepared.entry)
@@ -895,6 +896,7 @@ class PendingBlob:
 
     def data(self) -> bytes:
         if self._data is None:
+            assert callable(self._make)  # bytes given to __init__ are self._data already
             self._data = bytes(self._make())
         return self._data
 
@@ -1107,7 +1109,14 @@ def flush_all(timeout_attempts: int = 3) -> None:
 if hasattr(threading, "_register_atexit"):
     threading._register_atexit(flush_all)
 atexit.register(flush_all)
-os.register_at_fork(after_in_child=lambda: [writer._forget_parent() for writer in list(_WRITERS)])
+
+
+def _forget_parents() -> None:
+    for writer in list(_WRITERS):
+        writer._forget_parent()
+
+
+os.register_at_fork(after_in_child=_forget_parents)
 
 
 def dumps_plot(figure: Any) -> str:

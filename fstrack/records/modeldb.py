@@ -39,7 +39,7 @@ class ModelNotFoundError(FstrackError, LookupError, ValueError):
     """No model with the given id (or matching the given name/project/tags) exists in the store."""
 
 
-def summarize_model(manifest: dict) -> dict:
+def summarize_model(manifest: dict[str, Any]) -> dict[str, Any]:
     """The query record of a model manifest (spec/models.md §5)."""
     record = {field: manifest.get(field) for field in MODEL_SUMMARY_FIELDS}
     weights = manifest.get("weights") or {}

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 TASK_STATUSES = (
@@ -177,7 +177,7 @@ def tags_matcher(tags: list[str] | None) -> Callable[[Collection[str]], bool]:
     return matches
 
 
-def name_matcher(pattern: str | None) -> Callable[[str], bool]:
+def name_matcher(pattern: str | None) -> Callable[[str | None], bool]:
     """A predicate over task names: ``pattern`` is a case-sensitive regex searched anywhere in the
     name (partial match); anchor it (``^name$``) for an exact match, ``re.escape`` it for a literal.
     ``None`` or ``""`` matches every name. An invalid regex raises ValueError."""
@@ -195,7 +195,9 @@ def name_matcher(pattern: str | None) -> Callable[[str], bool]:
     return lambda name: isinstance(name, str) and regex.search(name) is not None
 
 
-def project_matcher(project_name: str | list[str] | None, *, include_subprojects: bool) -> Callable[[str | None], bool]:
+def project_matcher(
+    project_name: str | Sequence[str] | None, *, include_subprojects: bool
+) -> Callable[[str | None], bool]:
     """A predicate over a task's project path: true when it equals one of the given names (exactly,
     case-sensitively, as ClearML anchors and escapes project names), or with ``include_subprojects``
     also when it lies below one of them (``a`` matches ``a/b/c``). ``None``, ``""`` or ``[]`` match all."""
@@ -295,7 +297,7 @@ def _compile(
         if task_filter.get(key) is not None:
             values = _string_list(task_filter[key], f"task_filter[{key!r}]")
             bad = [value for value in values if allowed and value not in allowed]
-            if bad:
+            if bad and allowed:
                 raise ValueError(f"invalid task_filter[{key!r}] value(s) {bad!r}; allowed: {', '.join(allowed)}")
             add(_value_in(key, frozenset(values)) if values else None, key)
     if task_filter.get("search_text") is not None:

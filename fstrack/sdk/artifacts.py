@@ -750,6 +750,7 @@ class Artifact:
         if self._object is not _NOT_SET and not force_download and deserialization_function is None:
             return self._object
         local = self.get_local_copy(raise_on_error=True, force_download=force_download)
+        assert local is not None  # raise_on_error: a failure raised
         result: Any = _NOT_SET
         try:
             result = self._load(local, deserialization_function)
@@ -928,7 +929,7 @@ class _Uploader:
         if task is None:
             raise ArtifactError("the task object was garbage-collected before its uploads finished")
         own = task._db.store
-        stores = {}
+        stores: dict[str | None, Store] = {}
         for job in batch:
             if job.target_url is not None and job.target_url not in stores:
                 stores[job.target_url] = location_store(job.target_url, own, create=True)
@@ -940,19 +941,21 @@ class _Uploader:
         else:  # local disks: one thread (the caller's thread prepares the next artifacts meanwhile)
             for job in batch:
                 self._transfer(job, stores.get(job.target_url) or own)
-        ready = [j for j in batch if j.error is None]
+        ready = [(j, j.record) for j in batch if j.error is None and j.record is not None]
         if not ready:
             return
         # pins first: the objects in another store are roots there before the manifest names them
         for url, store in stores.items():
             pinned = {
-                j.prepared.name: BlobId(j.record["hash"]) for j in ready if j.target_url == url and j.record.get("hash")
+                j.prepared.name: BlobId(record["hash"])
+                for j, record in ready
+                if j.target_url == url and record.get("hash")
             }
             if pinned:
                 Refs(store).append(
                     f"{OUTPUTS_REF}/{task.id}", {"task": task.id, "artifacts": pinned, "time": time.time()}
                 )
-        records = [(j.prepared.name, j.record) for j in ready]
+        records = [(j.prepared.name, record) for j, record in ready]
 
         def commit(manifest: dict) -> None:
             artifacts = manifest.setdefault("artifacts", {})
@@ -962,14 +965,14 @@ class _Uploader:
         try:
             task._edit(commit, fields={"artifacts"})
         except BaseException as exc:
-            for job in ready:
+            for job, _record in ready:
                 job.error = exc
             raise
         # the GC protocol: an object we deduplicated against may have been collected meanwhile
-        for job in ready:
-            if job.deduped and job.record.get("hash"):
+        for job, record in ready:
+            if job.deduped and record.get("hash") and job.prepared.path is not None:
                 store = stores.get(job.target_url) or own
-                if not store.has(job.record["hash"]):
+                if not store.has(record["hash"]):
                     put_local_file(store, job.prepared.path)
 
     def _transfer(self, job: _Job, store: Store) -> None:

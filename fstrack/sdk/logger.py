@@ -36,7 +36,7 @@ import time
 import zlib
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from fstrack.errors import FstrackError
 from fstrack.records import metrics
@@ -203,7 +203,7 @@ class _Destination:
 class Logger:
     """The reporting interface of one task (``task.get_logger()``, ``task.logger``, ``Logger.current_logger()``)."""
 
-    SeriesInfo = SeriesInfo
+    SeriesInfo: TypeAlias = SeriesInfo
     _force_non_interactive = False
     _tensorboard_flags: dict[str, bool] = {}
 
@@ -706,7 +706,7 @@ class Logger:
             image = matrix
         chosen = _exactly_one(local_path=local_path, url=url, image=image)
         if chosen == "url":
-            _name(url, "url")
+            url = _name(url, "url")
             self._sample(
                 title,
                 series,
@@ -722,6 +722,7 @@ class Logger:
                 max_image_history,
             )
         elif chosen == "local_path":
+            assert local_path is not None  # chosen by _exactly_one
             data = _read_file(local_path, "local_path")
             self._sample(
                 title,
@@ -761,9 +762,11 @@ class Logger:
         else:
             try:
                 import numpy as np
+
+                is_array = isinstance(image, np.ndarray)
             except ImportError:  # pragma: no cover - an array cannot exist without numpy
-                np = None
-            if np is None or not isinstance(image, np.ndarray):
+                is_array = False
+            if not is_array:
                 raise TypeError(f"image must be a numpy array or a PIL image, got {type(image).__name__}")
             pixels = normalize_image(image)
             height, width = pixels.shape[:2]
@@ -821,7 +824,7 @@ class Logger:
         _name(series, "series")
         chosen = _exactly_one(local_path=local_path, url=url, stream=stream)
         if chosen == "url":
-            _name(url, "url")
+            url = _name(url, "url")
             self._sample(
                 title,
                 series,
@@ -848,6 +851,7 @@ class Logger:
             data = data.encode("utf-8") if isinstance(data, str) else bytes(data)
             ext = file_extension if file_extension.startswith(".") else "." + file_extension
         else:
+            assert local_path is not None  # chosen by _exactly_one
             data = _read_file(local_path, "local_path")
             ext = file_extension or _extension(local_path)
             ext = ext if not ext or ext.startswith(".") else "." + ext
@@ -865,7 +869,7 @@ class Logger:
             None,
             max_history,
         )
-        if chosen == "local_path" and delete_after_upload:
+        if chosen == "local_path" and delete_after_upload and local_path is not None:
             os.unlink(local_path)
 
     # -- settings -----------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ import zipfile
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast, overload
 
 from fstrack.errors import FstrackError, InvalidNameError
 from fstrack.records import config, query
@@ -634,7 +634,7 @@ class BaseModel:
         return self._ensure_id()
 
     @property
-    def name(self) -> str:
+    def name(self) -> str | None:
         return self._data.get("name")
 
     @name.setter
@@ -864,6 +864,24 @@ class BaseModel:
                 raise ValueError(f"could not get the weights of model {self._id}: {exc}") from exc
             warnings.warn(f"fstrack: could not get the weights of model {self._id}: {exc}", stacklevel=2)
             return None
+
+    @overload
+    def get_weights_package(
+        self,
+        return_path: Literal[True],
+        raise_on_error: bool = False,
+        force_download: bool = False,
+        extract_archive: bool = True,
+    ) -> str | None: ...
+
+    @overload
+    def get_weights_package(
+        self,
+        return_path: bool = False,
+        raise_on_error: bool = False,
+        force_download: bool = False,
+        extract_archive: bool = True,
+    ) -> str | list[Path] | None: ...
 
     def get_weights_package(
         self,
@@ -1522,7 +1540,7 @@ class OutputModel(BaseModel):
 
     def _register(self, entry_name: str) -> None:
         if self._task is not None:
-            self._task._add_model_entry("output", self._id, entry_name)
+            self._task._add_model_entry("output", self.id, entry_name)
 
     @property
     def published(self) -> bool:
@@ -1678,7 +1696,7 @@ class OutputModel(BaseModel):
         framework = framework_for_file(source)
         if upload_uri:
             self.set_upload_destination(upload_uri)
-        self._materialize(entry_name)
+        model_id = self._materialize(entry_name)
         if register_uri is not None:
             url = _normalize_url(register_uri)
             self._apply_weights(
@@ -1717,7 +1735,7 @@ class OutputModel(BaseModel):
             if not existed:
                 _store_staged(dest, staged, oid)
             if dest is not home:  # a root in that store before the manifest names it
-                _pin(dest, self._id, {"model": self._id, "weights": oid, "time": time.time()})
+                _pin(dest, model_id, {"model": model_id, "weights": oid, "time": time.time()})
             self._apply_weights(weights, iteration, note, framework, entry_name, is_package)
             if existed:  # the GC protocol: what we deduplicated against may have been collected meanwhile
                 if dest.has(oid):

@@ -37,7 +37,7 @@ import time
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -46,6 +46,9 @@ from fstrack.errors import FstrackError
 from fstrack.records import config, metrics
 from fstrack.store.objects import BlobId
 from fstrack.store.store import Store, open_store
+
+if TYPE_CHECKING:  # pragma: no cover
+    from fstrack.sdk.task import Task
 
 #: ClearML's iteration for ``report_single_value`` (reported as a scalar of title "Summary").
 CLEARML_SINGLE_VALUE_ITERATION = -(2**31)
@@ -93,7 +96,7 @@ def _target_db(url: str | None, storage_options: Mapping[str, Any] | None):
 
 
 def import_offline_session(
-    task_cls: type,
+    task_cls: type[Task],
     session_folder_zip: str | os.PathLike,
     previous_task_id: str | None = None,
     iteration_offset: int | None = 0,
@@ -119,14 +122,14 @@ def import_offline_session(
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _task(task_cls: type, db, task_id: str):
+def _task(task_cls: type[Task], db, task_id: str):
     from fstrack.records.taskdb import check_task_id
 
     return task_cls._attach(db, check_task_id(task_id))
 
 
 # -- fstrack folders -----------------------------------------------------------------------------------------------
-def _import_fstrack(task_cls: type, root: Path, db, previous_task_id: str | None, offset: int) -> str:
+def _import_fstrack(task_cls: type[Task], root: Path, db, previous_task_id: str | None, offset: int) -> str:
     from fstrack.records.taskdb import TaskDB
     from fstrack.sync import push
 
@@ -212,7 +215,7 @@ def _retarget(table: pa.Table, kind: str, task_id: str, offset: int, store: Stor
             if oid and isinstance(value, str):
                 value = re.sub(
                     r"[^\s\"']*/objects/%s/%s" % (oid[:2], oid[2:]),
-                    lambda _m, oid=oid: metrics.object_url(store, oid),
+                    lambda _m: metrics.object_url(store, oid),  # called right here: binds this oid
                     value,
                 )
             fixed.append(value)
@@ -260,7 +263,7 @@ def _append_reports(task, tables: Mapping[str, pa.Table]) -> None:
 
 
 def _scalar_stats(table: pa.Table, run: int) -> dict:
-    metrics_out: dict[str, dict[str, dict[str, float]]] = {}
+    metrics_out: dict[str, dict[str, dict[str, float | None]]] = {}
     titles = table.column("title").to_pylist()
     names = table.column("series").to_pylist()
     values = table.column("value").to_pylist()
@@ -425,7 +428,7 @@ def _image_size(path: Path) -> tuple[int | None, int | None]:
         return None, None
 
 
-def _import_clearml(task_cls: type, root: Path, db, previous_task_id: str | None, offset: int) -> str:
+def _import_clearml(task_cls: type[Task], root: Path, db, previous_task_id: str | None, offset: int) -> str:
     from fstrack.records.lifecycle import check_task_type
     from fstrack.store.store import put_local_file
 

@@ -89,7 +89,7 @@ import warnings
 from collections.abc import Callable, Iterable, Mapping
 from enum import Enum
 from pathlib import Path, PurePath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from fstrack.capture.import_hooks import AfterImport
 from fstrack.errors import FstrackError, InvalidNameError
@@ -470,12 +470,12 @@ class ConnectedDict(dict):
         dict.__delitem__(self, key)
         self._fs_fire()
 
-    def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def update(self, *args: Any, **kwargs: Any) -> None:
         for k, v in dict(*args, **kwargs).items():
             dict.__setitem__(self, k, self._wrap(v))
         self._fs_fire()
 
-    def __ior__(self, other: Any) -> ConnectedDict:  # type: ignore[override]
+    def __ior__(self, other: Any) -> Self:  # type: ignore[misc]  # as typeshed's own dict.__ior__ (wider than __or__)
         self.update(other)
         return self
 

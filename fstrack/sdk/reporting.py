@@ -211,9 +211,8 @@ class ReportingMixin(ReportingHost):
         ys = table.column(y_name).to_pylist()
         if x_axis == "iso_time":
             xs = [_iso(x) for x in xs]
-        current: dict | None = None
+        current: dict = {}  # (set on the first row: its key differs from None)
         key = None
-        current: dict = {}
         for title, name, x, y in zip(titles, names, xs, ys):
             if (title, name) != key:
                 key = (title, name)

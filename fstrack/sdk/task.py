@@ -25,7 +25,7 @@ import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent import futures
 from datetime import UTC
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn, TypeAlias
 
 from fstrack.capture import execution, frameworks
 from fstrack.dispatch.queues import Queues
@@ -180,7 +180,7 @@ def _container(
 class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
     """A single code execution session, stored as a chain of immutable manifests."""
 
-    TaskTypes = TaskTypes
+    TaskTypes: TypeAlias = TaskTypes
     TaskStatusEnum = TaskStatusEnum
 
     _added_requirements: ClassVar[dict[str, str | None]] = {}
@@ -188,6 +188,7 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
     _freeze_requirements: ClassVar[bool] = False
     _standalone_script: ClassVar[bool] = False
     _random_seed: ClassVar[int | None] = 1337
+    _resource_monitor_option: Any  # Task.init's auto_resource_monitoring (a bool, a dict or a monitor class)
 
     def __init__(self, private: Any = None, **kwargs: Any):
         if private is not _PRIVATE:
@@ -503,10 +504,11 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
             task = candidate
             last = task.get_last_iteration()
             task._initial_iteration = offset if offset is not None else (last + 1 if last else 0)
+            task_id = task.id
 
             def resume(m: dict) -> None:
                 if m["status"] == "published":
-                    raise UsageError(f"task {task.id} is published and cannot be continued; clone it instead")
+                    raise UsageError(f"task {task_id} is published and cannot be continued; clone it instead")
                 m["settings"] = settings
 
             task._set_status("in_progress", force=True, message="continued", also=resume)
@@ -978,6 +980,7 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
             raise ValueError("pass exactly one of project_id or project_name")
         if project_id is not None:
             project_name = Task.get_project_object_by_id(project_id)["name"]
+        assert project_name is not None  # exactly one of the two was given
         self._db.ensure_project(project_name)
         self._set("project", project_name)
         return True
@@ -1113,7 +1116,7 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
         if isinstance(packages, (str, os.PathLike)) and os.path.isfile(packages):
             with open(packages, encoding="utf-8") as f:
                 text = f.read()
-        elif isinstance(packages, str):
+        elif isinstance(packages, (str, os.PathLike)):
             raise FileNotFoundError(f"requirements file {packages!r} does not exist (pass a list of lines instead)")
         else:
             text = "\n".join(packages)
@@ -1723,7 +1726,7 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
         source = source_task if isinstance(source_task, Task) else cls.get_task(task_id=source_task)
         m = source._data
         db = source._db
-        fields = {
+        fields: dict[str, Any] = {
             k: copy.deepcopy(m.get(k))
             for k in (
                 "hyperparams",
@@ -1879,7 +1882,7 @@ def _install_process_hooks() -> None:
             record("failed", "".join(traceback.format_exception(exc_type, exc, tb)))
         previous_hook(exc_type, exc, tb)
 
-    def exit_recording_code(code: object = None) -> None:
+    def exit_recording_code(code: str | int | None = None) -> NoReturn:
         if code not in (None, 0):
             record("failed", f"exit code {code}")
         original_exit(code)

@@ -152,7 +152,7 @@ def _walk(store: Store, prefix: str, stat: bool) -> Iterator[tuple[str, int, flo
 
 @dataclass
 class _Listing:
-    objects: dict[str, int] | None = None  # object id -> size
+    objects: dict[str, int] = field(default_factory=dict)  # object id -> size (once listed)
     seqs: dict[str, int] = field(default_factory=dict)  # ref key -> entries 1..N present (contiguous)
     index: dict[str, set[str]] = field(default_factory=dict)  # index folder -> names
     heartbeats: dict[str, float] = field(default_factory=dict)  # task id -> store mtime
@@ -506,8 +506,9 @@ class _Engine:
             if count == len(futures):
                 break
         for future in futures:
-            if future.exception() is not None:
-                raise future.exception()
+            error = future.exception()
+            if error is not None:
+                raise error
 
     # -- reading -------------------------------------------------------------------------------------------
     def source_bytes(self, oid: str) -> bytes:
@@ -642,7 +643,7 @@ class _Engine:
         missing: dict[str, int | None] = {}
         unavailable: set[str] = set()
         seen: set[str] = set()
-        frontier = list(dict.fromkeys(roots))
+        frontier: list[str] = list(dict.fromkeys(roots))
         while frontier:
             level = [o for o in dict.fromkeys(frontier) if o not in seen]
             seen.update(level)
@@ -989,8 +990,8 @@ class _Engine:
             keys.update((f"tasks/{task_id}", f"segments/{task_id}", f"outputs/{task_id}"))
         seqs: list[_Seq] = []
         models: set[str] = set()
-        for found in self.pool.map(self._models_of_head, [f"tasks/{t}" for t in sorted(task_ids)]):
-            models |= found  # the models the current manifests name (an unchanged task's too)
+        for named in self.pool.map(self._models_of_head, [f"tasks/{t}" for t in sorted(task_ids)]):
+            models |= named  # the models the current manifests name (an unchanged task's too)
         missing: dict[str, int | None] = {}
         unavailable: set[str] = set()
         done_models: set[str] = set()

@@ -34,10 +34,10 @@ def _rows(value: Any, what: str, *, ndim: int | None = None) -> list:
     depth = _depth(out)
     if ndim is not None and depth != ndim:
         raise ValueError(f"{what} must be {ndim}-dimensional, got {depth} dimension(s)")
-    if depth >= 2 and len({len(r) for r in out}) > 1:
-        raise ValueError(
-            f"{what} must be rectangular (rows of equal length), got row lengths {sorted({len(r) for r in out})}"
-        )
+    lengths = {len(r) if isinstance(r, list) else None for r in out}  # None: a number beside rows
+    if len(lengths) > 1:
+        shown = ["a number" if n is None else n for n in sorted(lengths, key=lambda n: -1 if n is None else n)]
+        raise ValueError(f"{what} must be rectangular (rows of equal length), got row lengths {shown}")
     return out
 
 
