@@ -622,7 +622,7 @@ class _Capture:
 
     def _point_faulthandler(self) -> None:
         tee = self.streams.get("stderr")
-        if tee is None or tee.mode != "fd":
+        if not isinstance(tee, _FdTee):
             return
         try:
             import faulthandler
@@ -643,8 +643,8 @@ class _Capture:
         if stream is None:
             return
         for tee in self.streams.values():
-            if (tee.mode == "python" and stream is tee.stream) or (
-                tee.mode == "fd" and not isinstance(stream, _TeeStream) and _stream_fd(stream) == tee.fd
+            if (isinstance(tee, _PythonTee) and stream is tee.stream) or (
+                isinstance(tee, _FdTee) and not isinstance(stream, _TeeStream) and _stream_fd(stream) == tee.fd
             ):
                 tee.lines.expect(text)
                 return
@@ -737,7 +737,7 @@ def disconnect(task: Task | None = None) -> None:
 
 
 # -- logging: ClearML's Handler.format hook -------------------------------------------------------------------------
-_original_format: Callable[[logging.Handler, logging.LogRecord], str] | None = None
+_original_format: Callable[..., str] | None = None  # logging.Handler.format before the patch
 
 
 def _format(self: logging.Handler, record: logging.LogRecord) -> str:
@@ -863,7 +863,7 @@ def _patch_mpl(name: str, module: Any) -> None:
                 original = module.show
                 wrapped = _wrap(original, None, before=_before_show)
                 module.show = wrapped
-                pylab = sys.modules.get("matplotlib.pylab")
+                pylab: Any = sys.modules.get("matplotlib.pylab")  # a third-party module we patch
                 if pylab is not None and getattr(pylab, "show", None) is original:
                     pylab.show = wrapped
             _mpl.patched.add(name)

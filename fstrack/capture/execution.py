@@ -473,7 +473,7 @@ def _read_git(
         _, out = config.wait(ok=(0, 1))
     except _GitError as exc:
         warnings.append(f"remotes not read: {exc}")
-        out = None
+        out = b""
     remotes: dict[str, str] = {}
     branch_cfg: dict[tuple[str, str], str] = {}
     for entry in (out or b"").split(b"\0"):
@@ -658,10 +658,11 @@ def _diff(
                 name = pass_names[i] if pass_names is not None else "?"
                 if not _is_utf8(section):
                     # a text file that is not UTF-8: store it as a binary patch instead
-                    section = _binary_section(git, base, name, env, tmp, max_bytes) if pass_names else None
-                    if section is None:
+                    binary = _binary_section(git, base, name, env, tmp, max_bytes) if pass_names else None
+                    if binary is None:
                         omitted.append((name, "not UTF-8"))
                         continue
+                    section = binary
                 if size + len(section) > max_bytes:
                     omitted.append((name, "over the size limit"))
                     continue
@@ -760,7 +761,7 @@ def _process_cwd() -> str:
     hydra = sys.modules.get("hydra")
     if hydra is not None:
         try:
-            from hydra.utils import get_original_cwd  # type: ignore[import-not-found]
+            from hydra.utils import get_original_cwd
 
             return get_original_cwd()
         except Exception:  # noqa: BLE001 - hydra not initialised
@@ -1021,7 +1022,7 @@ def capture_runtime() -> dict:
             hostname=platform.node(),
         )
     try:
-        info["cpu_available"] = len(os.sched_getaffinity(0))  # type: ignore[attr-defined]
+        info["cpu_available"] = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         info["cpu_available"] = info["cpu_count"]
     return _storable(info)
@@ -1299,8 +1300,8 @@ def capture_requirements(
     for name, version in (added or {}).items():
         key = _normalize(name)
         if version is None:
-            dist = installed.get(key)
-            chosen[key] = (dist.name, dist.version) if dist else (name, "")
+            known = installed.get(key)
+            chosen[key] = (known.name, known.version) if known else (name, "")
         else:
             chosen[key] = (chosen.get(key, (name, ""))[0], version)
     for name in ignored or ():

@@ -187,6 +187,7 @@ def register_saved_file(path: str, key: str, framework: str | None = None) -> An
     with _state.lock:
         model = _state.models.get((task.id, path))
         if model is None or model._task is not task:
+            assert _state.output_model is not None  # connect() sets it with the task
             model = _state.output_model(
                 task=task, name=f"{task.name} - {stem}", framework=framework or SUPPORTED[key][1]
             )
@@ -271,7 +272,7 @@ def _patch_joblib(joblib: Any) -> None:
         return
     wrapped = _wrap(original, _joblib_dumped)
     joblib.dump = wrapped
-    numpy_pickle = sys.modules.get("joblib.numpy_pickle")
+    numpy_pickle: Any = sys.modules.get("joblib.numpy_pickle")  # a third-party module we patch
     if numpy_pickle is not None and getattr(numpy_pickle, "dump", None) is original:
         numpy_pickle.dump = wrapped
 

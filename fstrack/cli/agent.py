@@ -53,7 +53,10 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from watchdog.observers.api import BaseObserver
 
 AGENT_WORKER_ENV = "FSTRACK_AGENT_WORKER"
 #: Set for a task run by an agent: its console is already streamed into the task by the agent.
@@ -170,7 +173,7 @@ class Agent:
         self._wake = threading.Event()
         self._stopping = False
         self._requeue_on_stop = cfg.on_sigterm == "requeue"
-        self._observer = None
+        self._observer: BaseObserver | None = None
         self._local = db.store.backend.has_file_events
         self.check_interval = 0.5 if self._local else 1.0
 
@@ -905,6 +908,7 @@ def _requirement_name(line: str) -> str:
 
 def _run_logged(argv: list[str], console: _Console | None) -> None:
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    assert proc.stdout is not None  # stdout=PIPE
     tail: collections.deque = collections.deque(maxlen=20)
     for raw in iter(proc.stdout.readline, b""):
         line = raw.decode("utf-8", "replace")

@@ -183,9 +183,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _status_history(chain: list[dict]) -> list[tuple[float, str]]:
+def _status_history(chain: list[dict]) -> list[tuple[float | None, str]]:
     """``(time, status)`` of every status change in a manifest chain."""
-    changes: list[tuple[float, str]] = []
+    changes: list[tuple[float | None, str]] = []
     for manifest in chain:
         if not changes or changes[-1][1] != manifest["status"]:
             changes.append((manifest.get("last_update"), manifest["status"]))
@@ -211,7 +211,8 @@ def cmd_history(args: argparse.Namespace) -> int:
 
     _use_store(args)
     chain = Task.get_task(task_id=args.task).history()
-    lines, before = [], {}
+    lines: list[str] = []
+    before: dict[str, Any] = {}
     for manifest in chain:
         changed = sorted(
             k for k in manifest if k not in ("previous", "last_update", "position") and manifest.get(k) != before.get(k)
@@ -232,7 +233,7 @@ def cmd_clone(args: argparse.Namespace) -> int:
     clone = Task.clone(args.task, name=args.name, project=args.project)
     if args.set:
         clone.update_parameters({key: value for key, _, value in (p.partition("=") for p in args.set)})
-    result = {"id": clone.id, "name": clone.name}
+    result: dict[str, Any] = {"id": clone.id, "name": clone.name}
     if args.enqueue:
         result["enqueue"] = Task.enqueue(clone, queue_name=args.enqueue)
     _emit(
