@@ -8,7 +8,22 @@ folder or a bucket (or call :func:`set_store`). Names are imported on first use,
 """
 
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what __getattr__ imports on first use, re-exported for type checkers (fstrack ships py.typed)
+    from fstrack.errors import FstrackError as FstrackError
+    from fstrack.records.analytics import scalars as scalars
+    from fstrack.records.config import set_store as set_store
+    from fstrack.records.lifecycle import TaskStatusEnum as TaskStatusEnum
+    from fstrack.records.lifecycle import TaskTypes as TaskTypes
+    from fstrack.sdk.logger import Logger as Logger
+    from fstrack.sdk.models import InputModel as InputModel
+    from fstrack.sdk.models import Model as Model
+    from fstrack.sdk.models import OutputModel as OutputModel
+    from fstrack.sdk.task import Task as Task
+    from fstrack.sdk.task import UsageError as UsageError
+    from fstrack.store.store import Store as Store
+    from fstrack.store.store import open_store as open_store
 
 __version__ = "0.1.0"
 

@@ -36,6 +36,7 @@ from typing import Any
 
 from fstrack.dispatch.queues import QUEUES_DIR, Queues
 from fstrack.records.taskdb import HEARTBEATS_DIR, TaskDB, TaskNotFoundError, check_task_id
+from fstrack.store.backends.base import Backend
 from fstrack.store.objects import new_token, pack, unpack
 
 LEASES_DIR = "leases"
@@ -64,7 +65,7 @@ class _Gone(Exception):
     """The task is no longer in the state the caller judged (another process acted first)."""
 
 
-def read_lease(backend, task_id: str) -> tuple[dict, float] | None:
+def read_lease(backend: Backend, task_id: str) -> tuple[dict[str, Any], float] | None:
     """``(lease document, store modification time)`` of a task's lease, or None if it has none."""
     key = lease_key(task_id)
     try:
@@ -78,7 +79,7 @@ def read_lease(backend, task_id: str) -> tuple[dict, float] | None:
         return None
 
 
-def lease_expired(lease: dict, mtime: float, now: float, grace: float | None = None) -> bool:
+def lease_expired(lease: dict[str, Any], mtime: float, now: float, grace: float | None = None) -> bool:
     """Whether a judge may treat the lease as lost: ``now - mtime > ttl + max(grace of lease, grace)``."""
     ttl = float(lease.get("ttl") or DEFAULT_TTL)
     wait = max(float(lease.get("grace") or 0), grace or 0, MIN_GRACE)
@@ -90,7 +91,7 @@ class Lease:
 
     def __init__(
         self,
-        backend,
+        backend: Backend,
         *,
         task_id: str,
         queue: str,
@@ -155,7 +156,7 @@ class Lease:
             warnings.warn(f"fstrack: could not release lease {self.key}: {exc}", stacklevel=2)
 
 
-def _clear_lease_if(backend, task_id: str, entry: str | None) -> None:
+def _clear_lease_if(backend: Backend, task_id: str, entry: str | None) -> None:
     """Delete the task's lease if it names ``entry`` (a run that is over)."""
     current = read_lease(backend, task_id)
     if current is not None and current[0].get("entry") == entry:
@@ -163,12 +164,12 @@ def _clear_lease_if(backend, task_id: str, entry: str | None) -> None:
 
 
 # -- status changes of the queue layer (all compare-and-swap on the task's manifest) -------------------
-def start_run(db: TaskDB, task_id: str, entry: str, worker: str, message: str = "") -> dict:
+def start_run(db: TaskDB, task_id: str, entry: str, worker: str, message: str = "") -> dict[str, Any]:
     """``queued`` -> ``in_progress`` for the worker that claimed ``entry``; raises :class:`StaleEntry` if the
     task is not queued under that entry (dequeued, aborted, re-enqueued, deleted). Returns the new manifest."""
     from fstrack.records.lifecycle import transition
 
-    def start(m: dict) -> None:
+    def start(m: dict[str, Any]) -> None:
         ex = m.get("execution") or {}
         if m["status"] != "queued" or ex.get("entry") != entry:
             raise StaleEntry(
@@ -203,7 +204,7 @@ def finish_run(
     True if this call set it."""
     from fstrack.records.lifecycle import transition
 
-    def fn(m: dict) -> None:
+    def fn(m: dict[str, Any]) -> None:
         ex = m.get("execution") or {}
         if ex.get("entry") != entry or m["status"] not in allowed_from:
             raise _Gone
@@ -238,7 +239,7 @@ def requeue_run(
     new_entry = Queues.new_entry_name()
     seen: dict[str, Any] = {}
 
-    def fn(m: dict) -> None:
+    def fn(m: dict[str, Any]) -> None:
         ex = m.get("execution") or {}
         if ex.get("entry") != entry or m["status"] not in allowed_from or not ex.get("queue"):
             raise _Gone
@@ -264,7 +265,7 @@ def requeue_run(
     return new_entry
 
 
-def expire_run(db: TaskDB, task_id: str, lease: dict, *, judge: str) -> str | None:
+def expire_run(db: TaskDB, task_id: str, lease: dict[str, Any], *, judge: str) -> str | None:
     """Apply an expired lease's policy to its run. Returns "requeued", "failed" or None (nothing to do)."""
     entry = lease["entry"]
     try:
@@ -307,13 +308,13 @@ class Watchdog:
     repair_after: float = DEFAULT_REPAIR_AFTER
     judge: str = field(default_factory=worker_name)
 
-    def scan(self) -> list[dict]:
+    def scan(self) -> list[dict[str, Any]]:
         """Judge everything once; returns what was done (``{"task", "action", "why"}`` per change)."""
         queues = Queues(self.db.store)
         backend = self.db.store.backend
         now = queues.store_now()
-        actions: list[dict] = []
-        leased: dict[str, tuple[dict, float]] = {}
+        actions: list[dict[str, Any]] = []
+        leased: dict[str, tuple[dict[str, Any], float]] = {}
         listed = {item.key.rsplit("/", 1)[-1]: item.mtime for item in backend.walk(LEASES_DIR)}
         for task_id, data in backend.read_many([lease_key(t) for t in listed if len(t) == 32]).items():
             task_id = task_id.rsplit("/", 1)[-1]
@@ -344,7 +345,9 @@ class Watchdog:
         actions += self._repair_queued([r for r in records if r.get("status") == "queued"], queues, now)
         return actions
 
-    def _judge_running(self, record: dict, lease: tuple[dict, float] | None, now: float) -> dict | None:
+    def _judge_running(
+        self, record: dict[str, Any], lease: tuple[dict[str, Any], float] | None, now: float
+    ) -> dict[str, Any] | None:
         """The non-responsive task monitor: no live lease on the task and no heartbeat for ``stale_after``."""
         task_id = record["id"]
         if lease is not None and not lease_expired(*lease, now, self.grace):
@@ -370,7 +373,7 @@ class Watchdog:
         )
         from fstrack.records.lifecycle import transition
 
-        def stop(manifest: dict) -> None:
+        def stop(manifest: dict[str, Any]) -> None:
             if manifest["status"] != "in_progress" or manifest["status_changed"] != status_changed:
                 raise _Gone
             transition(task_id, manifest, "stopped", force=False, repeat=False)
@@ -383,7 +386,7 @@ class Watchdog:
             return None
         return {"task": task_id, "action": "stopped", "why": message}
 
-    def _repair_queued(self, records: list[dict], queues: Queues, now: float) -> list[dict]:
+    def _repair_queued(self, records: list[dict[str, Any]], queues: Queues, now: float) -> list[dict[str, Any]]:
         """Queued tasks whose entry is gone (a crash between the status change and the push, or a claimant
         that died before it leased the task) get a new entry."""
         old = [r for r in records if now - float(r.get("last_update") or now) > self.repair_after]

@@ -20,6 +20,7 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from fstrack.errors import FstrackError, InvalidNameError
 from fstrack.store.backends.base import STAGING_DIR
@@ -72,12 +73,14 @@ class Queues:
             self._known.add(qid)
         return qid
 
-    def all(self) -> list[dict]:
+    def all(self) -> list[dict[str, Any]]:
         """Every queue, sorted by name."""
         keys = [f"{QUEUE_INDEX}/{n}" for n in self.backend.list(QUEUE_INDEX)]
         return sorted((unpack(d) for d in self.backend.read_many(keys).values()), key=lambda q: q["name"])
 
-    def resolve(self, queue_name: str | None = None, queue_id_: str | None = None, *, create: bool = False) -> dict:
+    def resolve(
+        self, queue_name: str | None = None, queue_id_: str | None = None, *, create: bool = False
+    ) -> dict[str, Any]:
         """The record of a queue given by name (created on first use if ``create``) or by id."""
         if (queue_name is None) == (queue_id_ is None):
             raise ValueError(f"give exactly one of queue_name or queue_id, got {queue_name!r} and {queue_id_!r}")

@@ -83,7 +83,7 @@ def _iteration_range(iterations: Any) -> tuple[int | None, int | None] | None:
 
 def _tasks(
     db: TaskDB, *, project: Any, task_ids: Any, task_name: Any, tags: Any, allow_archived: bool, task_filter: Any
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     records = db.records()
     return query.filter_records(
         records,
@@ -96,7 +96,7 @@ def _tasks(
     )
 
 
-def _run_of(db: TaskDB, record: dict) -> int:
+def _run_of(db: TaskDB, record: dict[str, Any]) -> int:
     run = record.get("run")
     if run is None:  # the query record does not carry the run: read the manifest
         run = db.load(record["id"]).get("run")
@@ -104,14 +104,14 @@ def _run_of(db: TaskDB, record: dict) -> int:
 
 
 def scalars(
-    url: str | os.PathLike | None = None,
+    url: str | os.PathLike[str] | None = None,
     *,
     project: str | Sequence[str] | None = None,
     task_ids: str | Sequence[str] | None = None,
     task_name: str | None = None,
     tags: Sequence[str] | None = None,
     allow_archived: bool = True,
-    task_filter: dict | None = None,
+    task_filter: dict[str, Any] | None = None,
     metrics: str | Sequence[str] | None = None,
     series: str | Sequence[str] | None = None,
     iterations: tuple[int | None, int | None] | range | None = None,
@@ -148,7 +148,7 @@ def scalars(
         return SCHEMA.empty_table()
     workers = max_workers or (32 if db.store.backend.concurrent_io else 8)
 
-    def one(record: dict) -> pa.Table | None:
+    def one(record: dict[str, Any]) -> pa.Table | None:
         table = metrics_module.read_kind(db.store, db.refs, record["id"], _run_of(db, record), "scalars")
         if table.num_rows == 0:
             return None
@@ -210,14 +210,14 @@ def _filter(
 
 
 def scalar_segment_urls(
-    url: str | os.PathLike | None = None,
+    url: str | os.PathLike[str] | None = None,
     *,
     project: str | Sequence[str] | None = None,
     task_ids: str | Sequence[str] | None = None,
     task_name: str | None = None,
     tags: Sequence[str] | None = None,
     allow_archived: bool = True,
-    task_filter: dict | None = None,
+    task_filter: dict[str, Any] | None = None,
     **storage_options: Any,
 ) -> list[str]:
     """The fsspec URLs (local paths for a local store) of the Arrow IPC segments holding the current scalars of

@@ -53,7 +53,7 @@ def write_config(config: dict[str, Any]) -> str:
     return path
 
 
-def set_store(url: str | os.PathLike, **storage_options: Any) -> None:
+def set_store(url: str | os.PathLike[str], **storage_options: Any) -> None:
     """Send every task of this process to ``url`` (with fsspec ``storage_options``)."""
     global _explicit
     _explicit = (os.fspath(url), storage_options)

@@ -179,7 +179,8 @@ def encode_segment(table: pa.Table) -> bytes:
     sink = pa.BufferOutputStream()
     with pa.ipc.new_file(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression=COMPRESSION)) as writer:
         writer.write_table(table)
-    return sink.getvalue().to_pybytes()
+    data: bytes = sink.getvalue().to_pybytes()
+    return data
 
 
 def decode_segment(data: bytes | pa.Buffer) -> pa.Table:
@@ -188,7 +189,7 @@ def decode_segment(data: bytes | pa.Buffer) -> pa.Table:
 
 # Columns are built from Python values through array.array buffers, never pyarrow.array(): pyarrow.array()
 # imports pandas on first use (when installed), which would stall the reporting thread for ~0.5 s.
-def _buffer_array(typecode: str, patype: pa.DataType, values: Sequence) -> pa.Array:
+def _buffer_array(typecode: str, patype: pa.DataType, values: Sequence[Any]) -> pa.Array:
     data = array.array(typecode, values)
     return pa.Array.from_buffers(patype, len(data), [None, pa.py_buffer(data)])
 
@@ -205,7 +206,7 @@ def _i32(values: Sequence[int]) -> pa.Array:
     return _buffer_array("i", pa.int32(), values)
 
 
-def _nullable(typecode: str, patype: pa.DataType, values: Sequence) -> pa.Array:
+def _nullable(typecode: str, patype: pa.DataType, values: Sequence[Any]) -> pa.Array:
     """A numeric column whose None items are nulls."""
     if all(v is not None for v in values):
         return _buffer_array(typecode, patype, values)
@@ -270,7 +271,9 @@ def _entry_keys(task_id: str, positions: Iterable[int]) -> dict[str, int]:
     return {f"{directory}/{str(p).zfill(SEQ_DIGITS)}": p for p in positions}
 
 
-def log_entries(refs: Refs, task_id: str, run: int | None, *, upto: int | None = None) -> list[tuple[int, dict]]:
+def log_entries(
+    refs: Refs, task_id: str, run: int | None, *, upto: int | None = None
+) -> list[tuple[int, dict[str, Any]]]:
     """The live entries of a task's segment log for ``run`` (None: the newest run in the log), oldest first.
 
     Reads from the newest entry backwards in growing batches and stops at the first checkpoint of the
@@ -281,7 +284,7 @@ def log_entries(refs: Refs, task_id: str, run: int | None, *, upto: int | None =
     if upto is not None:
         positions = [p for p in positions if p <= upto]
     backend = refs.store.backend
-    newest_first: list[tuple[int, dict]] = []
+    newest_first: list[tuple[int, dict[str, Any]]] = []
     end, batch = len(positions), 8
     done = False
     while end > 0 and not done:
@@ -321,7 +324,7 @@ def log_entries(refs: Refs, task_id: str, run: int | None, *, upto: int | None =
     return live
 
 
-def _segment_ids(entries: Iterable[tuple[int, dict]], kind: str) -> list[BlobId]:
+def _segment_ids(entries: Iterable[tuple[int, dict[str, Any]]], kind: str) -> list[BlobId]:
     ids = []
     for _pos, entry in entries:
         info = (entry.get("segments") or {}).get(kind)
@@ -344,7 +347,12 @@ def _read_blobs(store: Store, ids: Sequence[str], max_workers: int | None = None
 
 
 def read_kind(
-    store: Store, refs: Refs, task_id: str, run: int | None, kind: str, entries: list[tuple[int, dict]] | None = None
+    store: Store,
+    refs: Refs,
+    task_id: str,
+    run: int | None,
+    kind: str,
+    entries: list[tuple[int, dict[str, Any]]] | None = None,
 ) -> pa.Table:
     """Every stored row of one kind for a task's run, in log order (``empty_table(kind)`` if none)."""
     if kind not in SCHEMAS:
@@ -391,8 +399,8 @@ class _Prepared:
         self.taken: dict[str, int] = {}  # buffer name -> rows (or list items) taken from its front
         self.blobs: list[tuple[bytes, Any]] = []  # (bytes, after-store callback or None) to put first
         self.segments: dict[str, bytes] = {}
-        self.entry: dict | None = None
-        self.stats: dict | None = None
+        self.entry: dict[str, Any] | None = None
+        self.stats: dict[str, Any] | None = None
         self.stored_entry = False
         self.error: BaseException | None = None  # a kind that could not be built (its rows stay buffered)
 
@@ -412,7 +420,7 @@ class MetricsWriter:
         task_id: str,
         *,
         run: Callable[[], int],
-        on_flushed: Callable[[dict], None] | None = None,
+        on_flushed: Callable[[dict[str, Any]], None] | None = None,
         flush_period: float | None = DEFAULT_FLUSH_PERIOD,
         max_rows: int = DEFAULT_MAX_ROWS,
         start: bool = True,
@@ -428,13 +436,13 @@ class MetricsWriter:
         self.flush_period = flush_period
         self.max_rows = max_rows
         # scalars: flat [series id, iteration, value, time, ...]; series ids index self.series
-        self.scalars: list = []
+        self.scalars: list[Any] = []
         self.series: list[tuple[str, str, int]] = []  # (title, series, iteration offset)
         # other kinds: one tuple per row (columns as in _build_* below)
-        self.rows: dict[str, list[tuple]] = {k: [] for k in KINDS if k != "scalars"}
+        self.rows: dict[str, list[tuple[Any, ...]]] = {k: [] for k in KINDS if k != "scalars"}
         self._seq = 0
         self._prepared: _Prepared | None = None
-        self._pending_stats: dict | None = None
+        self._pending_stats: dict[str, Any] | None = None
         self._flush_lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = False
@@ -610,7 +618,7 @@ class MetricsWriter:
         """Snapshot the front of every buffer into segments (buffers are not changed here)."""
         prepared = _Prepared()
         run = self._run()
-        segments: dict[str, dict] = {}
+        segments: dict[str, dict[str, Any]] = {}
         n = len(self.scalars) // 4 * 4
         if n:
             prepared.taken["scalars"] = n
@@ -680,7 +688,7 @@ class MetricsWriter:
                 self._pending_stats = _merge_stats(self._pending_stats, prepared.stats)
 
     # -- building segments from buffered rows -------------------------------------------------------------
-    def _build_scalars(self, flat: list, n: int) -> tuple[pa.Table, dict]:
+    def _build_scalars(self, flat: list[Any], n: int) -> tuple[pa.Table, dict[str, Any]]:
         """Columns from the first ``n`` items of the flat buffer (strided slices: no copy of the whole prefix)."""
         sids = _i32(flat[0:n:4])
         iterations = _i64(flat[1:n:4])
@@ -720,7 +728,7 @@ class MetricsWriter:
         }
         return table, stats
 
-    def _build_single_values(self, rows: list[tuple]) -> tuple[pa.Table, list, list]:
+    def _build_single_values(self, rows: list[tuple[Any, ...]]) -> tuple[pa.Table, list[Any], list[Any]]:
         names, values, stamps = zip(*rows)
         table = pa.Table.from_arrays(
             [_constant(self.task_id, len(rows)), _strings(names), _timestamps(stamps), _f64(values)],
@@ -728,7 +736,7 @@ class MetricsWriter:
         )
         return table, [], []
 
-    def _build_console(self, rows: list[tuple]) -> tuple[pa.Table, list, list]:
+    def _build_console(self, rows: list[tuple[Any, ...]]) -> tuple[pa.Table, list[Any], list[Any]]:
         stamps, levels, streams, messages = zip(*rows)
         table = pa.Table.from_arrays(
             [
@@ -742,7 +750,7 @@ class MetricsWriter:
         )
         return table, [], []
 
-    def _build_plots(self, rows: list[tuple]) -> tuple[pa.Table, list, list]:
+    def _build_plots(self, rows: list[tuple[Any, ...]]) -> tuple[pa.Table, list[Any], list[Any]]:
         # row: (title, series, iteration, time, plot json, pending blob or None)
         blobs, objects, plots, object_col = [], [], [], []
         for _title, _series, _iteration, _stamp, plot, blob in rows:
@@ -769,10 +777,10 @@ class MetricsWriter:
         )
         return table, objects, blobs
 
-    def _build_debug_samples(self, rows: list[tuple]) -> tuple[pa.Table, list, list]:
+    def _build_debug_samples(self, rows: list[tuple[Any, ...]]) -> tuple[pa.Table, list[Any], list[Any]]:
         # row: (title, series, iteration, time, kind, pending blob | None, url | None, name, content type,
         #       size | None, width | None, height | None, history, destination writer | None)
-        columns: dict[str, list] = {
+        columns: dict[str, list[Any]] = {
             k: []
             for k in (
                 "title",
@@ -963,7 +971,7 @@ def _nan_max(a: float | None, b: float | None) -> float | None:
     return max(a, b)
 
 
-def _merge_stats(old: dict | None, new: dict | None) -> dict | None:
+def _merge_stats(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any] | None:
     """Combine flush statistics (``new`` is later than ``old``)."""
     if old is None:
         return new
@@ -992,7 +1000,7 @@ def _merge_stats(old: dict | None, new: dict | None) -> dict | None:
     }
 
 
-def apply_stats(manifest: dict, stats: dict) -> None:
+def apply_stats(manifest: dict[str, Any], stats: dict[str, Any]) -> None:
     """Fold flush statistics into a task manifest's ``last_metrics`` and ``last_iteration`` (same run only)."""
     if manifest.get("run", 1) != stats["run"]:
         return
@@ -1024,7 +1032,7 @@ def compact_log(
     next_seq: Callable[[], int] | None = None,
     attempts: int = 8,
     max_bytes: int = 256 << 20,
-) -> dict | None:
+) -> dict[str, Any] | None:
     """Replace the live entries of ``run`` by one checkpoint entry (one segment per kind).
 
     The checkpoint is appended at exactly the position after the newest entry read; if another writer
@@ -1046,7 +1054,7 @@ def compact_log(
         stored = sum(info.get("bytes", 0) for _pos, entry in live for info in (entry.get("segments") or {}).values())
         if stored > max_bytes:
             return None  # too big to rewrite at close; readers read the segments as they are
-        segments: dict[str, dict] = {}
+        segments: dict[str, dict[str, Any]] = {}
         blobs: dict[str, bytes] = {}
         for kind in KINDS:
             ids = _segment_ids(live, kind)

@@ -98,13 +98,13 @@ def _string_list(value: Any, what: str) -> list[str]:
     return items
 
 
-def _tag_list(tags: Any, what: str = "tags") -> list:
+def _tag_list(tags: Any, what: str = "tags") -> list[Any]:
     if not isinstance(tags, (list, tuple)):
         raise ValueError(f"{what} must be {TAG_SYNTAX}; got {tags!r}")
     return list(tags)
 
 
-def _parse_tags(tags: list) -> tuple[bool, list[tuple[bool, list[tuple[str, bool]]]]]:
+def _parse_tags(tags: list[Any]) -> tuple[bool, list[tuple[bool, list[tuple[str, bool]]]]]:
     """(groups joined with AND?, [(terms joined with AND?, [(tag, wanted present?)])])."""
     groups: list[tuple[bool, list[tuple[str, bool]]]] = [(False, [])]
     negate = False
@@ -214,12 +214,12 @@ def _value_in(field: str, values: frozenset[str]) -> Predicate:
     return lambda record: get_field(record, field) in values
 
 
-def _tags_in(field: str, tags: list) -> Predicate:
+def _tags_in(field: str, tags: list[Any]) -> Predicate:
     matches = tags_matcher(tags)
     return lambda record: matches(get_field(record, field) or ())
 
 
-def _regex_hit(regex: re.Pattern, value: Any) -> bool:
+def _regex_hit(regex: re.Pattern[str], value: Any) -> bool:
     """Like a MongoDB ``$regex``: strings match by search, lists when any string element does."""
     return any(
         isinstance(item, str) and regex.search(item)
@@ -318,7 +318,7 @@ def _compile(
     return predicates, order, fields
 
 
-def _sort_key(value: Any, descending: bool) -> tuple:
+def _sort_key(value: Any, descending: bool) -> tuple[Any, ...]:
     """Numbers, then strings, then anything else (by repr); None and NaN last in either direction."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return (not descending, 0, 0)

@@ -97,7 +97,7 @@ def project_id(name: str) -> str:
     return hash_bytes(b"project:" + check_project_name(name).encode("utf-8", "surrogatepass"))[:32]
 
 
-def summarize(manifest: dict) -> dict:
+def summarize(manifest: dict[str, Any]) -> dict[str, Any]:
     """The query record of a manifest: the fields filters and listings need."""
     record = {field: manifest.get(field) for field in SUMMARY_FIELDS}
     script = manifest.get("script") or {}
@@ -112,7 +112,7 @@ class Kind:
     name: str  # "task": used in messages
     ref: str  # ref key prefix of the head sequences
     index_dir: str  # folder of the immutable summaries
-    summarize: Callable[[dict], dict]  # manifest -> summary
+    summarize: Callable[[dict[str, Any]], dict[str, Any]]  # manifest -> summary
     not_found: type[Exception]  # raised for a missing (or deleted, or malformed) id
     cache_suffix: str = ""  # suffix of the machine-local summary cache file
 
@@ -121,7 +121,7 @@ TASK_KIND = Kind("task", TASKS_REF, INDEX_DIR, summarize, TaskNotFoundError)
 
 
 class _Unchanged(Exception):
-    def __init__(self, manifest: dict):
+    def __init__(self, manifest: dict[str, Any]):
         self.manifest = manifest
 
 
@@ -136,7 +136,7 @@ class TaskDB:
         self._cache_dir_arg = cache_dir
         self._manifests: dict[str, bytes] = {}
         self._manifests_lock = threading.Lock()
-        self._records: dict[str, dict] = {}  # index entry name -> summary
+        self._records: dict[str, dict[str, Any]] = {}  # index entry name -> summary
         self._known_projects: set[str] = set()
         if cache_dir is None and not store.url.startswith("memory://"):
             cache_dir = os.environ.get("FSTRACK_CACHE_DIR") or os.path.join(
@@ -164,13 +164,14 @@ class TaskDB:
         return self.kind.not_found(f"no {self.kind.name} with id {record_id!r} in store {self.store.url!r}")
 
     # -- manifests ---------------------------------------------------------------
-    def _manifest(self, doc_id: DocId) -> dict:
+    def _manifest(self, doc_id: DocId) -> dict[str, Any]:
         """A fresh (mutable, unshared) copy of a manifest document."""
         data = self._manifests.get(doc_id)
         if data is None:
             data = self.store.get(doc_id)
             self._remember(doc_id, data)
-        return unpack(data)
+        manifest: dict[str, Any] = unpack(data)
+        return manifest
 
     def _remember(self, doc_id: str, data: bytes) -> None:
         """Cache a manifest's bytes (bounded; the flusher thread edits manifests too, hence the lock)."""
@@ -184,7 +185,7 @@ class TaskDB:
             raise self.kind.not_found(f"{self.kind.name} id must be 32 lowercase hex digits, got {record_id!r}")
         return f"{self.kind.ref}/{record_id}"
 
-    def create(self, manifest: dict) -> dict:
+    def create(self, manifest: dict[str, Any]) -> dict[str, Any]:
         """Store a new task whose manifest already carries its ``id``; returns the stored manifest."""
         task_id = manifest["id"]
         manifest = dict(manifest, previous=None, last_update=time.time())
@@ -195,7 +196,7 @@ class TaskDB:
         self._write_summary(task_id, 1, manifest)
         return manifest
 
-    def load(self, task_id: str) -> dict:
+    def load(self, task_id: str) -> dict[str, Any]:
         """The newest manifest of a task."""
         head = self.refs.head(self._key(task_id))
         if head is None or head[1].get("deleted"):
@@ -209,15 +210,15 @@ class TaskDB:
             return False
         return True
 
-    def update(self, task_id: str, fn: Callable[[dict], None]) -> dict:
+    def update(self, task_id: str, fn: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
         """Apply ``fn`` (which mutates a fresh copy of the newest manifest) atomically; returns the new manifest.
 
         ``fn`` may run more than once (once per lost race). If it raises, nothing is stored. An edit that
         changes nothing writes nothing.
         """
-        written: dict[str, dict] = {}
+        written: dict[str, dict[str, Any]] = {}
 
-        def advance(entry: dict | None) -> dict:
+        def advance(entry: dict[str, Any] | None) -> dict[str, Any]:
             if entry is None or entry.get("deleted"):
                 raise self._not_found(task_id)
             before = self._manifest(entry["manifest"])
@@ -242,7 +243,7 @@ class TaskDB:
     def delete(self, task_id: str) -> None:
         """Replace the task's head by a tombstone and drop it from the index."""
 
-        def tombstone(entry: dict | None) -> dict:
+        def tombstone(entry: dict[str, Any] | None) -> dict[str, Any]:
             if entry is None or entry.get("deleted"):
                 raise self._not_found(task_id)
             return {"deleted": True, "time": time.time()}
@@ -250,7 +251,7 @@ class TaskDB:
         seq, _ = self.refs.update(self._key(task_id), tombstone)
         self._write_summary(task_id, seq, {"id": task_id, "deleted": True})
 
-    def history(self, task_id: str) -> list[dict]:
+    def history(self, task_id: str) -> list[dict[str, Any]]:
         """Every manifest the task ever had, oldest first (each with ``position`` added)."""
         chain = []
         for seq, entry in self.refs.entries(self._key(task_id)):
@@ -264,7 +265,7 @@ class TaskDB:
         return chain
 
     # -- index -------------------------------------------------------------------
-    def _write_summary(self, task_id: str, seq: int, manifest: dict) -> None:
+    def _write_summary(self, task_id: str, seq: int, manifest: dict[str, Any]) -> None:
         """Index position ``seq`` of a task (a tombstone for a deleted task). The head has already moved,
         so a failure here only lets the index lag; it must not fail the committed change."""
         name = f"{task_id}.{seq:020d}"
@@ -279,7 +280,7 @@ class TaskDB:
             return
         self._records[name] = copy.deepcopy(record)
 
-    def records(self) -> list[dict]:
+    def records(self) -> list[dict[str, Any]]:
         """The newest summary of every task (one listing, plus reads of summaries not yet cached)."""
         self._load_cache()
         newest: dict[str, str] = {}
@@ -343,7 +344,7 @@ class TaskDB:
                 self._known_projects.add(path)
         return project_id(name)
 
-    def projects(self) -> list[dict]:
+    def projects(self) -> list[dict[str, Any]]:
         """Every recorded project, sorted by name."""
         keys = [f"{PROJECTS_DIR}/{n}" for n in self.store.backend.list(PROJECTS_DIR)]
         return sorted((unpack(d) for d in self.store.backend.read_many(keys).values()), key=lambda p: p["name"])

@@ -34,7 +34,7 @@ import struct
 import threading
 import time
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -76,7 +76,7 @@ def _value(value: Any, what: str = "value") -> float:
 def _iteration(iteration: Any, what: str = "iteration") -> int:
     if isinstance(iteration, bool) or not hasattr(iteration, "__index__"):
         raise TypeError(f"{what} must be a non-negative int, got {type(iteration).__name__} {iteration!r:.80}")
-    value = iteration.__index__()
+    value: int = iteration.__index__()
     if value < 0:
         raise ValueError(f"{what} must be a non-negative int, got {value}")
     if value > _MAX_ITERATION:
@@ -188,7 +188,9 @@ class _Destination:
         self.task_id = task_id
 
     def writer(self, title: str, series: str, slot: int, ext: str) -> Callable[[bytes], str]:
-        safe = lambda s: "".join(c if c.isalnum() or c in "-_." else "_" for c in s) or "_"  # noqa: E731
+        def safe(s: str) -> str:
+            return "".join(c if c.isalnum() or c in "-_." else "_" for c in s) or "_"
+
         relative = f"{self.task_id}/{safe(title)}/{safe(series)}_{slot:08d}{ext}"
 
         def write(data: bytes) -> str:
@@ -294,7 +296,7 @@ class Logger:
         self._writer.rows["console"].append((_now(), _level(level), stream, message))
 
     @contextmanager
-    def capture_logging(self):
+    def capture_logging(self) -> Iterator[Logger]:
         """Within the ``with`` block, records of the root ``logging`` logger also go to the console log."""
         logger = self
 
@@ -314,7 +316,9 @@ class Logger:
             root.removeHandler(handler)
 
     # -- plots --------------------------------------------------------------------------------------
-    def _plot(self, title: Any, series: Any, iteration: Any, figure: dict, blob: PendingBlob | None = None) -> None:
+    def _plot(
+        self, title: Any, series: Any, iteration: Any, figure: dict[str, Any], blob: PendingBlob | None = None
+    ) -> None:
         _name(title, "title")
         _name(series, "series")
         iteration = _optional_iteration(iteration) + self._offset
@@ -347,8 +351,8 @@ class Logger:
         xaxis: str | None = None,
         yaxis: str | None = None,
         mode: str | None = None,
-        data_args: dict | None = None,
-        extra_layout: dict | None = None,
+        data_args: dict[str, Any] | None = None,
+        extra_layout: dict[str, Any] | None = None,
     ) -> None:
         """Report an already-computed histogram: each row of ``values`` is a bar series."""
         figure = plotly_reporter.histogram(
@@ -376,7 +380,7 @@ class Logger:
         xaxis: str | None = None,
         yaxis: str | None = None,
         mode: str | None = None,
-        extra_layout: dict | None = None,
+        extra_layout: dict[str, Any] | None = None,
     ) -> None:
         """Same as :meth:`report_histogram` (ClearML's deprecated name)."""
         self.report_histogram(
@@ -400,8 +404,8 @@ class Logger:
         table_plot: Any = None,
         csv: str | None = None,
         url: str | None = None,
-        extra_layout: dict | None = None,
-        extra_data: dict | None = None,
+        extra_layout: dict[str, Any] | None = None,
+        extra_data: dict[str, Any] | None = None,
     ) -> None:
         """Report a table: a pandas DataFrame or a list of rows (the first row is the header) as
         ``table_plot``, or a CSV file path ``csv``, or a CSV ``url`` (any fsspec URL). For CSV input the first
@@ -426,7 +430,7 @@ class Logger:
         iteration: int | None = None,
         reverse_xaxis: bool = False,
         comment: str | None = None,
-        extra_layout: dict | None = None,
+        extra_layout: dict[str, Any] | None = None,
     ) -> None:
         """Report several lines (``SeriesInfo(name, data=Nx2, labels=None)``, or dicts of those fields) in one plot."""
         if isinstance(series, (SeriesInfo, dict)) or not isinstance(series, Sequence):
@@ -458,7 +462,7 @@ class Logger:
         labels: Sequence[str] | None = None,
         mode: str = "lines",
         comment: str | None = None,
-        extra_layout: dict | None = None,
+        extra_layout: dict[str, Any] | None = None,
     ) -> None:
         """Report (x, y) points (an Nx2 array or a list of pairs)."""
         figure = plotly_reporter.scatter2d(
@@ -487,7 +491,7 @@ class Logger:
         mode: str = "markers",
         fill: bool = False,
         comment: str | None = None,
-        extra_layout: dict | None = None,
+        extra_layout: dict[str, Any] | None = None,
     ) -> None:
         """Report (x, y, z) points (an Nx3 array, or a list of such arrays for several series)."""
         figure = plotly_reporter.scatter3d(
@@ -517,7 +521,7 @@ class Logger:
         ylabels: Sequence[str] | None = None,
         yaxis_reversed: bool = False,
         comment: str | None = None,
-        extra_layout: dict | None = None,
+        extra_layout: dict[str, Any] | None = None,
     ) -> None:
         """Report a matrix as a heatmap (cells annotated with their values unless ``extra_layout`` says otherwise)."""
         figure = plotly_reporter.heatmap(
@@ -547,7 +551,7 @@ class Logger:
         xlabels: Sequence[str] | None = None,
         ylabels: Sequence[str] | None = None,
         yaxis_reversed: bool = False,
-        extra_layout: dict | None = None,
+        extra_layout: dict[str, Any] | None = None,
     ) -> None:
         """Same as :meth:`report_confusion_matrix` (ClearML's deprecated name)."""
         self.report_confusion_matrix(
@@ -576,7 +580,7 @@ class Logger:
         ylabels: Sequence[str] | None = None,
         camera: Sequence[float] | None = None,
         comment: str | None = None,
-        extra_layout: dict | None = None,
+        extra_layout: dict[str, Any] | None = None,
     ) -> None:
         """Report a matrix as a 3-D surface."""
         figure = plotly_reporter.surface(
@@ -960,7 +964,7 @@ def _read_file(path: Any, what: str) -> bytes:
         raise FileNotFoundError(f"{what} {os.fspath(path)!r} does not exist") from None
 
 
-def _table_from_object(table: Any) -> tuple[list, list[list]]:
+def _table_from_object(table: Any) -> tuple[list[Any], list[list[Any]]]:
     if hasattr(table, "columns") and hasattr(table, "index") and hasattr(table, "to_numpy"):  # pandas DataFrame
         index_name = table.index.name if table.index.name is not None else ""
         header = [index_name, *[str(c) for c in table.columns]]
@@ -979,7 +983,7 @@ def _table_from_object(table: Any) -> tuple[list, list[list]]:
     )
 
 
-def _table_from_csv(location: Any) -> tuple[list, list[list]]:
+def _table_from_csv(location: Any) -> tuple[list[Any], list[list[Any]]]:
     import csv
 
     import fsspec
@@ -1010,7 +1014,7 @@ def _png_size(png: bytes) -> tuple[int | None, int | None]:
     return None, None
 
 
-def _mpl_to_plotly(figure: Any) -> dict | None:
+def _mpl_to_plotly(figure: Any) -> dict[str, Any] | None:
     """plotly's own matplotlib conversion, if plotly is installed and it manages the figure."""
     try:
         from plotly.tools import mpl_to_plotly
