@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # what __getattr__ imports on first use, re-exported for type checkers (fstrack ships py.typed)
     from fstrack.errors import FstrackError as FstrackError
+    from fstrack.records.analytics import scalar_segment_urls as scalar_segment_urls
     from fstrack.records.analytics import scalars as scalars
     from fstrack.records.config import set_store as set_store
     from fstrack.records.lifecycle import TaskStatusEnum as TaskStatusEnum
