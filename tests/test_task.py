@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
 import signal
 import subprocess
 import sys
@@ -277,6 +278,9 @@ def test_editing_errors_change_nothing(task_store):
         task.set_project()
     with pytest.raises(ValueError, match="task name"):
         task.rename("  ")
+    for missing in ("no-such-requirements.txt", pathlib.Path("no-such-requirements.txt")):
+        with pytest.raises(FileNotFoundError, match="no-such-requirements"):
+            task.set_packages(missing)
     assert len(task.history()) == before
 
 
