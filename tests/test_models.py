@@ -157,6 +157,7 @@ def test_same_bytes_are_one_object_whatever_task_uploads_them(store3, tmp_path):
     assert len(Model.query_models(project_name="dedupe")) == 3
 
 
+@pytest.mark.servers
 def test_background_upload_to_object_store(use_store, tmp_path):
     use_store("s3")
     task = Task.create(project_name="p", task_name="async")
