@@ -17,6 +17,7 @@ import fstrack
 from fstrack import Task
 from fstrack.sdk import artifacts, current
 from fstrack.sdk.artifacts import ArtifactError, UnsafeArchiveError
+from fstrack.store import transfer
 from fstrack.store.objects import BlobId
 from fstrack.store.store import open_store
 
@@ -490,7 +491,7 @@ def test_large_artifact_on_seaweedfs_azurite_and_gcs(backend, location_factory, 
             self.f.close()
 
     monkeypatch.setattr(
-        artifacts,
+        transfer,
         "open",
         lambda p, mode="r", *a, **k: (
             Failing(real_open(p, mode, *a, **k)) if p == str(other) else real_open(p, mode, *a, **k)
@@ -498,7 +499,7 @@ def test_large_artifact_on_seaweedfs_azurite_and_gcs(backend, location_factory, 
         raising=False,
     )
     with pytest.raises(OSError, match="disk went away"):
-        artifacts.stream_upload(store.backend, str(other), "objects/ff/failed-upload")
+        transfer.stream_upload(store.backend, str(other), "objects/ff/failed-upload")
     assert not store.backend.exists("objects/ff/failed-upload"), "a failed multipart upload is aborted"
 
 
