@@ -467,6 +467,15 @@ def _sync_text(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def cmd_ui(args: argparse.Namespace) -> int:
+    from .ui import serve
+
+    _use_store(args)
+    url, options = config.store_location()
+    serve(url, options, host=args.host, port=args.port, token=args.token, read_only=args.read_only)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fstrack", description="Serverless experiment tracking on any fsspec URL.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
@@ -596,6 +605,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--csv", metavar="PATH", help="write CSV to PATH ('-': stdout)")
     sub.add_argument("--parquet", metavar="PATH", help="write Parquet to PATH")
     sub.add_argument("--limit", type=int, default=50, help="rows to print (default 50; 0: all)")
+    ui = add("ui", cmd_ui, "serve the web UI of a store (prints the URL to open; binds 127.0.0.1 unless --host)",
+             positional_url=True)
+    ui.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; any other needs a token)")
+    ui.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
+    ui.add_argument("--token", help="access token (default: generated when --host is not a loopback address)")
+    ui.add_argument("--read-only", action="store_true", help="turn every action (tags, abort, clone, ...) off")
     cfg = add("config", cmd_config, "show the default store, or set it with --set-url")
     cfg.add_argument("--set-url", metavar="URL", help="make URL (with -o options) the default store")
     return parser
