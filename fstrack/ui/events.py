@@ -67,7 +67,7 @@ class EventLog:
                 if table is None:
                     table = fresh
                 elif fresh.num_rows:
-                    table = pa.concat_tables([table, fresh], promote_options="permissive")
+                    table = pa.concat_tables([table, fresh], promote_options="permissive").unify_dictionaries()
                 self._tables[kind] = (len(self._entries), table)
             return table
 
