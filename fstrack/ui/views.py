@@ -296,6 +296,11 @@ class StoreView:
         log = self.events.get(task_id, int(manifest.get("run") or 1))
         data = plain(manifest)
         data.pop("previous", None)
+        names = {r["id"]: r for r in self.models.records()} if any((manifest.get("models") or {}).values()) else {}
+        for entries in (data.get("models") or {}).values():
+            for entry in entries:
+                model = names.get(entry.get("model")) or {}
+                entry.update(model_name=model.get("name"), framework=model.get("framework"))
         data["alive"] = alive
         data["heartbeat"] = beat
         data["events_position"] = log.position

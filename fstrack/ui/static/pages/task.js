@@ -188,8 +188,9 @@ async function debugSamples(task, container, base = `/tasks/${task.id}`) {
 
 function models(task) {
   const side = (name, list) => h("div", { class: "panel" }, h("h3", {}, name),
-    list.length ? h("table", { class: "grid" }, h("tbody", {}, list.map((m) => h("tr", {}, h("td", {}, m.name),
-      h("td", {}, h("a", { href: `/model/${m.model}`, "data-link": true, class: "mono" }, m.model)))))) : h("p", { class: "muted" }, "none"));
+    list.length ? h("table", { class: "grid" }, h("thead", {}, h("tr", {}, h("th", {}, "model"), h("th", {}, "framework"), h("th", {}, "listed as"))),
+      h("tbody", {}, list.map((m) => h("tr", {}, h("td", {}, h("a", { href: `/model/${m.model}`, "data-link": true }, m.model_name || m.model)),
+        h("td", {}, m.framework || "–"), h("td", { class: "muted" }, m.name))))) : h("p", { class: "muted" }, "none"));
   const m = task.models || {};
   return h("div", { class: "grid2" }, side("Input models", m.input || []), side("Output models", m.output || []));
 }
