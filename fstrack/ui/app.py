@@ -7,6 +7,7 @@ import json
 import mimetypes
 import os
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from ..errors import FstrackError
 from ..objects import ObjectId
 from ..taskdb import check_task_id
 from .actions import run_action
-from .downsample import DEFAULT_BUCKETS
+from .downsample import DEFAULT_BUCKETS, bucketize
 from .security import OBJECT_CSP, Guard
 from .views import DEFAULT_COLUMNS, BadRequest, NotFound, StoreView
 
@@ -104,6 +105,15 @@ def _scalar_options(request: Request) -> dict[str, Any]:
     return {"x_axis": request.query_params.get("x_axis", "iter"), "x_min": _float(request, "x_min"),
             "x_max": _float(request, "x_max"), "buckets": _int(request, "buckets", DEFAULT_BUCKETS),
             "titles": _list(request, "title"), "band": _bool(request, "band", True)}
+
+
+def _warm_up() -> None:
+    """Run the downsampling once on a tiny table: pyarrow's first compute call imports pandas and sets up
+    its group-by engine (about a second on a loaded machine), which the first chart would otherwise pay."""
+    import pyarrow as pa
+
+    table = pa.table({"title": ["t"], "series": ["s"], "iteration": [0], "value": [0.0]})
+    bucketize(table, "iteration", buckets=1)
 
 
 def create_app(url: str, storage_options: dict[str, Any] | None = None, *, token: str | None = None,
@@ -246,6 +256,7 @@ def create_app(url: str, storage_options: dict[str, Any] | None = None, *, token
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
         *(Route(path, page) for path in PAGES),
     ]
+    threading.Thread(target=_warm_up, name="fstrack-ui-warm-up", daemon=True).start()
     app = Starlette(routes=routes)
     app.state.view = view
     return Guard(app, token=token, read_only=read_only, check_host=check_host)

@@ -2,7 +2,7 @@
 // on zoom, EMA smoothing, x by iteration / wall time / time since start, log scale, min-max band, live growth.
 import { setParams } from "./app.js";
 import { h, replace } from "./dom.js";
-import { colour, empty, isDark, poller } from "./util.js";
+import { colour, empty, isDark, loadPlotly, poller } from "./util.js";
 
 const X_AXES = { iter: "Iterations", wall: "Wall time", rel: "Time since start" };
 
@@ -104,6 +104,7 @@ export class ScalarPanel {
 
   async start() {
     replace(this.container, this.toolbar(), this.grid);
+    await loadPlotly();
     await this.reload();
     if (this.live()) {
       this.stopPoll = poller(async () => {

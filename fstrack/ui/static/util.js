@@ -82,3 +82,19 @@ export function poller(fn, ms) {
   timer = setTimeout(tick, ms);
   return () => { stopped = true; clearTimeout(timer); };
 }
+
+// plotly.js (4.8 MB) is loaded once, by the first page that draws a chart.
+let plotlyLoading = null;
+export function loadPlotly() {
+  if (window.Plotly) return Promise.resolve(window.Plotly);
+  if (!plotlyLoading) {
+    plotlyLoading = new Promise((resolve, reject) => {
+      const script = document.createElement("script");
+      script.src = "/static/plotly.min.js";
+      script.onload = () => resolve(window.Plotly);
+      script.onerror = () => { plotlyLoading = null; reject(new Error("could not load plotly.js")); };
+      document.head.append(script);
+    });
+  }
+  return plotlyLoading;
+}

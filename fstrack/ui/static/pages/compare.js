@@ -4,7 +4,7 @@ import { get } from "../api.js";
 import { params, setParams } from "../app.js";
 import { ScalarPanel, chartSettings } from "../charts.js";
 import { h, replace } from "../dom.js";
-import { colour, empty, errorBox, num, statusBadge } from "../util.js";
+import { colour, empty, errorBox, loadPlotly, num, statusBadge } from "../util.js";
 import { themed, renderPlots } from "./plots.js";
 import { debugSamples } from "./task.js";
 
@@ -126,7 +126,7 @@ export async function render(container) {
     return panel.start();
   }
   if (tab === "params") replace(body, paramsTable(tasks));
-  else if (tab === "parallel") replace(body, parallel(tasks));
+  else if (tab === "parallel") { await loadPlotly(); replace(body, parallel(tasks)); }
   else if (tab === "plots") replace(body, await sideBySide(tasks, async (t, cell) => renderPlots(cell, await get(`/tasks/${t.id}/plots`))));
   else if (tab === "debug") replace(body, await sideBySide(tasks, (t, cell) => debugSamples(t, cell, `/tasks/${t.id}`)));
   return null;

@@ -1,6 +1,6 @@
 // Reported plotly figures, one card each, themed to match the page.
 import { h, replace } from "../dom.js";
-import { empty, isDark } from "../util.js";
+import { empty, isDark, loadPlotly } from "../util.js";
 
 export function themed(layout) {
   const style = getComputedStyle(document.documentElement);
@@ -19,6 +19,7 @@ export function themed(layout) {
 
 export async function renderPlots(container, data, { title = null } = {}) {
   if (!data.plots.length) return replace(container, empty("No plots reported."));
+  await loadPlotly();
   const grid = h("div", { class: "charts plots" });
   replace(container, grid);
   for (const p of data.plots) {

@@ -161,22 +161,26 @@ export async function render(container) {
   ];
   const onName = debounce((value) => { state.name = value; state.page = 0; reload(); }, 300);
   const onTag = debounce((value) => { state.tag = value; state.page = 0; reload(); }, 400);
-  const columnsInfo = await get("/columns", { project: state.project, subprojects: state.subprojects ? 1 : "" }).catch(() => null);
-  choices = columnsInfo;
-
+  const typeSlot = h("span", {});
+  const userSlot = h("span", {});
   replace(container,
     h("h1", {}, state.project ? `Tasks of ${state.project}` : "All tasks"),
     h("div", { class: "toolbar" },
       h("input", { type: "search", placeholder: "name (regex)", value: state.name, oninput: (e) => onName(e.target.value), class: "name-filter" }),
       multiChoice("Status", STATUSES, state.status, (v) => { state.status = v; state.page = 0; reload(); }),
-      multiChoice("Type", (columnsInfo && columnsInfo.types) || [], state.type, (v) => { state.type = v; state.page = 0; reload(); }),
-      multiChoice("User", (columnsInfo && columnsInfo.users) || [], state.user, (v) => { state.user = v; state.page = 0; reload(); }),
+      typeSlot, userSlot,
       h("input", { type: "search", placeholder: "tags: a, -b, __$any …", value: state.tag, title: "ClearML tag language, comma-separated", oninput: (e) => onTag(e.target.value) }),
       state.project ? h("label", {}, h("input", { type: "checkbox", checked: state.subprojects, onchange: (e) => { state.subprojects = e.target.checked; state.page = 0; choices = null; reload(); } }), "subprojects") : null,
       h("label", {}, h("input", { type: "checkbox", checked: state.archived, onchange: (e) => { state.archived = e.target.checked; state.page = 0; reload(); } }), "archived"),
       h("button", { onclick: chooseColumns }, "Columns…"),
       h("span", { class: "spacer" }), selection, ...bulk, compareButton),
     tableWrap, pager);
-  await load().catch((err) => replace(tableWrap, errorBox(err)));
+  const firstPage = load().catch((err) => replace(tableWrap, errorBox(err)));
+  get("/columns", { project: state.project, subprojects: state.subprojects ? 1 : "" }).then((info) => {
+    choices = info;
+    replace(typeSlot, multiChoice("Type", info.types, state.type, (v) => { state.type = v; state.page = 0; reload(); }));
+    replace(userSlot, multiChoice("User", info.users, state.user, (v) => { state.user = v; state.page = 0; reload(); }));
+  }).catch((err) => console.warn(err));
+  await firstPage;
   return poller(() => load(), 5000);
 }
