@@ -40,8 +40,14 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("FSTRACK_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def p90(values: list[float]) -> float:
@@ -60,8 +66,9 @@ def child_env(store: Path, cache: Path) -> dict[str, str]:
 
 
 def run_python(code: str, env: dict[str, str], *args: str) -> str:
-    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args], env=env, capture_output=True,
-                          text=True, timeout=3600)
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *args], env=env, capture_output=True, text=True, timeout=3600
+    )
     if done.returncode:
         raise RuntimeError(done.stderr)
     return done.stdout
@@ -128,8 +135,13 @@ def build(root: Path, tasks: int, points: int, compare: int, procs: int = 2) -> 
     started = time.monotonic()
     print(f"building {tasks:,} tasks, a {points:,}-point series and {compare} compare tasks in {root} ...", flush=True)
     share = math.ceil(tasks / procs)
-    workers = [subprocess.Popen([sys.executable, "-c", textwrap.dedent(BUILD_TASKS), str(p * share),
-                                 str(min(share, tasks - p * share))], env=env) for p in range(procs)]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(BUILD_TASKS), str(p * share), str(min(share, tasks - p * share))],
+            env=env,
+        )
+        for p in range(procs)
+    ]
     out = run_python(BUILD_SERIES, env, str(points), str(compare)).split("\n")
     for worker in workers:
         if worker.wait():
@@ -146,9 +158,14 @@ class Server:
     def __init__(self, store: Path, cache: Path):
         self.env = child_env(store, cache)
         self.started = time.monotonic()
-        self.proc = subprocess.Popen([sys.executable, "-m", "fstrack.cli", "ui", str(store), "--port", "0"],
-                                     env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "fstrack", "ui", str(store), "--port", "0"],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
         line = self.proc.stdout.readline()
         self.url = re.search(r"(http://\S+)", line).group(1).rstrip("/")
         self.ready = time.monotonic() - self.started
@@ -170,8 +187,10 @@ class Server:
 
 
 def line(label: str, times: list[float], extra: str = "") -> None:
-    print(f"  {label:58} median {ms(statistics.median(times)):>9}  p90 {ms(p90(times)):>9}  (n={len(times)}){extra}",
-          flush=True)
+    print(
+        f"  {label:58} median {ms(statistics.median(times)):>9}  p90 {ms(p90(times)):>9}  (n={len(times)}){extra}",
+        flush=True,
+    )
 
 
 def bench_api(root: Path, info: dict, reps: int) -> dict:
@@ -188,12 +207,14 @@ def bench_api(root: Path, info: dict, reps: int) -> dict:
         server.stop()
     server = Server(root / "store", cache)
     server.get("/api/tasks", project="bench/many", limit=100)
-    for label, params in (("first page, warm", {}),
-                          ("sorted by name", {"sort": "name"}),
-                          ("sorted by a hyperparameter (manifests cached)", {"sort": "-param/General/lr"}),
-                          ("filtered: status + name regex", {"status": "created", "name": "task 00.*5$"}),
-                          ("filtered: tag language (-even)", {"tag": "-even"}),
-                          ("page 50 with a hyperparameter column", {"offset": 5000, "column": "name,param/General/lr"})):
+    for label, params in (
+        ("first page, warm", {}),
+        ("sorted by name", {"sort": "name"}),
+        ("sorted by a hyperparameter (manifests cached)", {"sort": "-param/General/lr"}),
+        ("filtered: status + name regex", {"status": "created", "name": "task 00.*5$"}),
+        ("filtered: tag language (-even)", {"tag": "-even"}),
+        ("page 50 with a hyperparameter column", {"offset": 5000, "column": "name,param/General/lr"}),
+    ):
         server.get("/api/tasks", project="bench/many", limit=100, **params)  # warm the manifests it may need
         times = server.repeat("/api/tasks", reps, project="bench/many", limit=100, **params)
         line(label, times)
@@ -201,17 +222,26 @@ def bench_api(root: Path, info: dict, reps: int) -> dict:
     print(f"one task, {info['points']:,} points in one series", flush=True)
     elapsed, data = server.get(f"/api/tasks/{info['big']}/scalars", buckets=2000)
     series = data["series"][0]
-    print(f"  first request (segments read from the store)               {ms(elapsed):>9}  "
-          f"points sent {len(series['x'])}, spike kept: {max(series['max']) == 1000.0}")
+    print(
+        f"  first request (segments read from the store)               {ms(elapsed):>9}  "
+        f"points sent {len(series['x'])}, spike kept: {max(series['max']) == 1000.0}"
+    )
     results["1M first"] = elapsed
     times = server.repeat(f"/api/tasks/{info['big']}/scalars", reps, buckets=2000)
     line("whole range, 2,000 buckets, warm", times)
     results["1M warm"] = statistics.median(times)
     lo = info["points"] // 3 - info["points"] // 200
-    times = server.repeat(f"/api/tasks/{info['big']}/scalars", reps, buckets=2000, x_min=lo, x_max=lo + info["points"] // 100)
-    _, zoomed = server.get(f"/api/tasks/{info['big']}/scalars", buckets=2000, x_min=lo, x_max=lo + info["points"] // 100)
-    line("1 % zoom around the spike, warm", times,
-         f"  points {len(zoomed['series'][0]['x'])}, spike kept: {max(zoomed['series'][0]['max']) == 1000.0}")
+    times = server.repeat(
+        f"/api/tasks/{info['big']}/scalars", reps, buckets=2000, x_min=lo, x_max=lo + info["points"] // 100
+    )
+    _, zoomed = server.get(
+        f"/api/tasks/{info['big']}/scalars", buckets=2000, x_min=lo, x_max=lo + info["points"] // 100
+    )
+    line(
+        "1 % zoom around the spike, warm",
+        times,
+        f"  points {len(zoomed['series'][0]['x'])}, spike kept: {max(zoomed['series'][0]['max']) == 1000.0}",
+    )
     results["1M zoom"] = statistics.median(times)
     ids = ",".join(info["compare"])
     print(f"compare {len(info['compare'])} tasks x 3 series x 10,000 points", flush=True)
@@ -252,8 +282,11 @@ def bench_browser(root: Path, info: dict, reps: int) -> dict:
         for i in range(reps):
             t0 = time.perf_counter()
             page.locator("table.tasks th", has_text="name").click()
-            page.wait_for_function("n => document.querySelector('table.tasks tbody tr') && "
-                                   "location.search.includes('sort=') && performance.now() > 0", arg=i)
+            page.wait_for_function(
+                "n => document.querySelector('table.tasks tbody tr') && "
+                "location.search.includes('sort=') && performance.now() > 0",
+                arg=i,
+            )
             page.wait_for_load_state("networkidle")
             times.append(time.perf_counter() - t0)
         line("sort by clicking a column header (until network idle)", times)
@@ -262,8 +295,10 @@ def bench_browser(root: Path, info: dict, reps: int) -> dict:
         for _ in range(max(2, reps // 2)):
             t0 = time.perf_counter()
             page.goto(f"{server.url}/task/{info['big']}/scalars")
-            page.wait_for_function("() => { const p = document.querySelector('.chart .js-plotly-plot'); "
-                                   "return p && p.data && p.data.length > 0 && p.querySelector('.scatterlayer path'); }")
+            page.wait_for_function(
+                "() => { const p = document.querySelector('.chart .js-plotly-plot'); "
+                "return p && p.data && p.data.length > 0 && p.querySelector('.scatterlayer path'); }"
+            )
             times.append(time.perf_counter() - t0)
         line("1,000,000-point chart painted (full page load)", times)
         results["1M paint"] = statistics.median(times)
@@ -273,14 +308,23 @@ def bench_browser(root: Path, info: dict, reps: int) -> dict:
         for _ in range(max(2, reps // 3)):
             t0 = time.perf_counter()
             page.goto(f"{server.url}/compare?ids={ids}")
-            page.wait_for_function("n => { const plots = [...document.querySelectorAll('.chart .js-plotly-plot')]; "
-                                   "return plots.length === 2 && plots.every(p => p.data && "
-                                   "p.data.filter(t => t.showlegend !== false).length >= n); }", arg=n, timeout=600_000)
+            page.wait_for_function(
+                "n => { const plots = [...document.querySelectorAll('.chart .js-plotly-plot')]; "
+                "return plots.length === 2 && plots.every(p => p.data && "
+                "p.data.filter(t => t.showlegend !== false).length >= n); }",
+                arg=n,
+                timeout=600_000,
+            )
             times.append(time.perf_counter() - t0)
         line(f"compare {n} tasks x 3 series: every chart painted", times)
         results["compare paint"] = statistics.median(times)
-        live = subprocess.Popen([sys.executable, "-c", textwrap.dedent(LIVE)], env=server.env, start_new_session=True,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        live = subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(LIVE)],
+            env=server.env,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             task_id = None
             while task_id is None:
@@ -291,11 +335,18 @@ def bench_browser(root: Path, info: dict, reps: int) -> dict:
             delays = []
             for _ in range(max(4, reps)):
                 newest = page.evaluate("() => Math.max(...document.querySelector('.chart .js-plotly-plot').data[0].x)")
-                page.wait_for_function("n => Math.max(...document.querySelector('.chart .js-plotly-plot').data[0].x) > n",
-                                       arg=newest, timeout=600_000, polling=50)
+                page.wait_for_function(
+                    "n => Math.max(...document.querySelector('.chart .js-plotly-plot').data[0].x) > n",
+                    arg=newest,
+                    timeout=600_000,
+                    polling=50,
+                )
                 shown = time.time()
-                value = page.evaluate("n => { const d = document.querySelector('.chart .js-plotly-plot').data[0]; "
-                                      "return d.y[d.x.findIndex(x => x > n)]; }", newest)
+                value = page.evaluate(
+                    "n => { const d = document.querySelector('.chart .js-plotly-plot').data[0]; "
+                    "return d.y[d.x.findIndex(x => x > n)]; }",
+                    newest,
+                )
                 delays.append(shown - value)  # the oldest point not shown before: the longest wait
             line("live: reported + flushed -> visible on the open chart", delays)
             results["live"] = statistics.median(delays)

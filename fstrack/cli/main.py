@@ -468,7 +468,7 @@ def _sync_text(summary: dict) -> str:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    from .ui import serve
+    from fstrack.ui import serve
 
     _use_store(args)
     url, options = config.store_location()
@@ -605,8 +605,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--csv", metavar="PATH", help="write CSV to PATH ('-': stdout)")
     sub.add_argument("--parquet", metavar="PATH", help="write Parquet to PATH")
     sub.add_argument("--limit", type=int, default=50, help="rows to print (default 50; 0: all)")
-    ui = add("ui", cmd_ui, "serve the web UI of a store (prints the URL to open; binds 127.0.0.1 unless --host)",
-             positional_url=True)
+    ui = add(
+        "ui",
+        cmd_ui,
+        "serve the web UI of a store (prints the URL to open; binds 127.0.0.1 unless --host)",
+        positional_url=True,
+    )
     ui.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; any other needs a token)")
     ui.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
     ui.add_argument("--token", help="access token (default: generated when --host is not a loopback address)")

@@ -10,7 +10,7 @@ import socket
 import sys
 from typing import Any, TextIO
 
-from .security import is_loopback, new_token
+from fstrack.ui.security import is_loopback, new_token
 
 
 def page_url(base: str, task_id: str) -> str:
@@ -19,12 +19,20 @@ def page_url(base: str, task_id: str) -> str:
     return f"{root.rstrip('/')}/task/{task_id}" + (f"?{query}" if sep else "")
 
 
-def serve(url: str, storage_options: dict[str, Any] | None = None, *, host: str = "127.0.0.1", port: int = 8765,
-          token: str | None = None, read_only: bool = False, out: TextIO = sys.stdout) -> None:
+def serve(
+    url: str,
+    storage_options: dict[str, Any] | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    token: str | None = None,
+    read_only: bool = False,
+    out: TextIO = sys.stdout,
+) -> None:
     """Serve the UI of the store at ``url`` until interrupted; prints the URL to open (nothing is opened)."""
     import uvicorn
 
-    from .app import create_app, public_url
+    from fstrack.ui.app import create_app, public_url
 
     if not isinstance(port, int) or not 0 <= port <= 65535:
         raise ValueError(f"port must be an integer in 0..65535, got {port!r}")
@@ -44,7 +52,11 @@ def serve(url: str, storage_options: dict[str, Any] | None = None, *, host: str 
     shown_host = host if loopback else (socket.gethostname() if host in ("0.0.0.0", "::") else host)
     shown_host = f"[{shown_host}]" if ":" in shown_host else shown_host
     link = f"http://{shown_host}:{bound_port}/" + (f"?token={token}" if token else "")
-    print(f"fstrack ui: serving {public_url(app.app.state.view.db.store.url)} at {link}"
-          + (" (read-only)" if read_only else ""), file=out, flush=True)
+    print(
+        f"fstrack ui: serving {public_url(app.app.state.view.db.store.url)} at {link}"
+        + (" (read-only)" if read_only else ""),
+        file=out,
+        flush=True,
+    )
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
     server.run(sockets=[sock])

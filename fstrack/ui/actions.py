@@ -9,10 +9,10 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
-from .. import config
-from ..queues import Queues
-from ..task import Task, UsageError
-from .views import BadRequest
+from fstrack.dispatch.queues import Queues
+from fstrack.records import config
+from fstrack.sdk.task import Task, UsageError
+from fstrack.ui.views import BadRequest
 
 
 def _text(body: dict, key: str) -> str:

@@ -21,30 +21,52 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from .. import config
-from ..errors import FstrackError
-from ..objects import ObjectId
-from ..taskdb import check_task_id
-from .actions import run_action
-from .downsample import DEFAULT_BUCKETS, bucketize
-from .security import OBJECT_CSP, Guard
-from .views import DEFAULT_COLUMNS, BadRequest, NotFound, StoreView
+from fstrack.errors import FstrackError
+from fstrack.records import config
+from fstrack.records.taskdb import check_task_id
+from fstrack.store.objects import ObjectId
+from fstrack.ui.actions import run_action
+from fstrack.ui.downsample import DEFAULT_BUCKETS, bucketize
+from fstrack.ui.security import OBJECT_CSP, Guard
+from fstrack.ui.views import DEFAULT_COLUMNS, BadRequest, NotFound, StoreView
 
 STATIC = Path(__file__).parent / "static"
-PAGES = ("/", "/projects", "/tasks", "/task/{task_id}", "/task/{task_id}/{tab}", "/compare", "/models",
-         "/model/{model_id}", "/queues")
+PAGES = (
+    "/",
+    "/projects",
+    "/tasks",
+    "/task/{task_id}",
+    "/task/{task_id}/{tab}",
+    "/compare",
+    "/models",
+    "/model/{model_id}",
+    "/queues",
+)
 #: Content types shown inline (in a sandboxed response); anything else is a download.
-INLINE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp", "audio/", "video/",
-                "text/plain", "application/json", "text/csv", "text/html", "image/svg+xml")
+INLINE_TYPES = (
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+    "image/bmp",
+    "audio/",
+    "video/",
+    "text/plain",
+    "application/json",
+    "text/csv",
+    "text/html",
+    "image/svg+xml",
+)
 _LARGE_OBJECT = 32 * 1024 * 1024
 
 
 def public_url(url: str) -> str:
     """A store URL without any user:password part (safe to show)."""
     parts = urlsplit(url)
-    if parts.username or parts.password:
-        return urlunsplit(parts._replace(netloc=parts.hostname + (f":{parts.port}" if parts.port else "")))
-    return url
+    if parts.username is None and parts.password is None:
+        return url
+    host = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
 
 
 def _json(data: Any, status: int = 200) -> Response:
@@ -91,7 +113,9 @@ def _list(request: Request, name: str) -> list[str]:
     """A list parameter, repeated (``?tag=a&tag=b``) or comma-separated (``?tasks=a,b``)."""
     values = []
     for raw in request.query_params.getlist(name):
-        values += [v for v in raw.split(",") if v] if name in ("tasks", "ids", "status", "type", "title", "column") else [raw]
+        values += (
+            [v for v in raw.split(",") if v] if name in ("tasks", "ids", "status", "type", "title", "column") else [raw]
+        )
     return values
 
 
@@ -102,9 +126,14 @@ def _task_ids(values: list[str]) -> list[str]:
 
 
 def _scalar_options(request: Request) -> dict[str, Any]:
-    return {"x_axis": request.query_params.get("x_axis", "iter"), "x_min": _float(request, "x_min"),
-            "x_max": _float(request, "x_max"), "buckets": _int(request, "buckets", DEFAULT_BUCKETS),
-            "titles": _list(request, "title"), "band": _bool(request, "band", True)}
+    return {
+        "x_axis": request.query_params.get("x_axis", "iter"),
+        "x_min": _float(request, "x_min"),
+        "x_max": _float(request, "x_max"),
+        "buckets": _int(request, "buckets", DEFAULT_BUCKETS),
+        "titles": _list(request, "title"),
+        "band": _bool(request, "band", True),
+    }
 
 
 def _warm_up() -> None:
@@ -116,8 +145,14 @@ def _warm_up() -> None:
     bucketize(table, "iteration", buckets=1)
 
 
-def create_app(url: str, storage_options: dict[str, Any] | None = None, *, token: str | None = None,
-               read_only: bool = False, check_host: bool = False) -> Starlette:
+def create_app(
+    url: str,
+    storage_options: dict[str, Any] | None = None,
+    *,
+    token: str | None = None,
+    read_only: bool = False,
+    check_host: bool = False,
+) -> Guard:
     """The UI over the store at ``url``. ``token``: required on every request (see
     :mod:`fstrack.ui.security`); ``check_host``: answer only requests addressed to a loopback name."""
     storage_options = dict(storage_options or {})
@@ -128,6 +163,7 @@ def create_app(url: str, storage_options: dict[str, Any] | None = None, *, token
 
     def api(handler: Callable[..., Any]) -> Callable[[Request], Any]:
         """Run a blocking view in the thread pool and map errors to JSON answers."""
+
         async def endpoint(request: Request) -> Response:
             try:
                 result = await run_in_threadpool(handler, request)
@@ -138,20 +174,28 @@ def create_app(url: str, storage_options: dict[str, Any] | None = None, *, token
             except (FstrackError, ValueError, TypeError, RuntimeError) as exc:
                 return _error(409 if request.method == "POST" else 400, str(exc) or type(exc).__name__)
             return result if isinstance(result, Response) else _json(result)
+
         return endpoint
 
     def task_id(request: Request) -> str:
         return check_task_id(request.path_params["task_id"])
 
     def tasks(request: Request) -> Any:
-        return view.tasks(project=request.query_params.get("project") or None,
-                          subprojects=_bool(request, "subprojects"), status=_list(request, "status"),
-                          task_type=_list(request, "type"), user=_list(request, "user"), tags=_list(request, "tag"),
-                          name=request.query_params.get("name") or None, archived=_bool(request, "archived"),
-                          sort=request.query_params.get("sort") or "-last_update",
-                          columns=_list(request, "column") or list(DEFAULT_COLUMNS),
-                          offset=_int(request, "offset", 0), limit=_int(request, "limit", 100),
-                          ids=_task_ids(_list(request, "ids")) or None)
+        return view.tasks(
+            project=request.query_params.get("project") or None,
+            subprojects=_bool(request, "subprojects"),
+            status=_list(request, "status"),
+            task_type=_list(request, "type"),
+            user=_list(request, "user"),
+            tags=_list(request, "tag"),
+            name=request.query_params.get("name") or None,
+            archived=_bool(request, "archived"),
+            sort=request.query_params.get("sort") or "-last_update",
+            columns=_list(request, "column") or list(DEFAULT_COLUMNS),
+            offset=_int(request, "offset", 0),
+            limit=_int(request, "limit", 100),
+            ids=_task_ids(_list(request, "ids")) or None,
+        )
 
     def scalars(request: Request) -> Any:
         since = _int(request, "since", -1)
@@ -163,8 +207,13 @@ def create_app(url: str, storage_options: dict[str, Any] | None = None, *, token
         return view.scalars(task_id(request), **options)
 
     def console(request: Request) -> Any:
-        return view.console(task_id(request), after=_int(request, "after", -1), tail=_int(request, "tail", 1000),
-                            limit=_int(request, "limit", 5000), search=request.query_params.get("q") or None)
+        return view.console(
+            task_id(request),
+            after=_int(request, "after", -1),
+            tail=_int(request, "tail", 1000),
+            limit=_int(request, "limit", 5000),
+            search=request.query_params.get("q") or None,
+        )
 
     def artifact_preview(request: Request) -> Any:
         return view.artifact_preview(task_id(request), request.path_params["name"])
@@ -177,12 +226,16 @@ def create_app(url: str, storage_options: dict[str, Any] | None = None, *, token
         except ValueError:
             raise BadRequest(f"object id must be 64 hex digits, got {oid!r}") from None
         name = os.path.basename(request.query_params.get("name") or oid) or oid
-        content_type = (request.query_params.get("type") or mimetypes.guess_type(name)[0]
-                        or "application/octet-stream").lower()
+        content_type = (
+            request.query_params.get("type") or mimetypes.guess_type(name)[0] or "application/octet-stream"
+        ).lower()
         inline = any(content_type.startswith(t) for t in INLINE_TYPES) and not _bool(request, "download")
         safe_name = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
-        headers = {"content-security-policy": OBJECT_CSP, "cache-control": "private, max-age=31536000, immutable",
-                   "content-disposition": f"{'inline' if inline else 'attachment'}; filename=\"{safe_name}\""}
+        headers = {
+            "content-security-policy": OBJECT_CSP,
+            "cache-control": "private, max-age=31536000, immutable",
+            "content-disposition": f'{"inline" if inline else "attachment"}; filename="{safe_name}"',
+        }
         media_type = content_type if inline else "application/octet-stream"
         key = f"objects/{oid[:2]}/{oid[2:]}"
         try:
@@ -193,8 +246,9 @@ def create_app(url: str, storage_options: dict[str, Any] | None = None, *, token
             fd, path = tempfile.mkstemp(prefix="fstrack-ui-")
             os.close(fd)
             db.store.get_file(oid, path)
-            return FileResponse(path, media_type=media_type, headers=headers,
-                                background=BackgroundTask(os.unlink, path))
+            return FileResponse(
+                path, media_type=media_type, headers=headers, background=BackgroundTask(os.unlink, path)
+            )
         return Response(db.store.get(oid), media_type=media_type, headers=headers)
 
     def compare_scalars(request: Request) -> Any:
@@ -228,8 +282,9 @@ def create_app(url: str, storage_options: dict[str, Any] | None = None, *, token
     routes = [
         Route("/api/info", api(lambda r: info)),
         Route("/api/projects", api(lambda r: view.projects())),
-        Route("/api/columns", api(lambda r: view.columns(r.query_params.get("project") or None,
-                                                         _bool(r, "subprojects")))),
+        Route(
+            "/api/columns", api(lambda r: view.columns(r.query_params.get("project") or None, _bool(r, "subprojects")))
+        ),
         Route("/api/tasks", api(tasks)),
         Route("/api/tasks/{task_id}", api(lambda r: view.task(task_id(r)))),
         Route("/api/tasks/{task_id}/history", api(lambda r: view.history(task_id(r)))),
@@ -242,12 +297,22 @@ def create_app(url: str, storage_options: dict[str, Any] | None = None, *, token
         Route("/api/tasks/{task_id}/artifacts/{name:path}/preview", api(artifact_preview)),
         Route("/api/tasks/{task_id}/actions/{action}", action, methods=["POST"]),
         Route("/api/objects/{oid}", api(store_object)),
-        Route("/api/models", api(lambda r: view.model_records(
-            project=r.query_params.get("project") or None, sort=r.query_params.get("sort") or "-created",
-            name=r.query_params.get("name") or None, tags=_list(r, "tag"), archived=_bool(r, "archived")))),
+        Route(
+            "/api/models",
+            api(
+                lambda r: view.model_records(
+                    project=r.query_params.get("project") or None,
+                    sort=r.query_params.get("sort") or "-created",
+                    name=r.query_params.get("name") or None,
+                    tags=_list(r, "tag"),
+                    archived=_bool(r, "archived"),
+                )
+            ),
+        ),
         Route("/api/models/{model_id}", api(lambda r: view.model(model_id(r)))),
-        Route("/api/models/{model_id}/scalars", api(lambda r: view.scalars(model_id(r), model=True,
-                                                                            **_scalar_options(r)))),
+        Route(
+            "/api/models/{model_id}/scalars", api(lambda r: view.scalars(model_id(r), model=True, **_scalar_options(r)))
+        ),
         Route("/api/models/{model_id}/plots", api(lambda r: view.plots(model_id(r), model=True))),
         Route("/api/queues", api(lambda r: view.queues())),
         Route("/api/compare", api(lambda r: view.compare(_task_ids(_list(r, "tasks"))))),

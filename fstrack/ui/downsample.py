@@ -35,8 +35,15 @@ def _finite_or_null(values: pa.Array) -> list:
     return pc.if_else(pc.is_finite(values), values, pa.scalar(None, pa.float64())).to_pylist()
 
 
-def bucketize(table: pa.Table, x_column: str, *, x_min: float | None = None, x_max: float | None = None,
-              buckets: int = DEFAULT_BUCKETS, band: bool = True) -> dict[str, Any]:
+def bucketize(
+    table: pa.Table,
+    x_column: str,
+    *,
+    x_min: float | None = None,
+    x_max: float | None = None,
+    buckets: int = DEFAULT_BUCKETS,
+    band: bool = True,
+) -> dict[str, Any]:
     """Downsample the rows of ``table`` (columns ``title``, ``series``, ``value`` and ``x_column``).
 
     Returns ``{"x_min", "x_max", "series": [{"title", "series", "x", "y", "min", "max", "count"}]}``: per
@@ -62,8 +69,9 @@ def bucketize(table: pa.Table, x_column: str, *, x_min: float | None = None, x_m
     if x_max < x_min:
         raise ValueError(f"x_max ({x_max}) must not be below x_min ({x_min})")
     keep = pc.and_(pc.greater_equal(x, x_min), pc.less_equal(x, x_max))
-    work = pa.table({"title": table.column("title"), "series": table.column("series"), "x": x,
-                     "value": table.column("value")}).filter(keep)
+    work = pa.table(
+        {"title": table.column("title"), "series": table.column("series"), "x": x, "value": table.column("value")}
+    ).filter(keep)
     if work.num_rows == 0:
         return {"x_min": x_min, "x_max": x_max, "series": []}
     width = (x_max - x_min) / buckets or 1.0
@@ -102,4 +110,3 @@ def _split_series(grouped: pa.Table, band: bool) -> list[dict[str, Any]]:
             out.append(item)
             start = end
     return out
-

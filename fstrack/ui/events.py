@@ -15,8 +15,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from .. import metrics
-from ..refs import Refs
+from fstrack.records import metrics
+from fstrack.store.refs import Refs
 
 
 class EventLog:
@@ -62,8 +62,9 @@ class EventLog:
         with self._lock:
             consumed, table = self._tables.get(kind, (0, None))
             if table is None or consumed < len(self._entries):
-                fresh = metrics.read_kind(self._refs.store, self._refs, self._id, self._run, kind,
-                                          entries=self._entries[consumed:])
+                fresh = metrics.read_kind(
+                    self._refs.store, self._refs, self._id, self._run, kind, entries=self._entries[consumed:]
+                )
                 if table is None:
                     table = fresh
                 elif fresh.num_rows:

@@ -24,9 +24,11 @@ from urllib.parse import parse_qs
 
 TOKEN_COOKIE = "fstrack_token"
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
-APP_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
-           "media-src 'self'; frame-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
-           "form-action 'self'; frame-ancestors 'self'")
+APP_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+    "media-src 'self'; frame-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'self'"
+)
 #: Store content served inline runs in an opaque origin, with no script.
 OBJECT_CSP = "sandbox; default-src 'none'; img-src 'self' data:; media-src 'self'; style-src 'unsafe-inline'"
 _SAFE_METHODS = frozenset({"GET", "HEAD"})
@@ -43,7 +45,7 @@ def is_loopback(host: str) -> bool:
 
 def _host_name(host_header: str) -> str:
     if host_header.startswith("["):
-        return host_header[:host_header.find("]") + 1]
+        return host_header[: host_header.find("]") + 1]
     return host_header.rsplit(":", 1)[0] if host_header.count(":") == 1 else host_header
 
 
@@ -107,7 +109,16 @@ class Guard:
 
 async def _refuse(send: Any, status: int, reason: str) -> None:
     body = json.dumps({"error": reason}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            (b"x-content-type-options", b"nosniff"), (b"cache-control", b"no-store")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"x-content-type-options", b"nosniff"),
+                (b"cache-control", b"no-store"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

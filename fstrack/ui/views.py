@@ -16,7 +16,7 @@ import math
 import re
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote, unquote
@@ -24,18 +24,36 @@ from urllib.parse import quote, unquote
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .. import query
-from ..models import model_db
-from ..objects import ObjectId, unpack
-from ..leases import read_lease
-from ..queues import Queues
-from ..taskdb import FINAL_STATUSES, TaskDB
-from .downsample import DEFAULT_BUCKETS, bucketize
-from .events import EventLogs
+from fstrack.dispatch.leases import read_lease
+from fstrack.dispatch.queues import Queues
+from fstrack.records import query
+from fstrack.records.metrics import prune_history
+from fstrack.records.modeldb import MODEL_KIND
+from fstrack.records.taskdb import FINAL_STATUSES, TaskDB
+from fstrack.store.objects import ObjectId, unpack
+from fstrack.ui.downsample import DEFAULT_BUCKETS, bucketize
+from fstrack.ui.events import EventLogs
 
 #: Columns every task row can show, straight from the summaries.
-BASE_COLUMNS = ("id", "name", "status", "type", "project", "user", "tags", "created", "started", "last_update",
-                "completed", "duration", "last_iteration", "comment", "parent", "status_message", "archived")
+BASE_COLUMNS = (
+    "id",
+    "name",
+    "status",
+    "type",
+    "project",
+    "user",
+    "tags",
+    "created",
+    "started",
+    "last_update",
+    "completed",
+    "duration",
+    "last_iteration",
+    "comment",
+    "parent",
+    "status_message",
+    "archived",
+)
 DEFAULT_COLUMNS = ("status", "type", "name", "tags", "user", "started", "last_update", "duration")
 METRIC_AGGREGATES = ("last", "min", "max")
 MAX_PAGE = 1000
@@ -88,8 +106,10 @@ def parse_column(column: str) -> tuple[str, tuple[str, ...]]:
         return "metric", parts
     if kind == "param" and len(parts) == 2:
         return "param", parts
-    raise BadRequest(f"unknown column {column!r}: expected one of {', '.join(BASE_COLUMNS)}, "
-                     "metric/<title>/<series>/<last|min|max> or param/<section>/<name>")
+    raise BadRequest(
+        f"unknown column {column!r}: expected one of {', '.join(BASE_COLUMNS)}, "
+        "metric/<title>/<series>/<last|min|max> or param/<section>/<name>"
+    )
 
 
 def _duration(record: dict, now: float) -> float | None:
@@ -100,10 +120,12 @@ def _duration(record: dict, now: float) -> float | None:
     return max(0.0, (end or now) - started)
 
 
-def _flat_params(manifest: dict) -> dict[str, str]:
-    return {param_column(section, name): (entry or {}).get("value")
-            for section, entries in (manifest.get("hyperparams") or {}).items()
-            for name, entry in (entries or {}).items()}
+def _flat_params(manifest: dict) -> dict[str, str | None]:
+    return {
+        param_column(section, name): (entry or {}).get("value")
+        for section, entries in (manifest.get("hyperparams") or {}).items()
+        for name, entry in (entries or {}).items()
+    }
 
 
 def _sort_key(value: Any) -> tuple:
@@ -127,14 +149,15 @@ class StoreView:
 
     def __init__(self, db: TaskDB):
         self.db = db
-        self.models = model_db(db)
+        self.models = db.sibling(MODEL_KIND)
         self.events = EventLogs(db.refs)
         self.model_events = EventLogs(db.refs, capacity=32)
         self._records: tuple[float, list[dict]] | None = None
         self._records_lock = threading.Lock()
-        self._params: dict[str, tuple[Any, dict[str, str]]] = {}  # task id -> (last_update, flat params)
-        self._pool = ThreadPoolExecutor(max_workers=16 if db.store.backend.concurrent_io else 4,
-                                        thread_name_prefix="fstrack-ui")
+        self._params: dict[str, tuple[Any, dict[str, str | None]]] = {}  # task id -> (last_update, flat params)
+        self._pool = ThreadPoolExecutor(
+            max_workers=16 if db.store.backend.concurrent_io else 4, thread_name_prefix="fstrack-ui"
+        )
 
     # -- tasks --------------------------------------------------------------------------------------
     def records(self, *, fresh: bool = False) -> list[dict]:
@@ -152,17 +175,36 @@ class StoreView:
 
     def projects(self) -> list[dict]:
         """Every project with its task counts per status (its own tasks and all below it) and last update."""
-        projects = {p["name"]: {"name": p["name"], "id": p["id"], "created": p.get("created"), "counts": {},
-                                "own_tasks": 0, "tasks": 0, "last_update": None} for p in self.db.projects()}
+        projects = {
+            p["name"]: {
+                "name": p["name"],
+                "id": p["id"],
+                "created": p.get("created"),
+                "counts": {},
+                "own_tasks": 0,
+                "tasks": 0,
+                "last_update": None,
+            }
+            for p in self.db.projects()
+        }
         for record in self.records():
             name = record.get("project")
             if not name:
                 continue
             parts = name.split("/")
             for depth in range(1, len(parts) + 1):
-                entry = projects.setdefault("/".join(parts[:depth]), {
-                    "name": "/".join(parts[:depth]), "id": None, "created": None, "counts": {}, "own_tasks": 0,
-                    "tasks": 0, "last_update": None})
+                entry = projects.setdefault(
+                    "/".join(parts[:depth]),
+                    {
+                        "name": "/".join(parts[:depth]),
+                        "id": None,
+                        "created": None,
+                        "counts": {},
+                        "own_tasks": 0,
+                        "tasks": 0,
+                        "last_update": None,
+                    },
+                )
                 if record.get("archived"):
                     continue
                 entry["tasks"] += 1
@@ -174,9 +216,10 @@ class StoreView:
                     entry["last_update"] = update
         return plain(sorted(projects.values(), key=lambda p: p["name"]))
 
-    def _params_of(self, task_ids: Iterable[str], records: dict[str, dict]) -> dict[str, dict[str, str]]:
+    def _params_of(self, task_ids: Iterable[str], records: dict[str, dict]) -> dict[str, dict[str, str | None]]:
         """Flat hyperparameters of tasks, from manifests read (in parallel) only when the task changed."""
-        wanted = [t for t in task_ids if self._params.get(t, (None,))[0] != records[t].get("last_update")]
+        task_ids = list(task_ids)
+        wanted = [t for t in task_ids if t not in self._params or self._params[t][0] != records[t].get("last_update")]
 
         def load(task_id: str) -> tuple[str, dict | None]:
             try:
@@ -185,37 +228,67 @@ class StoreView:
                 return task_id, None
 
         for task_id, manifest in self._pool.map(load, wanted):
-            self._params[task_id] = (records[task_id].get("last_update"),
-                                     _flat_params(manifest) if manifest else {})
+            self._params[task_id] = (records[task_id].get("last_update"), _flat_params(manifest) if manifest else {})
         return {t: self._params.get(t, (None, {}))[1] for t in task_ids}
 
-    def _filtered(self, *, project: str | None, subprojects: bool, status: list[str], task_type: list[str],
-                  user: list[str], tags: list[str], name: str | None, archived: bool,
-                  ids: list[str] | None = None) -> list[dict]:
+    def _filtered(
+        self,
+        *,
+        project: str | None,
+        subprojects: bool,
+        status: list[str],
+        task_type: list[str],
+        user: list[str],
+        tags: list[str],
+        name: str | None,
+        archived: bool,
+        ids: list[str] | None = None,
+    ) -> list[dict]:
         records = self.records()
         projects: list[str] | None = None
         if project:
             projects = [project]
             if subprojects:
-                projects += sorted({r["project"] for r in records
-                                    if (r.get("project") or "").startswith(project + "/")})
+                projects += sorted(
+                    {r["project"] for r in records if (r.get("project") or "").startswith(project + "/")}
+                )
         task_filter: dict[str, Any] = {"search_hidden": True}
         for key, values in (("status", status), ("type", task_type), ("user", user)):
             if values:
                 task_filter[key] = values
         try:
-            found = query.filter_records(records, task_ids=ids or None, project_name=projects, task_name=name or None,
-                                         tags=tags or None, task_filter=task_filter, default_order=None)
+            found = query.filter_records(
+                records,
+                task_ids=ids or None,
+                project_name=projects,
+                task_name=name or None,
+                tags=tags or None,
+                task_filter=task_filter,
+                default_order=None,
+            )
         except re.error as exc:
             raise BadRequest(f"name must be a regular expression, got {name!r} ({exc})") from None
         except ValueError as exc:
             raise BadRequest(str(exc)) from None
-        return [r for r in found if bool(r.get("archived")) == archived]
+        return [dict(r) for r in found if bool(r.get("archived")) == archived]
 
-    def tasks(self, *, project: str | None = None, subprojects: bool = False, status: list[str] = (),
-              task_type: list[str] = (), user: list[str] = (), tags: list[str] = (), name: str | None = None,
-              archived: bool = False, sort: str = "-last_update", columns: list[str] = DEFAULT_COLUMNS,
-              offset: int = 0, limit: int = 100, ids: list[str] | None = None) -> dict[str, Any]:
+    def tasks(
+        self,
+        *,
+        project: str | None = None,
+        subprojects: bool = False,
+        status: Sequence[str] = (),
+        task_type: Sequence[str] = (),
+        user: Sequence[str] = (),
+        tags: Sequence[str] = (),
+        name: str | None = None,
+        archived: bool = False,
+        sort: str = "-last_update",
+        columns: Sequence[str] = DEFAULT_COLUMNS,
+        offset: int = 0,
+        limit: int = 100,
+        ids: list[str] | None = None,
+    ) -> dict[str, Any]:
         """One page of the tasks table: ``{"total", "offset", "rows", "columns"}``, filtered and sorted on the
         server. Rows carry ``id`` plus the requested columns (base fields, metric and parameter columns)."""
         if not 0 <= limit <= MAX_PAGE:
@@ -226,22 +299,30 @@ class StoreView:
         descending = sort.startswith("-")
         sort_column = sort[1:] if descending else sort
         sort_kind, sort_parts = parse_column(sort_column)
-        found = self._filtered(project=project, subprojects=subprojects, status=list(status),
-                               task_type=list(task_type), user=list(user), tags=list(tags), name=name,
-                               archived=archived, ids=ids)
+        found = self._filtered(
+            project=project,
+            subprojects=subprojects,
+            status=list(status),
+            task_type=list(task_type),
+            user=list(user),
+            tags=list(tags),
+            name=name,
+            archived=archived,
+            ids=ids,
+        )
         now = time.time()
         by_id = {r["id"]: r for r in found}
         if sort_kind == "param":
-            params = self._params_of(by_id, by_id)
-            value_of = (lambda r: params[r["id"]].get(sort_column))
+            sort_params = self._params_of(by_id, by_id)
+            keyed = [(_sort_key(sort_params[r["id"]].get(sort_column)), r["id"], r) for r in found]
         else:
-            value_of = (lambda r: self._cell(r, sort_kind, sort_parts, now, {}))
-        keyed = [(_sort_key(value_of(r)), r["id"], r) for r in found]
+            keyed = [(_sort_key(self._cell(r, sort_kind, sort_parts, now, {})), r["id"], r) for r in found]
         present = [k for k in keyed if k[0][0] == 0]
         present.sort(key=lambda k: (k[0], k[1]), reverse=descending)
-        ordered = [k[2] for k in present] + [k[2] for k in sorted((k for k in keyed if k[0][0] != 0),
-                                                                 key=lambda k: k[1])]
-        page = ordered[offset:offset + limit]
+        ordered = [k[2] for k in present] + [
+            k[2] for k in sorted((k for k in keyed if k[0][0] != 0), key=lambda k: k[1])
+        ]
+        page = ordered[offset : offset + limit]
         wanted_params = any(kind == "param" for kind, _ in parsed.values())
         params = self._params_of([r["id"] for r in page], by_id) if wanted_params else {}
         rows = []
@@ -250,12 +331,12 @@ class StoreView:
             for column, (kind, parts) in parsed.items():
                 row[column] = self._cell(record, kind, parts, now, params.get(record["id"], {}), column)
             rows.append(row)
-        return plain({"total": len(ordered), "offset": offset, "columns": list(columns), "sort": sort,
-                      "rows": rows})
+        return plain({"total": len(ordered), "offset": offset, "columns": list(columns), "sort": sort, "rows": rows})
 
     @staticmethod
-    def _cell(record: dict, kind: str, parts: tuple[str, ...], now: float, params: dict[str, str],
-              column: str = "") -> Any:
+    def _cell(
+        record: dict, kind: str, parts: tuple[str, ...], now: float, params: dict[str, str | None], column: str = ""
+    ) -> Any:
         if kind == "base":
             return _duration(record, now) if parts[0] == "duration" else record.get(parts[0])
         if kind == "metric":
@@ -266,21 +347,41 @@ class StoreView:
     def columns(self, project: str | None = None, subprojects: bool = False, sample: int = 50) -> dict[str, Any]:
         """The columns the tasks table can show for a project: base fields, every metric found in the
         summaries, and the hyperparameters of its ``sample`` newest tasks."""
-        found = self._filtered(project=project, subprojects=subprojects, status=[], task_type=[], user=[],
-                               tags=[], name=None, archived=False)
-        metrics = sorted({(title, series) for r in found for title, by_series in (r.get("last_metrics") or {}).items()
-                          for series in by_series})
+        found = self._filtered(
+            project=project,
+            subprojects=subprojects,
+            status=[],
+            task_type=[],
+            user=[],
+            tags=[],
+            name=None,
+            archived=False,
+        )
+        metrics = sorted(
+            {
+                (title, series)
+                for r in found
+                for title, by_series in (r.get("last_metrics") or {}).items()
+                for series in by_series
+            }
+        )
         newest = sorted(found, key=lambda r: r.get("last_update") or 0, reverse=True)[:sample]
         by_id = {r["id"]: r for r in newest}
         params = sorted({key for flat in self._params_of(by_id, by_id).values() for key in flat})
-        return {"base": list(BASE_COLUMNS), "default": list(DEFAULT_COLUMNS),
-                "metrics": [{"title": t, "series": s, "columns": [metric_column(t, s, a) for a in METRIC_AGGREGATES]}
-                            for t, s in metrics],
-                "params": [{"id": p, "section": unquote(p.split("/")[1]), "name": unquote(p.split("/")[2])}
-                           for p in params],
-                "users": sorted({r.get("user") for r in found if r.get("user")}),
-                "tags": sorted({t for r in found for t in (r.get("tags") or [])}),
-                "types": sorted({r.get("type") for r in found if r.get("type")})}
+        return {
+            "base": list(BASE_COLUMNS),
+            "default": list(DEFAULT_COLUMNS),
+            "metrics": [
+                {"title": t, "series": s, "columns": [metric_column(t, s, a) for a in METRIC_AGGREGATES]}
+                for t, s in metrics
+            ],
+            "params": [
+                {"id": p, "section": unquote(p.split("/")[1]), "name": unquote(p.split("/")[2])} for p in params
+            ],
+            "users": sorted({r.get("user") for r in found if r.get("user")}),
+            "tags": sorted({t for r in found for t in (r.get("tags") or [])}),
+            "types": sorted({r.get("type") for r in found if r.get("type")}),
+        }
 
     def manifest(self, task_id: str) -> dict:
         try:
@@ -314,10 +415,20 @@ class StoreView:
             raise NotFound(str(exc)) from None
         timeline, before = [], None
         for manifest in chain:
-            changed = sorted(k for k in manifest if k not in ("previous", "last_update", "position")
-                             and (before is None or manifest.get(k) != before.get(k)))
-            timeline.append({"position": manifest["position"], "time": manifest.get("last_update"),
-                             "status": manifest.get("status"), "changed": changed if before else ["(created)"]})
+            changed = sorted(
+                k
+                for k in manifest
+                if k not in ("previous", "last_update", "position")
+                and (before is None or manifest.get(k) != before.get(k))
+            )
+            timeline.append(
+                {
+                    "position": manifest["position"],
+                    "time": manifest.get("last_update"),
+                    "status": manifest.get("status"),
+                    "changed": changed if before else ["(created)"],
+                }
+            )
             before = manifest
         return plain(timeline)
 
@@ -341,9 +452,13 @@ class StoreView:
         titles: dict[str, dict[str, int]] = {}
         for row in stats.to_pylist():
             titles.setdefault(str(row["title"]), {})[str(row["series"])] = row["count_all"]
-        return {"position": position,
-                "titles": [{"title": t, "series": [{"name": s, "points": n} for s, n in sorted(by.items())]}
-                           for t, by in sorted(titles.items())]}
+        return {
+            "position": position,
+            "titles": [
+                {"title": t, "series": [{"name": s, "points": n} for s, n in sorted(by.items())]}
+                for t, by in sorted(titles.items())
+            ],
+        }
 
     def scalars(self, task_id: str, *, model: bool = False, **options: Any) -> dict[str, Any]:
         """Downsampled scalars of a task (or a model) over an x-range; see :func:`scalars_of_table`."""
@@ -365,8 +480,9 @@ class StoreView:
 
         return {"tasks": list(self._pool.map(one, task_ids))}
 
-    def console(self, task_id: str, *, after: int = -1, tail: int = 1000, limit: int = 5000,
-                search: str | None = None) -> dict[str, Any]:
+    def console(
+        self, task_id: str, *, after: int = -1, tail: int = 1000, limit: int = 5000, search: str | None = None
+    ) -> dict[str, Any]:
         """Console rows of the task's run. ``after=-1``: the last ``tail`` rows; else the rows with index >
         ``after`` (at most ``limit``). ``search`` keeps rows containing it (case-insensitive). Each row has
         ``index`` (its cursor), ``time``, ``stream``, ``level``, ``message``."""
@@ -385,11 +501,23 @@ class StoreView:
         else:
             first = pc.sum(pc.less_equal(indexed.column("index"), after)).as_py() or 0
             picked = indexed.slice(first, limit)
-        rows = [{"index": r["index"], "time": r["timestamp"].timestamp() if r["timestamp"] else None,
-                 "stream": r["stream"], "level": r["level"], "message": r["message"]}
-                for r in picked.select(["index", "timestamp", "stream", "level", "message"]).to_pylist()]
-        return {"rows": rows, "total": total, "next": rows[-1]["index"] if rows else max(after, total - 1),
-                "status": manifest.get("status"), "position": log.position}
+        rows = [
+            {
+                "index": r["index"],
+                "time": r["timestamp"].timestamp() if r["timestamp"] else None,
+                "stream": r["stream"],
+                "level": r["level"],
+                "message": r["message"],
+            }
+            for r in picked.select(["index", "timestamp", "stream", "level", "message"]).to_pylist()
+        ]
+        return {
+            "rows": rows,
+            "total": total,
+            "next": rows[-1]["index"] if rows else max(after, total - 1),
+            "status": manifest.get("status"),
+            "position": log.position,
+        }
 
     def plots(self, task_id: str, *, model: bool = False, iterations: int = 1) -> dict[str, Any]:
         """The newest ``iterations`` plots of each title/series: ``{"plots": [{"title", "series", "iteration",
@@ -409,25 +537,44 @@ class StoreView:
                     figure = json.loads(row["plot"])
                 except ValueError:
                     figure = {"data": [], "layout": {"title": {"text": "unreadable figure"}}}
-                plots.append({"title": row["title"], "series": row["series"], "iteration": row["iteration"],
-                              "figure": figure})
+                plots.append(
+                    {"title": row["title"], "series": row["series"], "iteration": row["iteration"], "figure": figure}
+                )
         plots.sort(key=lambda p: (p["title"], p["series"], -p["iteration"]))
         return plain({"plots": plots, "position": log.position})
 
     def debug_samples(self, task_id: str, *, model: bool = False) -> dict[str, Any]:
         """Debug samples grouped by title/series, each with every kept iteration (newest first)."""
-        from ..metrics import prune_history
-
         log = self.model_log(task_id) if model else self.task_log(task_id)
         table = prune_history(log.table("debug_samples"))
         groups: dict[tuple[str, str], list[dict]] = {}
-        for row in table.select(["title", "series", "iteration", "timestamp", "kind", "object", "url", "name",
-                                 "content_type", "size", "width", "height"]).to_pylist():
+        for row in table.select(
+            [
+                "title",
+                "series",
+                "iteration",
+                "timestamp",
+                "kind",
+                "object",
+                "url",
+                "name",
+                "content_type",
+                "size",
+                "width",
+                "height",
+            ]
+        ).to_pylist():
             row["timestamp"] = row["timestamp"].timestamp() if row["timestamp"] else None
             groups.setdefault((row.pop("title"), row.pop("series")), []).append(row)
-        return plain({"position": log.position,
-                      "samples": [{"title": t, "series": s, "events": sorted(events, key=lambda e: -e["iteration"])}
-                                  for (t, s), events in sorted(groups.items())]})
+        return plain(
+            {
+                "position": log.position,
+                "samples": [
+                    {"title": t, "series": s, "events": sorted(events, key=lambda e: -e["iteration"])}
+                    for (t, s), events in sorted(groups.items())
+                ],
+            }
+        )
 
     # -- artifacts and objects ------------------------------------------------------------------------
     def artifacts(self, task_id: str) -> list[dict]:
@@ -445,12 +592,18 @@ class StoreView:
         obj = record.get("object")
         base = {"name": name, "preview": record.get("preview") or "", "object": str(obj) if obj else None}
         if obj is None:
-            return dict(base, kind="none", reason="stored outside this store" if record.get("store") or
-                        record.get("url") else "no content")
+            return dict(
+                base,
+                kind="none",
+                reason="stored outside this store" if record.get("store") or record.get("url") else "no content",
+            )
         if content_type.startswith("image/") and content_type != "image/svg+xml":
             return dict(base, kind="image")
-        textual = (content_type.startswith("text/") or content_type in ("application/json", "application/yaml")
-                   or filename.endswith((".json", ".yaml", ".yml", ".txt", ".csv", ".csv.gz", ".log", ".md")))
+        textual = (
+            content_type.startswith("text/")
+            or content_type in ("application/json", "application/yaml")
+            or filename.endswith((".json", ".yaml", ".yml", ".txt", ".csv", ".csv.gz", ".log", ".md"))
+        )
         if not textual:
             return dict(base, kind="none", reason=f"no preview for {content_type or 'this type'}")
         data = self.db.store.get(obj)
@@ -472,12 +625,24 @@ class StoreView:
         return dict(base, kind="text", text=text, truncated=truncated)
 
     # -- models ---------------------------------------------------------------------------------------
-    def model_records(self, *, project: str | None = None, sort: str = "-created", name: str | None = None,
-                      tags: list[str] = (), archived: bool = False) -> list[dict]:
+    def model_records(
+        self,
+        *,
+        project: str | None = None,
+        sort: str = "-created",
+        name: str | None = None,
+        tags: Sequence[str] = (),
+        archived: bool = False,
+    ) -> list[dict]:
         records = self.models.records()
         try:
-            found = query.filter_records(records, project_name=project or None, task_name=name or None,
-                                         tags=list(tags) or None, default_order=sort)
+            found = query.filter_records(
+                records,
+                project_name=project or None,
+                task_name=name or None,
+                tags=list(tags) or None,
+                default_order=sort,
+            )
         except re.error as exc:
             raise BadRequest(f"name must be a regular expression, got {name!r} ({exc})") from None
         except ValueError as exc:
@@ -510,8 +675,14 @@ class StoreView:
                 data = found.get(key)
                 value = unpack(data) if data else {}
                 task_id = value.get("task")
-                entries.append({"entry": entry, "task": task_id, "enqueued": value.get("enqueued"),
-                                "name": (records.get(task_id) or {}).get("name")})
+                entries.append(
+                    {
+                        "entry": entry,
+                        "task": task_id,
+                        "enqueued": value.get("enqueued"),
+                        "name": (records.get(task_id) or {}).get("name"),
+                    }
+                )
             out.append({"name": queue["name"], "id": queue["id"], "pending": entries})
         running = [r for r in records.values() if r.get("status") == "in_progress"]
         now = queues.store_now()
@@ -520,10 +691,17 @@ class StoreView:
             execution = (manifest or {}).get("execution") or {}
             lease = read_lease(backend, record["id"])
             worker = execution.get("worker") or (lease[0].get("worker") if lease else None) or "(no agent)"
-            workers.setdefault(worker, []).append({
-                "task": record["id"], "name": record.get("name"), "project": record.get("project"),
-                "queue": execution.get("queue_name"), "started": record.get("started"),
-                "lease_age": (now - lease[1]) if lease else None, "lease_ttl": lease[0].get("ttl") if lease else None})
+            workers.setdefault(worker, []).append(
+                {
+                    "task": record["id"],
+                    "name": record.get("name"),
+                    "project": record.get("project"),
+                    "queue": execution.get("queue_name"),
+                    "started": record.get("started"),
+                    "lease_age": (now - lease[1]) if lease else None,
+                    "lease_ttl": lease[0].get("ttl") if lease else None,
+                }
+            )
         return plain({"queues": out, "workers": [{"worker": w, "tasks": t} for w, t in sorted(workers.items())]})
 
     def _maybe_load(self, task_id: str) -> dict | None:
@@ -540,22 +718,41 @@ class StoreView:
         manifests = list(self._pool.map(self.manifest, task_ids))
         tasks = []
         for manifest in manifests:
-            tasks.append({"id": manifest["id"], "name": manifest.get("name"), "status": manifest.get("status"),
-                          "project": manifest.get("project"),
-                          "params": {f"{section}/{name}": (entry or {}).get("value")
-                                     for section, entries in (manifest.get("hyperparams") or {}).items()
-                                     for name, entry in (entries or {}).items()},
-                          "configuration": {name: (entry or {}).get("value")
-                                            for name, entry in (manifest.get("configuration") or {}).items()},
-                          "metrics": {f"{title}/{series}": values
-                                      for title, by_series in (manifest.get("last_metrics") or {}).items()
-                                      for series, values in by_series.items()}})
+            tasks.append(
+                {
+                    "id": manifest["id"],
+                    "name": manifest.get("name"),
+                    "status": manifest.get("status"),
+                    "project": manifest.get("project"),
+                    "params": {
+                        f"{section}/{name}": (entry or {}).get("value")
+                        for section, entries in (manifest.get("hyperparams") or {}).items()
+                        for name, entry in (entries or {}).items()
+                    },
+                    "configuration": {
+                        name: (entry or {}).get("value")
+                        for name, entry in (manifest.get("configuration") or {}).items()
+                    },
+                    "metrics": {
+                        f"{title}/{series}": values
+                        for title, by_series in (manifest.get("last_metrics") or {}).items()
+                        for series, values in by_series.items()
+                    },
+                }
+            )
         return plain({"tasks": tasks})
 
 
-def scalars_of_table(table: pa.Table, *, x_axis: str = "iter", x_min: float | None = None,
-                     x_max: float | None = None, buckets: int = DEFAULT_BUCKETS, titles: list[str] = (),
-                     band: bool = True) -> dict[str, Any]:
+def scalars_of_table(
+    table: pa.Table,
+    *,
+    x_axis: str = "iter",
+    x_min: float | None = None,
+    x_max: float | None = None,
+    buckets: int = DEFAULT_BUCKETS,
+    titles: Sequence[str] = (),
+    band: bool = True,
+) -> dict[str, Any]:
     """Downsample a scalars table for charts. ``x_axis``: ``iter`` (iterations) or ``time`` (epoch ms);
     ``titles`` keeps only those titles. Returns :func:`~fstrack.ui.downsample.bucketize`'s result plus
     ``x_axis``, ``t0`` (the first report's time, ms) and ``points`` (rows in the range)."""
@@ -565,8 +762,14 @@ def scalars_of_table(table: pa.Table, *, x_axis: str = "iter", x_min: float | No
         table = table.filter(pc.is_in(pc.cast(table.column("title"), pa.string()), pa.array(list(titles))))
     t0 = pc.min(pc.cast(table.column("timestamp"), pa.int64())).as_py() if table.num_rows else None
     try:
-        result = bucketize(table, "iteration" if x_axis == "iter" else "timestamp", x_min=x_min, x_max=x_max,
-                           buckets=buckets, band=band)
+        result = bucketize(
+            table,
+            "iteration" if x_axis == "iter" else "timestamp",
+            x_min=x_min,
+            x_max=x_max,
+            buckets=buckets,
+            band=band,
+        )
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
     result.update(x_axis=x_axis, t0=t0, points=sum(s["count"] for s in result["series"]))

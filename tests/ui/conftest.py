@@ -49,7 +49,8 @@ def fill_store(location) -> dict[str, str]:
     """Tasks (one with a hostile name, one archived), a model and a queue; returns their ids by role."""
     import numpy as np
 
-    from fstrack import OutputModel, Task, config
+    from fstrack import OutputModel, Task
+    from fstrack.records import config
 
     config.set_store(location.url, **location.storage_options)
     main = Task.create(project_name="ui/tests", task_name="alpha")
@@ -82,5 +83,11 @@ def fill_store(location) -> dict[str, str]:
     archived.set_archived(True)
     queued = Task.create(project_name="ui/tests", task_name="waiting")
     Task.enqueue(queued, queue_name="gpu")
-    return {"main": main.id, "second": second.id, "hostile": hostile.id, "archived": archived.id,
-            "queued": queued.id, "model": model.id}
+    return {
+        "main": main.id,
+        "second": second.id,
+        "hostile": hostile.id,
+        "archived": archived.id,
+        "queued": queued.id,
+        "model": model.id,
+    }

@@ -54,8 +54,9 @@ def test_every_endpoint(served):
     assert {p["title"] for p in plots} == {"weights", "confusion"} and all(p["figure"]["data"] for p in plots)
     samples = _ok(client.get(f"/api/tasks/{main}/debug_samples"))["samples"]
     image = samples[0]["events"][0]
-    picture = client.get(f"/api/objects/{image['object']}", params={"name": image["name"],
-                                                                    "type": image["content_type"]})
+    picture = client.get(
+        f"/api/objects/{image['object']}", params={"name": image["name"], "type": image["content_type"]}
+    )
     assert picture.status_code == 200 and picture.content.startswith(b"\x89PNG")
     assert picture.headers["content-security-policy"].startswith("sandbox")
     artifacts = {a["name"]: a for a in _ok(client.get(f"/api/tasks/{main}/artifacts"))}
@@ -72,8 +73,9 @@ def test_every_endpoint(served):
     assert queues["queues"][0]["name"] == "gpu" and queues["queues"][0]["pending"][0]["task"] == ids["queued"]
     compare = _ok(client.get("/api/compare", params={"tasks": f"{main},{ids['second']}"}))
     assert [t["params"]["General/lr"] for t in compare["tasks"]] == ["0.1", "0.2"]
-    overlay = _ok(client.get("/api/compare/scalars", params={"tasks": f"{main},{ids['second']}", "buckets": 100,
-                                                             "title": "loss"}))
+    overlay = _ok(
+        client.get("/api/compare/scalars", params={"tasks": f"{main},{ids['second']}", "buckets": 100, "title": "loss"})
+    )
     assert [len(t["series"]) for t in overlay["tasks"]] == [2, 1]
     tagged = _ok(client.post(f"/api/tasks/{main}/actions/tags", json={"add": ["ui"]}, headers=WRITE))
     assert "ui" in tagged["tags"]
@@ -98,10 +100,21 @@ def test_tasks_table_filters_sorts_and_pages(served):
     assert names(project="ui/tests", status="queued") == ["waiting"]
     assert names(project="ui/tests", sort="-param/General/lr") == ["beta", "alpha", "waiting"]  # missing: last
     assert names(project="ui/tests", sort="metric/loss/train/max") == ["beta", "alpha", "waiting"]
-    page = _ok(client.get("/api/tasks", params={"project": "ui/tests", "sort": "name", "offset": 1, "limit": 1,
-                                                "column": "name,param/General/lr,metric/loss/train/last"}))
-    assert page["total"] == 3 and page["rows"] == [{"id": ids["second"], "name": "beta", "param/General/lr": "0.2",
-                                                    "metric/loss/train/last": 0.5}]
+    page = _ok(
+        client.get(
+            "/api/tasks",
+            params={
+                "project": "ui/tests",
+                "sort": "name",
+                "offset": 1,
+                "limit": 1,
+                "column": "name,param/General/lr,metric/loss/train/last",
+            },
+        )
+    )
+    assert page["total"] == 3 and page["rows"] == [
+        {"id": ids["second"], "name": "beta", "param/General/lr": "0.2", "metric/loss/train/last": 0.5}
+    ]
     bad = client.get("/api/tasks", params={"column": "nonsense"})
     assert bad.status_code == 400 and "'nonsense'" in bad.json()["error"]
     bad = client.get("/api/tasks", params={"name": "(unclosed"})
@@ -115,8 +128,11 @@ def test_downsampling_keeps_the_spike_at_every_zoom(served):
     client, ids, _ = served
     main = ids["main"]
     for x_min, x_max in ((None, None), (0, 19_999), (4_000, 6_000), (4_990, 5_010), (5_000, 5_000)):
-        data = _ok(client.get(f"/api/tasks/{main}/scalars", params={"title": "loss", "buckets": 200,
-                                                                  "x_min": x_min, "x_max": x_max}))
+        data = _ok(
+            client.get(
+                f"/api/tasks/{main}/scalars", params={"title": "loss", "buckets": 200, "x_min": x_min, "x_max": x_max}
+            )
+        )
         train = next(s for s in data["series"] if s["series"] == "train")
         assert len(train["x"]) <= 200 and max(train["max"]) == SPIKE, (x_min, x_max)
         assert all(lo <= hi for lo, hi in zip(train["min"], train["max"]))
@@ -139,7 +155,9 @@ def test_live_updates_read_only_what_is_new(served):
     main = ids["main"]
     first = _ok(client.get(f"/api/tasks/{main}/scalars", params={"title": "loss"}))
     assert _ok(client.get(f"/api/tasks/{main}/scalars", params={"since": first["position"]})) == {
-        "unchanged": True, "position": first["position"]}
+        "unchanged": True,
+        "position": first["position"],
+    }
     console = _ok(client.get(f"/api/tasks/{main}/console", params={"after": 27}))
     assert [r["message"] for r in console["rows"]] == ["console line 28", "console line 29"]
     cursor = console["next"]
@@ -158,7 +176,7 @@ def test_live_updates_read_only_what_is_new(served):
 
 def test_objects_are_never_rendered_in_the_app_origin(served):
     client, ids, _ = served
-    from fstrack import config
+    from fstrack.records import config
 
     oid = config.get_store().put(b"<script>alert(1)</script>")
     html = client.get(f"/api/objects/{oid}", params={"name": "x.html", "type": "text/html"})
@@ -210,8 +228,9 @@ def test_actions_write_through_the_task_api(served):
     assert act(main, "rename", name=5).json()["error"] == "name must be a string, got 5"
     no_header = client.post(f"/api/tasks/{main}/actions/archive", json={})
     assert no_header.status_code == 403
-    cross = client.post(f"/api/tasks/{main}/actions/archive", json={},
-                        headers={**WRITE, "Origin": "http://evil.example"})
+    cross = client.post(
+        f"/api/tasks/{main}/actions/archive", json={}, headers={**WRITE, "Origin": "http://evil.example"}
+    )
     assert cross.status_code == 403 and "cross-origin" in cross.json()["error"]
     assert not Task.get_task(task_id=main).get_archived()
 

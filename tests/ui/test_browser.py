@@ -28,8 +28,14 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).resolve().parent / "scripts" / "demo_run.py"
 SHOTS = ROOT / "docs" / "screenshots"
 CHROMIUM = os.environ.get("FSTRACK_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 HOSTILE = "<img src=x onerror=window.__xss=1>"
 WAIT_MS = 90_000
 expect.set_options(timeout=WAIT_MS)
@@ -52,24 +58,44 @@ class Demo:
     def __init__(self, root: Path):
         self.store = root / "store"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("FSTRACK_")}
-        self.env.update(FSTRACK_URL=str(self.store), FSTRACK_CACHE_DIR=str(root / "cache"), HOME=str(root),
-                        FSTRACK_HEARTBEAT_SECONDS="0.5", PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+        self.env.update(
+            FSTRACK_URL=str(self.store),
+            FSTRACK_CACHE_DIR=str(root / "cache"),
+            HOME=str(root),
+            FSTRACK_HEARTBEAT_SECONDS="0.5",
+            PYTHONPATH=str(ROOT),
+            PYTHONUNBUFFERED="1",
+        )
         self.root = root
         self.processes: list[subprocess.Popen] = []
 
     def run(self, *args: str) -> None:
-        done = subprocess.run([sys.executable, str(SCRIPT), *args], env=self.env, cwd=self.root, capture_output=True,
-                              text=True, timeout=300)
+        done = subprocess.run(
+            [sys.executable, str(SCRIPT), *args],
+            env=self.env,
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode == 0, done.stderr
 
     def start(self, *command: str, **kwargs) -> subprocess.Popen:
-        proc = subprocess.Popen(list(command), env=self.env, cwd=self.root, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, start_new_session=True, **kwargs)
+        proc = subprocess.Popen(
+            list(command),
+            env=self.env,
+            cwd=self.root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+            **kwargs,
+        )
         self.processes.append(proc)
         return proc
 
     def serve(self, *args: str) -> tuple[subprocess.Popen, str]:
-        proc = self.start(sys.executable, "-m", "fstrack.cli", "ui", str(self.store), "--port", "0", *args)
+        proc = self.start(sys.executable, "-m", "fstrack", "ui", str(self.store), "--port", "0", *args)
         line = proc.stdout.readline()
         found = re.search(r"(http://\S+)", line)
         assert found, f"fstrack ui printed {line!r}"
@@ -86,8 +112,13 @@ class Demo:
                     proc.wait(30)
 
     def tasks(self) -> list[dict]:
-        out = subprocess.run([sys.executable, "-m", "fstrack.cli", "ls", "--json", "--archived"], env=self.env,
-                             capture_output=True, text=True, timeout=120)
+        out = subprocess.run(
+            [sys.executable, "-m", "fstrack", "ls", "--json", "--archived"],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert out.returncode == 0, out.stderr
         return json.loads(out.stdout)
 
@@ -125,8 +156,10 @@ def page(browser):
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()
     page.errors = []
-    page.on("console", lambda m: page.errors.append(m.text) if m.type == "error" and not any(
-        b in m.text for b in _BENIGN) else None)
+    page.on(
+        "console",
+        lambda m: page.errors.append(m.text) if m.type == "error" and not any(b in m.text for b in _BENIGN) else None,
+    )
     page.on("pageerror", lambda e: page.errors.append(f"uncaught: {e}"))
     yield page
     assert page.errors == [], page.errors
@@ -140,17 +173,23 @@ def _shot(page, name: str) -> None:
 
 
 def _series_count(page, title: str) -> int:
-    return page.evaluate("""title => {
+    return page.evaluate(
+        """title => {
         const plot = document.querySelector(`.chart[data-title="${title}"] .js-plotly-plot`);
         return plot && plot.data ? plot.data.filter(t => t.showlegend !== false).length : 0;
-    }""", title)
+    }""",
+        title,
+    )
 
 
 def _points(page, title: str) -> int:
-    return page.evaluate("""title => {
+    return page.evaluate(
+        """title => {
         const plot = document.querySelector(`.chart[data-title="${title}"] .js-plotly-plot`);
         return plot && plot.data ? Math.max(0, ...plot.data.map(t => t.x.length)) : 0;
-    }""", title)
+    }""",
+        title,
+    )
 
 
 def test_every_page_and_tab(demo, page):
@@ -168,8 +207,14 @@ def test_every_page_and_tab(demo, page):
     _wait(lambda: _series_count(page, "loss") == 2, "two loss series drawn")
     assert _series_count(page, "accuracy") == 1
     _shot(page, "task-scalars")
-    tabs = {"execution": "Installed packages", "configuration": "batch_size", "artifacts": "summary",
-            "info": "History", "console": "starting run lr 0.1", "models": "demo-model"}
+    tabs = {
+        "execution": "Installed packages",
+        "configuration": "batch_size",
+        "artifacts": "summary",
+        "info": "History",
+        "console": "starting run lr 0.1",
+        "models": "demo-model",
+    }
     for tab, text in tabs.items():
         page.click(f".tabs a[data-tab={tab}]")
         expect(page.locator(f".tab-body[data-tab={tab}]")).to_contain_text(text)
@@ -253,8 +298,13 @@ def test_live_console_and_scalars_then_abort(demo, page):
     task = _wait(lambda: next((t for t in demo.tasks() if t["name"] == "live run"), None), "the live task")
     page.goto(f"{demo.url}task/{task['id']}/console")
     expect(page.locator(".console")).to_contain_text("live step 6")
-    later = _wait(lambda: max((int(n) for n in re.findall(r"live step (\d+)", page.locator(".console").inner_text())),
-                              default=0) >= 12, "the console to grow while open")
+    later = _wait(
+        lambda: (
+            max((int(n) for n in re.findall(r"live step (\d+)", page.locator(".console").inner_text())), default=0)
+            >= 12
+        ),
+        "the console to grow while open",
+    )
     assert later
     page.click(".tabs a[data-tab=scalars]")
     _wait(lambda: _series_count(page, "live") == 1, "the live chart")
@@ -287,16 +337,36 @@ AGENT_TASK = """\
 def test_clone_with_an_edited_parameter_runs_on_an_agent(demo, page, tmp_path):
     script = tmp_path / "train_small.py"
     script.write_text(textwrap.dedent(AGENT_TASK))
-    made = subprocess.run([sys.executable, "-c", textwrap.dedent(f"""\
+    made = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""\
         from fstrack import Task
         task = Task.create(project_name="ui-agent", task_name="template", script={str(script)!r})
         task.set_parameters({{"General/lr": 0.1}})
         print(task.id)
-        """)], env=demo.env, capture_output=True, text=True, timeout=120)
+        """),
+        ],
+        env=demo.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert made.returncode == 0, made.stderr
     template = made.stdout.strip()
-    demo.start(sys.executable, "-m", "fstrack.cli", "agent", "--queue", "ui-agent", "--workdir", str(tmp_path / "work"),
-               "--watchdog-interval", "0")
+    demo.start(
+        sys.executable,
+        "-m",
+        "fstrack",
+        "agent",
+        "--queue",
+        "ui-agent",
+        "--workdir",
+        str(tmp_path / "work"),
+        "--watchdog-interval",
+        "0",
+    )
     page.goto(f"{demo.url}task/{template}/configuration")
     page.click("button[data-action=clone]")
     page.fill(".clone-dialog input[data-param='General/lr']", "0.7")

@@ -38,19 +38,42 @@ for step in range(args.steps):
 if not args.minimal:
     rng = np.random.default_rng(0)
     logger.report_histogram("weights", "layer1", values=rng.normal(size=50).tolist(), iteration=args.steps)
-    logger.report_confusion_matrix("confusion", "validation", matrix=[[8, 2], [1, 9]], iteration=args.steps,
-                                   xlabels=["cat", "dog"], ylabels=["cat", "dog"])
-    logger.report_scatter2d("fit", "points", scatter=[[i, i * i] for i in range(20)], iteration=args.steps,
-                            xaxis="x", yaxis="y", mode="markers")
+    logger.report_confusion_matrix(
+        "confusion",
+        "validation",
+        matrix=[[8, 2], [1, 9]],
+        iteration=args.steps,
+        xlabels=["cat", "dog"],
+        ylabels=["cat", "dog"],
+    )
+    logger.report_scatter2d(
+        "fit",
+        "points",
+        scatter=[[i, i * i] for i in range(20)],
+        iteration=args.steps,
+        xaxis="x",
+        yaxis="y",
+        mode="markers",
+    )
     logger.report_scatter3d("cloud", "points", scatter=rng.normal(size=(30, 3)).tolist(), iteration=args.steps)
-    logger.report_surface("surface", "bowl", matrix=[[x * x + y * y for x in range(10)] for y in range(10)],
-                          iteration=args.steps)
-    logger.report_table("table", "summary", iteration=args.steps,
-                        table_plot=[["metric", "value"], ["loss", f"{loss:.3f}"], ["lr", str(args.lr)]])
-    logger.report_line_plot("curves", [{"name": "a", "data": [[0, 1], [1, 2], [2, 1.5]]}], xaxis="x", yaxis="y",
-                            iteration=args.steps)
-    logger.report_plotly("custom", "bars", figure={"data": [{"type": "bar", "x": ["a", "b"], "y": [1, 2]}],
-                                                    "layout": {}}, iteration=args.steps)
+    logger.report_surface(
+        "surface", "bowl", matrix=[[x * x + y * y for x in range(10)] for y in range(10)], iteration=args.steps
+    )
+    logger.report_table(
+        "table",
+        "summary",
+        iteration=args.steps,
+        table_plot=[["metric", "value"], ["loss", f"{loss:.3f}"], ["lr", str(args.lr)]],
+    )
+    logger.report_line_plot(
+        "curves", [{"name": "a", "data": [[0, 1], [1, 2], [2, 1.5]]}], xaxis="x", yaxis="y", iteration=args.steps
+    )
+    logger.report_plotly(
+        "custom",
+        "bars",
+        figure={"data": [{"type": "bar", "x": ["a", "b"], "y": [1, 2]}], "layout": {}},
+        iteration=args.steps,
+    )
     import matplotlib
 
     matplotlib.use("Agg")
@@ -60,10 +83,10 @@ if not args.minimal:
     plt.plot([0, 1, 2], [1, 0, 1])
     logger.report_matplotlib_figure("matplotlib", "line", figure=fig, iteration=args.steps)
     for it in (0, 1, 2):
-        logger.report_image("samples", "input", iteration=it,
-                            image=(rng.random((16, 16, 3)) * 255).astype(np.uint8))
-    logger.report_media("html", "page", iteration=0, stream=io.StringIO("<b>hello</b><script>alert(1)</script>"),
-                        file_extension=".html")
+        logger.report_image("samples", "input", iteration=it, image=(rng.random((16, 16, 3)) * 255).astype(np.uint8))
+    logger.report_media(
+        "html", "page", iteration=0, stream=io.StringIO("<b>hello</b><script>alert(1)</script>"), file_extension=".html"
+    )
     logger.report_single_value("final_loss", loss)
     task.upload_artifact("summary", {"loss": loss, "lr": args.lr}, wait_on_upload=True)
     task.upload_artifact("notes", "a plain text artifact", wait_on_upload=True)
