@@ -98,6 +98,21 @@ def store_location() -> tuple[str, dict[str, Any]]:
     return os.path.join(os.path.expanduser("~"), ".fstrack", "store"), {}
 
 
+def task_page_url(task_id: str) -> str | None:
+    """The task's page in the team's ``fstrack ui``, whose base URL is ``FSTRACK_UI_URL`` or the config file's
+    ``ui_url`` (a query such as ``?token=...`` is kept); None when neither is set (or the file is unreadable)."""
+    base = os.environ.get("FSTRACK_UI_URL")
+    if not base:
+        try:
+            base = read_config().get("ui_url")
+        except StoreError:
+            return None
+    if not base or not isinstance(base, str):
+        return None
+    root, sep, query = base.partition("?")
+    return f"{root.rstrip('/')}/task/{task_id}" + (f"?{query}" if sep else "")
+
+
 def get_taskdb(url: str | os.PathLike[str] | None = None, **storage_options: Any) -> TaskDB:
     """The (cached) task database of ``url``, or of the configured store."""
     if url is None:

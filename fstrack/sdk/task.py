@@ -447,11 +447,9 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
         task._resource_monitor_option = auto_resource_monitoring  # may be a class (settings store True)
         task._start_process_tracking(auto_connect_arg_parser)
         where = "offline folder" if config.is_offline() else "store"
-        print(
-            f"fstrack Task: {task.name!r} id={task.id} in {where} {task.store_url} "
-            f"(see it with: fstrack show {task.id} --url {task.store_url})",
-            file=sys.stderr,
-        )
+        page = None if config.is_offline() else config.task_page_url(task.id)
+        see = f"see it at: {page}" if page else f"see it with: fstrack show {task.id} --url {task.store_url}"
+        print(f"fstrack Task: {task.name!r} id={task.id} in {where} {task.store_url} ({see})", file=sys.stderr)
         return task
 
     @classmethod
@@ -1507,8 +1505,9 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
 
     # -- server-only features, done serverlessly --------------------------------------
     def get_output_log_web_page(self) -> str:
-        """There is no web UI: returns the command that shows this task."""
-        return f"fstrack show {self.id} --url {self.store_url}"
+        """The task's page in the team's ``fstrack ui`` (``FSTRACK_UI_URL`` or the config file's ``ui_url``);
+        without one, the command that shows this task."""
+        return config.task_page_url(self.id) or f"fstrack show {self.id} --url {self.store_url}"
 
     @classmethod
     def get_task_output_log_web_page(

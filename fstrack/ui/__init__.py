@@ -13,12 +13,6 @@ from typing import Any, TextIO
 from fstrack.ui.security import is_loopback, new_token
 
 
-def page_url(base: str, task_id: str) -> str:
-    """The URL of a task's page under a UI's base URL (which may carry ``?token=...``)."""
-    root, sep, query = base.partition("?")
-    return f"{root.rstrip('/')}/task/{task_id}" + (f"?{query}" if sep else "")
-
-
 def serve(
     url: str,
     storage_options: dict[str, Any] | None = None,

@@ -261,3 +261,30 @@ def test_hostile_strings_come_back_verbatim(served):
     task = _ok(client.get(f"/api/tasks/{ids['hostile']}"))
     assert task["name"] == "<img src=x onerror=alert(1)>" and task["tags"] == ["<script>alert(2)</script>"]
     assert client.get(f"/api/tasks/{ids['hostile']}").headers["content-type"] == "application/json"
+
+
+def test_task_page_url_comes_from_the_ui_setting(location_factory, isolated_tasks, monkeypatch, tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from fstrack import Task
+    from fstrack.records import config
+
+    location = location_factory("local")
+    config.set_store(location.url)
+    task = Task.create(project_name="ui/url", task_name="t")
+    monkeypatch.delenv("FSTRACK_UI_URL", raising=False)
+    monkeypatch.setenv("FSTRACK_CONFIG", str(tmp_path / "config.json"))
+    assert task.get_output_log_web_page() == f"fstrack show {task.id} --url {location.url}"
+    (tmp_path / "config.json").write_text(json.dumps({"ui_url": "http://team-ui:8080/"}))
+    assert task.get_output_log_web_page() == f"http://team-ui:8080/task/{task.id}"
+    monkeypatch.setenv("FSTRACK_UI_URL", "http://box:9000/?token=abc")
+    assert Task.get_task_output_log_web_page(task.id) == f"http://box:9000/task/{task.id}?token=abc"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FSTRACK_")}
+    env.update(FSTRACK_URL=location.url, FSTRACK_UI_URL="http://box:9000", FSTRACK_CACHE_DIR=str(tmp_path / "c"))
+    code = "from fstrack import Task; t = Task.init(project_name='ui/url', task_name='script'); print(t.id)"
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert f"(see it at: http://box:9000/task/{done.stdout.strip()})" in done.stderr
