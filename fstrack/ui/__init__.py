@@ -42,6 +42,7 @@ def serve(
         sock.bind((host, port))
     except OSError as exc:
         raise OSError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.listen(2048)  # connections made as soon as the URL is printed wait for the server instead of failing
     bound_port = sock.getsockname()[1]
     shown_host = host if loopback else (socket.gethostname() if host in ("0.0.0.0", "::") else host)
     shown_host = f"[{shown_host}]" if ":" in shown_host else shown_host
