@@ -60,3 +60,8 @@ print("models:", [m.name for m in stored.models["output"]])
 frame = fstrack.scalars(project="quickstart", task_ids=[task.id]).to_pandas()
 print(f"scalars as pandas: {len(frame)} rows\n{frame.tail(3).to_string(index=False)}")
 print(f"see it with:  fstrack show {stored.id}")
+page = stored.get_output_log_web_page()
+if page.startswith("http"):
+    print(f"or in the web UI: {page}")
+else:
+    print(f"or in the web UI: run `fstrack ui` and open http://127.0.0.1:8765/task/{stored.id}")
