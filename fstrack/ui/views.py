@@ -128,8 +128,9 @@ def _flat_params(manifest: dict) -> dict[str, str | None]:
     }
 
 
-def _sort_key(value: Any) -> tuple:
-    """Order numbers numerically, then strings, then everything else; None last (in either direction)."""
+def _sort_key(value: Any, numeric_text: bool = False) -> tuple:
+    """Order numbers numerically, then strings, then everything else; None last (in either direction).
+    ``numeric_text``: strings that read as numbers (hyperparameter values) order as those numbers."""
     if value is None:
         return (1, 0, 0)
     if isinstance(value, bool):
@@ -137,10 +138,12 @@ def _sort_key(value: Any) -> tuple:
     if isinstance(value, (int, float)):
         return (0, 0, value) if not (isinstance(value, float) and math.isnan(value)) else (1, 0, 0)
     if isinstance(value, str):
-        try:
-            return (0, 0, float(value))
-        except ValueError:
-            return (0, 1, value.lower())
+        if numeric_text:
+            try:
+                return (0, 0, float(value))
+            except ValueError:
+                pass
+        return (0, 1, value.lower())
     return (0, 2, json.dumps(value, default=str))
 
 
@@ -243,7 +246,7 @@ class StoreView:
         name: str | None,
         archived: bool,
         ids: list[str] | None = None,
-    ) -> list[dict]:
+    ) -> list[Any]:
         records = self.records()
         projects: list[str] | None = None
         if project:
@@ -270,7 +273,7 @@ class StoreView:
             raise BadRequest(f"name must be a regular expression, got {name!r} ({exc})") from None
         except ValueError as exc:
             raise BadRequest(str(exc)) from None
-        return [dict(r) for r in found if bool(r.get("archived")) == archived]
+        return [r for r in found if bool(r.get("archived")) == archived]
 
     def tasks(
         self,
@@ -314,7 +317,7 @@ class StoreView:
         by_id = {r["id"]: r for r in found}
         if sort_kind == "param":
             sort_params = self._params_of(by_id, by_id)
-            keyed = [(_sort_key(sort_params[r["id"]].get(sort_column)), r["id"], r) for r in found]
+            keyed = [(_sort_key(sort_params[r["id"]].get(sort_column), True), r["id"], r) for r in found]
         else:
             keyed = [(_sort_key(self._cell(r, sort_kind, sort_parts, now, {})), r["id"], r) for r in found]
         present = [k for k in keyed if k[0][0] == 0]

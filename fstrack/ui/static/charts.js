@@ -55,9 +55,14 @@ function toApiX(value, mode, t0) {
   return Number(value);
 }
 
+// Charts with more points than this draw their lines with WebGL (one context per chart): SVG slows down past it.
+const WEBGL_POINTS = 30000;
+
 // lines: [{key, name, colour, x, y, min, max, t0}] of one title -> plotly traces.
 function traces(lines, settings) {
   const out = [];
+  const total = lines.reduce((n, line) => n + line.x.length, 0);
+  const lineType = total > WEBGL_POINTS ? "scattergl" : "scatter";
   for (const line of lines) {
     const x = toChartX(line.x, settings.xaxis, line.t0);
     if (settings.band && line.min && line.max && line.x.length > 1) {
@@ -66,7 +71,7 @@ function traces(lines, settings) {
       out.push({ x, y: line.min, type: "scatter", mode: "lines", line: { width: 0, color: line.colour }, fill: "tonexty",
         fillcolor: rgba(line.colour, 0.18), hoverinfo: "skip", legendgroup: line.key, showlegend: false, name: `${line.name} min` });
     }
-    out.push({ x, y: ema(line.y, settings.smooth), type: "scatter", mode: line.x.length === 1 ? "markers" : "lines",
+    out.push({ x, y: ema(line.y, settings.smooth), type: lineType, mode: line.x.length === 1 ? "markers" : "lines",
       name: line.name, legendgroup: line.key, line: { color: line.colour, width: 1.6, dash: line.dash || "solid" }, marker: { color: line.colour },
       hovertemplate: "%{y:.6g}", meta: line.key });
   }
@@ -111,7 +116,7 @@ export class ScalarPanel {
         if (!this.live()) return;
         if (this.source.poll && !(await this.source.poll())) return;
         await this.refresh();
-      }, 2000);
+      }, 1000);
     }
     return () => this.stop();
   }

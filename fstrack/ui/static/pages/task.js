@@ -277,7 +277,7 @@ export async function render(container, [taskId, tabName]) {
   };
   const onChanged = () => refreshTask().catch((err) => toast(err.message, "error"));
   window.addEventListener("taskchanged", onChanged);
-  const stops = [poller(() => (live() ? refreshTask() : null), 3000), () => window.removeEventListener("taskchanged", onChanged)];
+  const stops = [poller(() => (live() ? refreshTask() : null), 2000), () => window.removeEventListener("taskchanged", onChanged)];
   try {
     if (tab === "execution") replace(body, execution(task));
     else if (tab === "configuration") replace(body, configuration(task));
