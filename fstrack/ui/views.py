@@ -13,9 +13,11 @@ import gzip
 import io
 import json
 import math
+import operator
 import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -60,6 +62,7 @@ MAX_PAGE = 1000
 PREVIEW_BYTES = 64 * 1024
 ALIVE_SECONDS = 30.0
 _RECORDS_MAX_AGE = 1.0
+_ORDERS_KEPT = 16
 
 
 class BadRequest(ValueError):
@@ -156,6 +159,8 @@ class StoreView:
         self.events = EventLogs(db.refs)
         self.model_events = EventLogs(db.refs, capacity=32)
         self._records: tuple[float, list[dict]] | None = None
+        # (filters, sort) -> (the records list they were computed from, ordered records, records by id)
+        self._orders: OrderedDict[tuple, tuple[list[dict], list[dict], dict[str, dict]]] = OrderedDict()
         self._records_lock = threading.Lock()
         self._params: dict[str, tuple[Any, dict[str, str | None]]] = {}  # task id -> (last_update, flat params)
         self._pool = ThreadPoolExecutor(
@@ -168,7 +173,11 @@ class StoreView:
         with self._records_lock:
             now = time.monotonic()
             if fresh or self._records is None or now - self._records[0] > _RECORDS_MAX_AGE:
-                self._records = (now, self.db.records())
+                records = self.db.records()
+                before = self._records[1] if self._records else None
+                if before is not None and len(before) == len(records) and all(map(operator.is_, before, records)):
+                    records = before  # nothing changed: keep the list, so orderings cached for it stay valid
+                self._records = (now, records)
             return self._records[1]
 
     def forget_records(self) -> None:
@@ -246,8 +255,9 @@ class StoreView:
         name: str | None,
         archived: bool,
         ids: list[str] | None = None,
+        records: list[dict] | None = None,
     ) -> list[Any]:
-        records = self.records()
+        records = self.records() if records is None else records
         projects: list[str] | None = None
         if project:
             projects = [project]
@@ -302,29 +312,52 @@ class StoreView:
         descending = sort.startswith("-")
         sort_column = sort[1:] if descending else sort
         sort_kind, sort_parts = parse_column(sort_column)
-        found = self._filtered(
-            project=project,
-            subprojects=subprojects,
-            status=list(status),
-            task_type=list(task_type),
-            user=list(user),
-            tags=list(tags),
-            name=name,
-            archived=archived,
-            ids=ids,
-        )
         now = time.time()
-        by_id = {r["id"]: r for r in found}
-        if sort_kind == "param":
-            sort_params = self._params_of(by_id, by_id)
-            keyed = [(_sort_key(sort_params[r["id"]].get(sort_column), True), r["id"], r) for r in found]
+        key = (
+            project,
+            subprojects,
+            tuple(status),
+            tuple(task_type),
+            tuple(user),
+            tuple(tags),
+            name,
+            archived,
+            tuple(ids or ()),
+            sort,
+        )
+        records = self.records()
+        with self._records_lock:
+            cached = self._orders.get(key)
+        if cached is not None and cached[0] is records:
+            ordered, by_id = cached[1], cached[2]
         else:
-            keyed = [(_sort_key(self._cell(r, sort_kind, sort_parts, now, {})), r["id"], r) for r in found]
-        present = [k for k in keyed if k[0][0] == 0]
-        present.sort(key=lambda k: (k[0], k[1]), reverse=descending)
-        ordered = [k[2] for k in present] + [
-            k[2] for k in sorted((k for k in keyed if k[0][0] != 0), key=lambda k: k[1])
-        ]
+            found = self._filtered(
+                project=project,
+                subprojects=subprojects,
+                status=list(status),
+                task_type=list(task_type),
+                user=list(user),
+                tags=list(tags),
+                name=name,
+                archived=archived,
+                ids=ids,
+                records=records,
+            )
+            by_id = {r["id"]: r for r in found}
+            if sort_kind == "param":
+                sort_params = self._params_of(by_id, by_id)
+                keyed = [(_sort_key(sort_params[r["id"]].get(sort_column), True), r["id"], r) for r in found]
+            else:
+                keyed = [(_sort_key(self._cell(r, sort_kind, sort_parts, now, {})), r["id"], r) for r in found]
+            present = [k for k in keyed if k[0][0] == 0]
+            present.sort(key=lambda k: (k[0], k[1]), reverse=descending)
+            ordered = [k[2] for k in present] + [
+                k[2] for k in sorted((k for k in keyed if k[0][0] != 0), key=lambda k: k[1])
+            ]
+            with self._records_lock:
+                self._orders[key] = (records, ordered, by_id)
+                while len(self._orders) > _ORDERS_KEPT:
+                    self._orders.popitem(last=False)
         page = ordered[offset : offset + limit]
         wanted_params = any(kind == "param" for kind, _ in parsed.values())
         params = self._params_of([r["id"] for r in page], by_id) if wanted_params else {}

@@ -130,7 +130,7 @@ class Demo:
 def demo(tmp_path_factory):
     demo = Demo(tmp_path_factory.mktemp("ui-browser"))
     demo.run("--name", "run lr 0.1", "--lr", "0.1", "--tag", "sweep")
-    demo.run("--name", "run lr 0.2", "--lr", "0.2", "--tag", "sweep")
+    demo.run("--name", "run lr 0.2", "--lr", "0.2", "--tag", "sweep", "--series", "100")
     demo.run("--name", HOSTILE, "--lr", "0.3", "--minimal", "--tag", "<b>bold</b>")
     _proc, demo.url = demo.serve()
     yield demo
@@ -200,6 +200,16 @@ def test_every_page_and_tab(demo, page):
     page.click("text=ui-demo")
     expect(page.locator("table.tasks tbody tr")).to_have_count(3)
     expect(page.locator("table.tasks")).to_contain_text("run lr 0.2")
+    page.click("text=Columns…")
+    dialog = page.locator("dialog.columns-dialog")
+    dialog.get_by_label("loss / train (last)").check()
+    dialog.get_by_label("Args / lr").check()
+    dialog.get_by_role("button", name="Apply").click()
+    expect(page.locator("table.tasks thead")).to_contain_text("loss / train (last)")
+    expect(page).to_have_url(re.compile(r"cols="))
+    expect(page.locator("table.tasks tbody tr", has_text="run lr 0.2")).to_contain_text("0.2")
+    page.locator("table.tasks th", has_text="Args / lr").click()
+    expect(page.locator("table.tasks tbody tr").first).to_contain_text("run lr 0.1")
     _shot(page, "tasks")
     task = demo.task("run lr 0.1")
     page.click("text=run lr 0.1")
@@ -278,6 +288,14 @@ def test_compare_three_tasks(demo, page):
     expect(page.locator("table.compare-params")).to_contain_text("model/batch_size")
     page.click(".tabs a[data-tab=parallel]")
     expect(page.locator(".parcoords .main-svg").first).to_be_visible()
+
+
+def test_a_hundred_series(demo, page):
+    task = demo.task("run lr 0.2")
+    page.goto(f"{demo.url}task/{task['id']}/scalars")
+    _wait(lambda: _series_count(page, "layers") == 100, "100 series drawn")
+    page.locator('.chart[data-title="layers"]').scroll_into_view_if_needed()
+    _shot(page, "task-100-series")
 
 
 def test_zoom_refetches_and_keeps_the_range_in_the_chart(demo, page):

@@ -171,8 +171,11 @@ export class ScalarPanel {
     const base = themeLayout();
     const t0 = chart.lines.length ? chart.lines[0].t0 : 0;
     const layout = {
-      ...base, margin: { l: 50, r: 10, t: 8, b: 30 }, hovermode: "x unified", showlegend: true,
-      legend: { orientation: "h", y: -0.18, font: { size: 10 } }, uirevision: `${chart.title}|${this.settings.xaxis}`,
+      ...base, margin: { l: 50, r: 10, t: 8, b: 30 }, hovermode: chart.lines.length > 20 ? "closest" : "x unified",
+      showlegend: true, uirevision: `${chart.title}|${this.settings.xaxis}`,
+      // many series: a scrolling legend on the right instead of rows that would squeeze the plot away
+      legend: chart.lines.length > 8 ? { orientation: "v", x: 1.02, y: 1, font: { size: 9 } }
+        : { orientation: "h", y: -0.18, font: { size: 10 } },
       xaxis: { ...base.xaxis, type: this.settings.xaxis === "wall" ? "date" : "linear",
         title: { text: this.settings.xaxis === "rel" ? "seconds since start" : "" } },
       yaxis: { ...base.yaxis, type: this.settings.log ? "log" : "linear", autorange: true },

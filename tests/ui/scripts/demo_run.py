@@ -21,6 +21,7 @@ parser.add_argument("--steps", type=int, default=200)
 parser.add_argument("--tag", action="append", default=[])
 parser.add_argument("--live", action="store_true")
 parser.add_argument("--minimal", action="store_true", help="scalars and console only")
+parser.add_argument("--series", type=int, default=0, help="also report this many series under the title 'layers'")
 args = parser.parse_args()
 
 task = Task.init(project_name=args.project, task_name=args.name, tags=args.tag or None, reuse_last_task_id=False)
@@ -33,6 +34,8 @@ for step in range(args.steps):
     logger.report_scalar("loss", "train", loss, iteration=step)
     logger.report_scalar("loss", "validation", loss * 1.1, iteration=step)
     logger.report_scalar("accuracy", "validation", 1 - loss / 2, iteration=step)
+    for layer in range(args.series):
+        logger.report_scalar("layers", f"layer {layer:03d} gradient norm", loss * (1 + layer / 10), iteration=step)
     if step % 50 == 0:
         print(f"step {step}: loss={loss:.4f}")
 if not args.minimal:
