@@ -116,6 +116,7 @@ LIVE = """\
     import time
     from fstrack import Task
     task = Task.init(project_name="bench/live", task_name="live")
+    print(task.id, flush=True)
     step = 0
     while True:
         task.get_logger().report_scalar("live", "wall", time.time(), iteration=step)
@@ -322,14 +323,12 @@ def bench_browser(root: Path, info: dict, reps: int) -> dict:
             [sys.executable, "-c", textwrap.dedent(LIVE)],
             env=server.env,
             start_new_session=True,
-            stdout=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
+            text=True,
         )
         try:
-            task_id = None
-            while task_id is None:
-                rows = server.get("/api/tasks", project="bench/live", column="name,status")[1]["rows"]
-                task_id = next((r["id"] for r in rows if r["status"] == "in_progress"), None)
+            task_id = live.stdout.readline().strip()
             page.goto(f"{server.url}/task/{task_id}/scalars")
             page.wait_for_function("() => document.querySelector('.chart .js-plotly-plot')", timeout=600_000)
             delays = []
