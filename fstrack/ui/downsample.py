@@ -53,10 +53,10 @@ def bucketize(
     None in ``y`` and are ignored by ``min``/``max``.
     """
     buckets = check_buckets(buckets)
-    x = table.column(x_column)
-    if pa.types.is_timestamp(x.type):
-        x = pc.cast(x, pa.int64())
-    x = pc.cast(x, pa.float64())
+    raw_x = table.column(x_column)
+    if pa.types.is_timestamp(raw_x.type):
+        raw_x = pc.cast(raw_x, pa.int64())
+    x = pc.cast(raw_x, pa.float64())
     if table.num_rows:
         lo, hi = pc.min_max(x).values()
         lo, hi = lo.as_py(), hi.as_py()
@@ -70,12 +70,18 @@ def bucketize(
         raise ValueError(f"x_max ({x_max}) must not be below x_min ({x_min})")
     keep = pc.and_(pc.greater_equal(x, x_min), pc.less_equal(x, x_max))
     work = pa.table(
-        {"title": table.column("title"), "series": table.column("series"), "x": x, "value": table.column("value")}
+        {
+            "title": table.column("title"),
+            "series": table.column("series"),
+            "x": raw_x,
+            "position": x,
+            "value": table.column("value"),
+        }
     ).filter(keep)
     if work.num_rows == 0:
         return {"x_min": x_min, "x_max": x_max, "series": []}
     width = (x_max - x_min) / buckets or 1.0
-    index = pc.floor(pc.divide(pc.subtract(work.column("x"), x_min), width))
+    index = pc.floor(pc.divide(pc.subtract(work.column("position"), x_min), width))
     index = pc.cast(pc.min_element_wise(index, float(buckets - 1)), pa.int32())
     work = work.append_column("bucket", index)
     aggregations = [("x", "last"), ("value", "last"), ("value", "count", pc.CountOptions(mode="all"))]

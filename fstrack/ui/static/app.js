@@ -1,7 +1,7 @@
 // The single-page app: a router over location.pathname; each page keeps its view state in the URL query.
 import { get } from "./api.js";
 import { h, replace } from "./dom.js";
-import { errorBox } from "./util.js";
+import { errorBox, loadPlotly } from "./util.js";
 
 const PAGES = [
   [/^\/(projects)?$/, "projects", () => import("./pages/projects.js")],
@@ -95,4 +95,8 @@ get("/info").then((info) => {
   app.info = info;
   document.getElementById("store").textContent = info.store + (info.read_only ? " (read-only)" : "");
   document.body.classList.toggle("read-only", info.read_only);
-}).catch((err) => console.warn(err)).finally(render);
+}).catch((err) => console.warn(err)).finally(async () => {
+  await render();
+  // parse plotly.js while the user reads the first page, so the first chart they open draws at once
+  (window.requestIdleCallback || setTimeout)(() => loadPlotly().catch((err) => console.warn(err)));
+});

@@ -109,7 +109,6 @@ export class ScalarPanel {
 
   async start() {
     replace(this.container, this.toolbar(), this.grid);
-    await loadPlotly();
     await this.reload();
     if (this.live()) {
       this.stopPoll = poller(async () => {
@@ -140,7 +139,7 @@ export class ScalarPanel {
 
   // Fetch everything not zoomed in one request, and each zoomed chart's own range.
   async refresh() {
-    const data = await this.source.fetch(null, null, this.buckets(), this.settings);
+    const [data] = await Promise.all([this.source.fetch(null, null, this.buckets(), this.settings), loadPlotly()]);
     const titles = Object.keys(data.titles).sort();
     if (!titles.length && !this.charts.size) {
       replace(this.grid, empty("No scalars reported yet."));

@@ -18,7 +18,7 @@ function compareSource(ids, tasks) {
     async fetch(range, title, buckets, settings) {
       const band = settings.band && ids.length <= 10;
       const data = await get("/compare/scalars", {
-        tasks: ids.join(","), x_axis: settings.xaxis === "iter" ? "iter" : "time", buckets: ids.length > 20 ? Math.min(buckets, 500) : buckets,
+        tasks: ids.join(","), x_axis: settings.xaxis === "iter" ? "iter" : "time", buckets: ids.length > 20 ? Math.min(buckets, 300) : buckets,
         band: band ? 1 : 0, x_min: range ? range[0] : "", x_max: range ? range[1] : "", title: title || "",
       });
       const titles = {};
