@@ -397,6 +397,8 @@ def test_clone_with_an_edited_parameter_runs_on_an_agent(demo, page, tmp_path):
     assert done["status"] == "completed"
     page.click(".tabs a[data-tab=console]")
     expect(page.locator(".console")).to_contain_text("training with lr=0.7")
+    page.click(".topbar a[data-nav=queues]")
+    expect(page.locator('table.queues tr[data-queue="ui-agent"]')).to_contain_text("empty")
 
 
 def test_token_required_when_bound_to_another_address(demo, page):
