@@ -68,38 +68,47 @@ def bucketize(
         return {"x_min": x_min, "x_max": x_max, "series": []}
     if x_max < x_min:
         raise ValueError(f"x_max ({x_max}) must not be below x_min ({x_min})")
-    keep = pc.and_(pc.greater_equal(x, x_min), pc.less_equal(x, x_max))
-    work = pa.table(
-        {
-            "title": table.column("title"),
-            "series": table.column("series"),
-            "x": raw_x,
-            "position": x,
-            "value": table.column("value"),
-        }
-    ).filter(keep)
+    codes, labels = _series_codes(table)
+    work = pa.table({"code": codes, "x": raw_x, "position": x, "value": table.column("value")})
+    if x_min > lo or x_max < hi:  # the whole range needs no filter (a filter copies every column)
+        work = work.filter(pc.and_(pc.greater_equal(x, x_min), pc.less_equal(x, x_max)))
     if work.num_rows == 0:
         return {"x_min": x_min, "x_max": x_max, "series": []}
     width = (x_max - x_min) / buckets or 1.0
     index = pc.floor(pc.divide(pc.subtract(work.column("position"), x_min), width))
-    index = pc.cast(pc.min_element_wise(index, float(buckets - 1)), pa.int32())
-    work = work.append_column("bucket", index)
+    index = pc.cast(pc.min_element_wise(index, float(buckets - 1)), pa.int64())
+    # one int64 key per (series, bucket): hashing it is several times faster than three columns
+    work = work.append_column("key", pc.add(pc.multiply(work.column("code"), buckets), index))
     aggregations = [("x", "last"), ("value", "last"), ("value", "count", pc.CountOptions(mode="all"))]
     if band:
         aggregations += [("value", "min"), ("value", "max")]
-    grouped = work.group_by(["title", "series", "bucket"], use_threads=False).aggregate(aggregations)
-    for name in ("title", "series"):
-        column = grouped.column(name)
-        if pa.types.is_dictionary(column.type):
-            grouped = grouped.set_column(grouped.schema.get_field_index(name), name, pc.cast(column, pa.string()))
-    grouped = grouped.sort_by([("title", "ascending"), ("series", "ascending"), ("bucket", "ascending")])
-    return {"x_min": x_min, "x_max": x_max, "series": _split_series(grouped, band)}
+    grouped = work.group_by("key", use_threads=False).aggregate(aggregations).sort_by("key")
+    return {"x_min": x_min, "x_max": x_max, "series": _split_series(grouped, buckets, labels, band)}
 
 
-def _split_series(grouped: pa.Table, band: bool) -> list[dict[str, Any]]:
-    """One dict per (title, series) run of the sorted group-by output."""
-    titles = grouped.column("title").to_pylist()
-    names = grouped.column("series").to_pylist()
+def _series_codes(table: pa.Table) -> tuple[pa.ChunkedArray, list[tuple[str, str]]]:
+    """An int64 code per row naming its (title, series), and the labels of the codes, from the columns'
+    dictionary indices (no string is hashed per row)."""
+    keys = table.select(["title", "series"])
+    for i, field in enumerate(keys.schema):
+        if not pa.types.is_dictionary(field.type):
+            keys = keys.set_column(i, field.name, pc.dictionary_encode(keys.column(i)))
+    keys = keys.unify_dictionaries()
+    titles, series = keys.column("title"), keys.column("series")
+    title_names = titles.chunk(0).dictionary.to_pylist() if titles.num_chunks else []
+    series_names = series.chunk(0).dictionary.to_pylist() if series.num_chunks else []
+    width = max(1, len(series_names))
+    chunks = [
+        pc.add(pc.multiply(pc.cast(t.indices, pa.int64()), width), pc.cast(s.indices, pa.int64()))
+        for t, s in zip(titles.chunks, series.chunks)
+    ]
+    labels = [(title, name) for title in title_names for name in series_names]
+    return pa.chunked_array(chunks, pa.int64()), labels
+
+
+def _split_series(grouped: pa.Table, buckets: int, labels: list[tuple[str, str]], band: bool) -> list[dict[str, Any]]:
+    """One dict per series of the group-by output (sorted by key = code * buckets + bucket), by title and series."""
+    codes = grouped.column("key").to_pylist()
     columns = {"x": grouped.column("x_last").to_pylist(), "y": _finite_or_null(grouped.column("value_last"))}
     if band:
         columns["min"] = _finite_or_null(grouped.column("value_min"))
@@ -107,12 +116,14 @@ def _split_series(grouped: pa.Table, band: bool) -> list[dict[str, Any]]:
     counts = grouped.column("value_count").to_pylist()
     out: list[dict[str, Any]] = []
     start = 0
-    for end in range(1, len(titles) + 1):
-        if end == len(titles) or titles[end] != titles[start] or names[end] != names[start]:
-            item: dict[str, Any] = {"title": titles[start], "series": names[start]}
+    for end in range(1, len(codes) + 1):
+        if end == len(codes) or codes[end] // buckets != codes[start] // buckets:
+            title, name = labels[codes[start] // buckets]
+            item: dict[str, Any] = {"title": title, "series": name}
             for key, values in columns.items():
                 item[key] = values[start:end]
             item["count"] = sum(counts[start:end])
             out.append(item)
             start = end
+    out.sort(key=lambda item: (item["title"], item["series"]))
     return out
