@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -43,6 +44,7 @@ def bucketize(
     x_max: float | None = None,
     buckets: int = DEFAULT_BUCKETS,
     band: bool = True,
+    groups: pa.ChunkedArray | None = None,
 ) -> dict[str, Any]:
     """Downsample the rows of ``table`` (columns ``title``, ``series``, ``value`` and ``x_column``).
 
@@ -50,7 +52,8 @@ def bucketize(
     series and non-empty bucket, ``x``/``y`` of the bucket's last row, ``min``/``max`` of its values (left
     out with ``band=False``) and ``count`` rows (summed over the series). ``x_min``/``x_max`` default to the
     data's range. Rows are taken in table order, so "last" is the last reported. Non-finite values become
-    None in ``y`` and are ignored by ``min``/``max``.
+    None in ``y`` and are ignored by ``min``/``max``. ``groups`` (an int64 per row, e.g. which task the row
+    is of) splits series further: each series then has a ``group`` and the buckets of all groups line up.
     """
     buckets = check_buckets(buckets)
     raw_x = table.column(x_column)
@@ -69,6 +72,8 @@ def bucketize(
     if x_max < x_min:
         raise ValueError(f"x_max ({x_max}) must not be below x_min ({x_min})")
     codes, labels = _series_codes(table)
+    if groups is not None:
+        codes = pc.add(pc.multiply(groups, len(labels)), codes)
     work = pa.table({"code": codes, "x": raw_x, "position": x, "value": table.column("value")})
     if x_min > lo or x_max < hi:  # the whole range needs no filter (a filter copies every column)
         work = work.filter(pc.and_(pc.greater_equal(x, x_min), pc.less_equal(x, x_max)))
@@ -83,7 +88,11 @@ def bucketize(
     if band:
         aggregations += [("value", "min"), ("value", "max")]
     grouped = work.group_by("key", use_threads=False).aggregate(aggregations).sort_by("key")
-    return {"x_min": x_min, "x_max": x_max, "series": _split_series(grouped, buckets, labels, band)}
+    series = _split_series(grouped, buckets, labels, band)
+    if groups is None:
+        for item in series:
+            del item["group"]
+    return {"x_min": x_min, "x_max": x_max, "series": series}
 
 
 def _series_codes(table: pa.Table) -> tuple[pa.ChunkedArray, list[tuple[str, str]]]:
@@ -107,23 +116,24 @@ def _series_codes(table: pa.Table) -> tuple[pa.ChunkedArray, list[tuple[str, str
 
 
 def _split_series(grouped: pa.Table, buckets: int, labels: list[tuple[str, str]], band: bool) -> list[dict[str, Any]]:
-    """One dict per series of the group-by output (sorted by key = code * buckets + bucket), by title and series."""
-    codes = grouped.column("key").to_pylist()
+    """One dict per series of the group-by output (sorted by key = code * buckets + bucket), ordered by group,
+    title and series."""
+    codes = grouped.column("key").to_numpy() // buckets
+    starts = [0, *(np.flatnonzero(np.diff(codes)) + 1).tolist()]
+    ends = [*starts[1:], len(codes)]
     columns = {"x": grouped.column("x_last").to_pylist(), "y": _finite_or_null(grouped.column("value_last"))}
     if band:
         columns["min"] = _finite_or_null(grouped.column("value_min"))
         columns["max"] = _finite_or_null(grouped.column("value_max"))
-    counts = grouped.column("value_count").to_pylist()
+    counts = np.add.reduceat(grouped.column("value_count").to_numpy(), starts).tolist() if len(codes) else []
     out: list[dict[str, Any]] = []
-    start = 0
-    for end in range(1, len(codes) + 1):
-        if end == len(codes) or codes[end] // buckets != codes[start] // buckets:
-            title, name = labels[codes[start] // buckets]
-            item: dict[str, Any] = {"title": title, "series": name}
-            for key, values in columns.items():
-                item[key] = values[start:end]
-            item["count"] = sum(counts[start:end])
-            out.append(item)
-            start = end
-    out.sort(key=lambda item: (item["title"], item["series"]))
+    for start, end, count in zip(starts, ends, counts):
+        group, label = divmod(int(codes[start]), len(labels))
+        title, name = labels[label]
+        item: dict[str, Any] = {"title": title, "series": name, "group": group}
+        for key, values in columns.items():
+            item[key] = values[start:end]
+        item["count"] = count
+        out.append(item)
+    out.sort(key=lambda item: (item["group"], item["title"], item["series"]))
     return out

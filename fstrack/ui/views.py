@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote, unquote
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -503,18 +504,52 @@ class StoreView:
         result["position"] = log.position
         return result
 
-    def compare_scalars(self, task_ids: list[str], **options: Any) -> dict[str, Any]:
-        """Downsampled scalars of several tasks, read in parallel: ``{"tasks": [{"id", "name", ...}]}``."""
+    def compare_scalars(
+        self,
+        task_ids: list[str],
+        *,
+        x_axis: str = "iter",
+        x_min: float | None = None,
+        x_max: float | None = None,
+        buckets: int = DEFAULT_BUCKETS,
+        titles: Sequence[str] = (),
+        band: bool = True,
+    ) -> dict[str, Any]:
+        """Downsampled scalars of several tasks over one x-range, so their buckets line up: ``{"x_min",
+        "x_max", "tasks": [{"id", "name", "status", "t0", "series"}]}``. The tasks' rows are read in
+        parallel and downsampled together (one group-by for all of them)."""
         if not task_ids:
             raise BadRequest("tasks must name at least one task id")
-
-        def one(task_id: str) -> dict[str, Any]:
-            manifest = self.manifest(task_id)
-            result = self.scalars(task_id, **options)
-            result.update(id=task_id, name=manifest.get("name"), status=manifest.get("status"))
-            return result
-
-        return {"tasks": list(self._pool.map(one, task_ids))}
+        manifests = list(self._pool.map(self.manifest, task_ids))
+        runs = [int(m.get("run") or 1) for m in manifests]
+        tables = list(self._pool.map(lambda pair: self.events.get(*pair).table("scalars"), zip(task_ids, runs)))
+        columns = ["title", "series", "iteration", "timestamp", "value"]
+        combined = pa.concat_tables([t.select(columns) for t in tables], promote_options="permissive")
+        groups = pa.chunked_array([np.repeat(np.arange(len(tables), dtype=np.int64), [t.num_rows for t in tables])])
+        if titles and combined.num_rows:
+            keep = pc.is_in(pc.cast(combined.column("title"), pa.string()), pa.array(list(titles)))
+            combined, groups = combined.filter(keep), groups.filter(keep)
+        result = scalars_of_table(
+            combined, x_axis=x_axis, x_min=x_min, x_max=x_max, buckets=buckets, band=band, groups=groups
+        )
+        per_task: list[list[dict]] = [[] for _ in task_ids]
+        for item in result["series"]:
+            per_task[item.pop("group")].append(item)
+        return {
+            "x_axis": x_axis,
+            "x_min": result["x_min"],
+            "x_max": result["x_max"],
+            "tasks": [
+                {
+                    "id": task_id,
+                    "name": m.get("name"),
+                    "status": m.get("status"),
+                    "series": series,
+                    "t0": pc.min(t.column("timestamp")).value if t.num_rows else None,
+                }
+                for task_id, m, t, series in zip(task_ids, manifests, tables, per_task)
+            ],
+        }
 
     def console(
         self, task_id: str, *, after: int = -1, tail: int = 1000, limit: int = 5000, search: str | None = None
@@ -788,6 +823,7 @@ def scalars_of_table(
     buckets: int = DEFAULT_BUCKETS,
     titles: Sequence[str] = (),
     band: bool = True,
+    groups: pa.ChunkedArray | None = None,
 ) -> dict[str, Any]:
     """Downsample a scalars table for charts. ``x_axis``: ``iter`` (iterations) or ``time`` (epoch ms);
     ``titles`` keeps only those titles. Returns :func:`~fstrack.ui.downsample.bucketize`'s result plus
@@ -796,7 +832,7 @@ def scalars_of_table(
         raise BadRequest(f"x_axis must be 'iter' or 'time', got {x_axis!r}")
     if titles and table.num_rows:
         table = table.filter(pc.is_in(pc.cast(table.column("title"), pa.string()), pa.array(list(titles))))
-    t0 = pc.min(pc.cast(table.column("timestamp"), pa.int64())).as_py() if table.num_rows else None
+    t0 = pc.min(table.column("timestamp")).value if table.num_rows else None
     try:
         result = bucketize(
             table,
@@ -805,6 +841,7 @@ def scalars_of_table(
             x_max=x_max,
             buckets=buckets,
             band=band,
+            groups=groups,
         )
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
