@@ -321,7 +321,9 @@ def create_app(
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
         *(Route(path, page) for path in PAGES),
     ]
-    threading.Thread(target=_warm_up, name="fstrack-ui-warm-up", daemon=True).start()
+    warm_up = threading.Timer(2.0, _warm_up)  # after the first page's requests, which it would slow down
+    warm_up.daemon = True
+    warm_up.start()
     app = Starlette(routes=routes)
     app.state.view = view
     return Guard(app, token=token, read_only=read_only, check_host=check_host)

@@ -267,6 +267,11 @@ def test_hostile_name_renders_as_text(demo, page):
     expect(page.locator("table.tasks")).to_contain_text("<b>bold</b>")
     page.click(f"text={HOSTILE}")
     expect(page.locator("h1.task-name")).to_have_text(HOSTILE)
+    expect(page.locator(".chart")).to_have_count(2)
+    page.click(".tabs a[data-tab=console]")
+    expect(page.locator(".console")).to_contain_text(f"starting {HOSTILE}")
+    page.click(".tabs a[data-tab=plots]")
+    expect(page.locator('.plot-card[data-title="hostile"] .main-svg').first).to_be_visible()
     assert page.evaluate("window.__xss") is None
     assert page.locator("img[src=x]").count() == 0 and page.locator(".tags b").count() == 0
 

@@ -38,6 +38,13 @@ for step in range(args.steps):
         logger.report_scalar("layers", f"layer {layer:03d} gradient norm", loss * (1 + layer / 10), iteration=step)
     if step % 50 == 0:
         print(f"step {step}: loss={loss:.4f}")
+if "<" in args.name:  # a hostile name also lands in a figure's title and a console line
+    logger.report_plotly(
+        "hostile",
+        args.name,
+        figure={"data": [{"type": "bar", "x": [args.name], "y": [1]}], "layout": {"title": {"text": args.name}}},
+        iteration=0,
+    )
 if not args.minimal:
     rng = np.random.default_rng(0)
     logger.report_histogram("weights", "layer1", values=rng.normal(size=50).tolist(), iteration=args.steps)
