@@ -14,7 +14,10 @@ On a local store under /tmp (built once, kept between runs: ``--rebuild`` starts
 * compare C tasks (100; 10 with ``--quick``) x 3 series x 10,000 points: ``/api/compare/scalars`` and
   the time until every chart is drawn in the browser;
 * live: a script reports a point (its own wall clock as the value) and flushes every 0.5 s; the time
-  until the open scalars page shows it.
+  until the open scalars page shows it;
+* with ``--mlflow-venv PATH`` (a separate virtualenv with ``pip install mlflow``, so its pins do not touch
+  this one): ``mlflow server`` on SQLite with the same 1M-point series and the same number of runs,
+  through the endpoints its UI uses (``runs/search``, ``get-history-bulk-interval``, ``get-history``).
 
 Medians and p90 (nearest rank) of repeated requests; figures are printed, never asserted.
 """
@@ -357,6 +360,146 @@ def bench_browser(root: Path, info: dict, reps: int) -> dict:
     return results
 
 
+MLFLOW_BUILD = """\
+    import sys, time
+    import numpy as np
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric, Param, RunTag
+    client = MlflowClient(sys.argv[1])
+    points, runs = int(sys.argv[2]), int(sys.argv[3])
+    experiment = client.create_experiment("bench")
+    big = client.create_run(experiment, run_name="one million").info.run_id
+    values = np.sin(np.arange(points) / 1000.0)
+    values[points // 3] = 1000.0
+    now = int(time.time() * 1000)
+    for start in range(0, points, 1000):
+        batch = range(start, min(points, start + 1000))
+        client.log_batch(big, metrics=[Metric("loss", float(values[i]), now, i) for i in batch])
+    for i in range(runs):
+        run = client.create_run(experiment, run_name=f"task {i:06d}").info.run_id
+        client.log_batch(run, params=[Param("lr", str(10 ** -(i % 5))), Param("seed", str(i))],
+                         tags=[RunTag("parity", "even" if i % 2 == 0 else "odd")])
+    print(experiment)
+    print(big)
+"""
+
+
+def bench_mlflow(root: Path, venv: Path, info: dict, reps: int) -> None:
+    """MLflow's server (SQLite store) on the same 1M-point series and a project of the same size, through the
+    endpoints its UI uses: runs/search (the runs table), metrics/get-history and get-history-bulk-interval."""
+    import socket
+
+    work = root / "mlflow"
+    marker = work / "built.json"
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    url = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FSTRACK_", "PYTHON"))}
+    if not marker.exists():
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+    command = [
+        str(venv / "bin" / "mlflow"),
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{work / 'mlflow.db'}",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
+    server = subprocess.Popen(
+        command, env=env, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        client = httpx.Client(base_url=url, timeout=600)
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                if client.get("/health").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("mlflow server did not start")
+            time.sleep(0.5)
+        if not marker.exists():
+            print(f"building the MLflow corpus ({info['points']:,} points, {info['tasks']:,} runs) ...", flush=True)
+            started = time.monotonic()
+            out = subprocess.run(
+                [
+                    str(venv / "bin" / "python"),
+                    "-c",
+                    textwrap.dedent(MLFLOW_BUILD),
+                    url,
+                    str(info["points"]),
+                    str(info["tasks"]),
+                ],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=7200,
+            )
+            if out.returncode:
+                raise RuntimeError(out.stderr)
+            experiment, big = out.stdout.split()
+            marker.write_text(json.dumps({"experiment": experiment, "big": big}))
+            print(f"  built in {time.monotonic() - started:.0f} s", flush=True)
+        corpus = json.loads(marker.read_text())
+
+        def timed(method: str, path: str, **kwargs) -> tuple[float, dict]:
+            t0 = time.perf_counter()
+            response = client.request(method, path, **kwargs)
+            elapsed = time.perf_counter() - t0
+            response.raise_for_status()
+            return elapsed, response.json()
+
+        print(f"MLflow {url} (SQLite), same corpus", flush=True)
+        search = {
+            "experiment_ids": [corpus["experiment"]],
+            "max_results": 100,
+            "order_by": ["attributes.start_time DESC"],
+        }
+        times = [timed("POST", "/api/2.0/mlflow/runs/search", json=search)[0] for _ in range(reps)]
+        line(f"runs/search, first page of {info['tasks']:,} runs", times)
+        by_name = dict(search, order_by=["attributes.run_name ASC"])
+        times = [timed("POST", "/api/2.0/mlflow/runs/search", json=by_name)[0] for _ in range(reps)]
+        line("runs/search sorted by name", times)
+        param = dict(search, order_by=["params.lr DESC"])
+        times = [timed("POST", "/api/2.0/mlflow/runs/search", json=param)[0] for _ in range(reps)]
+        line("runs/search sorted by a param", times)
+        bulk = {"run_ids": corpus["big"], "metric_key": "loss", "max_results": 320}
+        elapsed, data = timed("GET", "/ajax-api/2.0/mlflow/metrics/get-history-bulk-interval", params=bulk)
+        sampled = data.get("metrics", [])
+        times = [
+            timed("GET", "/ajax-api/2.0/mlflow/metrics/get-history-bulk-interval", params=bulk)[0] for _ in range(reps)
+        ]
+        line(
+            "get-history-bulk-interval (what its charts ask: 320 points)",
+            times,
+            f"  points {len(sampled)}, spike kept: {any(m['value'] == 1000.0 for m in sampled)}",
+        )
+        t0 = time.perf_counter()
+        token, total = None, 0
+        while True:
+            params = {"run_id": corpus["big"], "metric_key": "loss", "max_results": 25000}
+            if token:
+                params["page_token"] = token
+            _, page = timed("GET", "/api/2.0/mlflow/metrics/get-history", params=params)
+            total += len(page.get("metrics", []))
+            token = page.get("next_page_token")
+            if not token:
+                break
+        print(f"  get-history, every page (all {total:,} points)                 {ms(time.perf_counter() - t0):>9}")
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(60)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="1,000 tasks, 100,000 points, 10 compared tasks")
@@ -367,6 +510,8 @@ def main() -> None:
     parser.add_argument("--root", default=os.path.join(tempfile.gettempdir(), "fstrack-bench-ui"))
     parser.add_argument("--rebuild", action="store_true", help="build the store again")
     parser.add_argument("--no-browser", action="store_true", help="API figures only")
+    parser.add_argument("--mlflow-venv", help="a virtualenv with mlflow installed: run its server on the same corpus")
+    parser.add_argument("--only-mlflow", action="store_true", help="skip fstrack's figures")
     args = parser.parse_args()
     tasks = args.tasks or (1_000 if args.quick else 10_000)
     points = args.points or (100_000 if args.quick else 1_000_000)
@@ -375,9 +520,12 @@ def main() -> None:
     if args.rebuild:
         shutil.rmtree(root, ignore_errors=True)
     info = build(root, tasks, points, compare)
-    bench_api(root, info, args.reps)
-    if not args.no_browser:
-        bench_browser(root, info, max(3, args.reps // 2))
+    if not args.only_mlflow:
+        bench_api(root, info, args.reps)
+        if not args.no_browser:
+            bench_browser(root, info, max(3, args.reps // 2))
+    if args.mlflow_venv:
+        bench_mlflow(root, Path(args.mlflow_venv), info, args.reps)
 
 
 if __name__ == "__main__":
