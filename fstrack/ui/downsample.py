@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 #: The most buckets a client may ask for per series.
-MAX_BUCKETS = 4000
+MAX_BUCKETS = 2000
 DEFAULT_BUCKETS = 1000
 
 

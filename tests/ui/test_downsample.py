@@ -77,5 +77,5 @@ def test_non_finite_values_and_empty_ranges():
     series = bucketize(table, "iteration", buckets=4)["series"][0]
     assert series["y"] == [1.0, None, None, 2.0] and series["max"] == [1.0, None, None, 2.0]
     assert bucketize(table, "iteration", x_min=10, x_max=20)["series"] == []
-    with pytest.raises(ValueError, match="buckets must be an integer in 1..4000, got 0"):
+    with pytest.raises(ValueError, match="buckets must be an integer in 1..2000, got 0"):
         bucketize(table, "iteration", buckets=0)
