@@ -169,7 +169,7 @@ def create_app(
                 result = await run_in_threadpool(handler, request)
             except BadRequest as exc:
                 return _error(400, str(exc))
-            except (NotFound, LookupError) as exc:
+            except LookupError as exc:  # NotFound, and the store's own not-found errors
                 return _error(404, str(exc).strip("'\""))
             except (FstrackError, ValueError, TypeError, RuntimeError) as exc:
                 return _error(409 if request.method == "POST" else 400, str(exc) or type(exc).__name__)
