@@ -288,3 +288,24 @@ def test_task_page_url_comes_from_the_ui_setting(location_factory, isolated_task
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert f"(see it at: http://box:9000/task/{done.stdout.strip()})" in done.stderr
+
+
+def test_cli_ui_options(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FSTRACK_")}
+    env["FSTRACK_CACHE_DIR"] = str(tmp_path / "cache")
+
+    def run(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "fstrack", *args], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path
+        )
+
+    helped = run("ui", "--help")
+    assert helped.returncode == 0 and "--read-only" in helped.stdout and "--token" in helped.stdout
+    bad = run("ui", str(tmp_path / "store"), "--port", "70000")
+    assert bad.returncode == 2 and "port must be an integer in 0..65535, got 70000" in bad.stderr
+    empty = run("ui", str(tmp_path / "store"), "--token", " ")
+    assert empty.returncode == 2 and "token must not be empty" in empty.stderr
