@@ -191,6 +191,8 @@ export class ScalarPanel {
       chart.listening = true;
       chart.div.on("plotly_relayout", (event) => {
         if (chart.drawing) return;
+        // time since start differs per task: one server-side range cannot serve them all, so plotly zooms alone
+        if (this.settings.xaxis === "rel" && new Set(chart.lines.map((line) => line.t0)).size > 1) return;
         const t = chart.lines.length ? chart.lines[0].t0 : 0;
         if (event["xaxis.autorange"]) { chart.range = null; this.zoom(chart, null); return; }
         const lo = event["xaxis.range[0]"] ?? (event["xaxis.range"] || [])[0];
