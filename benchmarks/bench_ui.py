@@ -15,6 +15,7 @@ On a local store under /tmp (built once, kept between runs: ``--rebuild`` starts
   the time until every chart is drawn in the browser;
 * live: a script reports a point (its own wall clock as the value) and flushes every 0.5 s; the time
   until the open scalars page shows it;
+* with ``--s3``: the store pushed to SeaweedFS (started through tests/servers.py) and the API figures there;
 * with ``--mlflow-venv PATH`` (a separate virtualenv with ``pip install mlflow``, so its pins do not touch
   this one): ``mlflow server`` on SQLite with the same 1M-point series and the same number of runs,
   through the endpoints its UI uses (``runs/search``, ``get-history-bulk-interval``, ``get-history``).
@@ -62,7 +63,7 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:,.0f} ms" if seconds >= 0.01 else f"{seconds * 1000:.1f} ms"
 
 
-def child_env(store: Path, cache: Path) -> dict[str, str]:
+def child_env(store: Path | str, cache: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FSTRACK_")}
     env.update(FSTRACK_URL=str(store), FSTRACK_CACHE_DIR=str(cache), PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
     return env
@@ -167,11 +168,16 @@ def client_for(url: str) -> httpx.Client:
 class Server:
     """A ``fstrack ui`` process over the store."""
 
-    def __init__(self, store: Path, cache: Path):
-        self.env = child_env(store, cache)
+    def __init__(self, store: Path | str, cache: Path, options: dict | None = None, env: dict | None = None):
+        self.env = child_env(Path(store) if not str(store).startswith("s3://") else store, cache)
+        self.env.update(env or {})
+        flags = [
+            f"-o{key}={value if isinstance(value, str) else json.dumps(value)}"
+            for key, value in (options or {}).items()
+        ]
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "fstrack", "ui", str(store), "--port", "0"],
+            [sys.executable, "-m", "fstrack", "ui", str(store), *flags, "--port", "0"],
             env=self.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -205,19 +211,22 @@ def line(label: str, times: list[float], extra: str = "") -> None:
     )
 
 
-def bench_api(root: Path, info: dict, reps: int) -> dict:
+def bench_api(root: Path, info: dict, reps: int, location=None) -> dict:
+    """API figures on the local store, or on ``location`` (a tests/servers.py StoreLocation) holding a copy."""
     results: dict = {}
-    cache = root / "ui-cache"
+    store = location.url if location else root / "store"
+    where = {"options": location.storage_options, "env": location.env} if location else {}
+    cache = root / ("ui-cache-s3" if location else "ui-cache")
     shutil.rmtree(cache, ignore_errors=True)
-    print(f"tasks table of a {info['tasks']:,}-task project (local store)", flush=True)
+    print(f"tasks table of a {info['tasks']:,}-task project ({'SeaweedFS' if location else 'local store'})", flush=True)
     for label in ("cold (no summary cache on this machine)", "server restarted, summary cache present"):
-        server = Server(root / "store", cache)
+        server = Server(store, cache, **where)
         elapsed, data = server.get("/api/tasks", project="bench/many", limit=100)
         assert data["total"] == info["tasks"], data["total"]
         print(f"  first page right after start, {label:40} {ms(elapsed):>9}  (server up in {server.ready:.2f} s)")
         results[f"first page {label}"] = elapsed
         server.stop()
-    server = Server(root / "store", cache)
+    server = Server(store, cache, **where)
     server.get("/api/tasks", project="bench/many", limit=100)
     for label, params in (
         ("first page, warm", {}),
@@ -508,6 +517,30 @@ def bench_mlflow(root: Path, venv: Path, info: dict, reps: int) -> None:
         server.wait(60)
 
 
+def bench_s3(root: Path, info: dict, reps: int) -> None:
+    """Start SeaweedFS (tests/servers.py), push the local store there with ``fstrack push``, measure the API."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    import servers
+
+    from fstrack.sync import push
+
+    srv = servers.start_seaweedfs()
+    try:
+        location = srv.location("bench-ui")
+        started = time.monotonic()
+        summary = push(
+            str(root / "store"), location.url, dst_options=location.storage_options, cache_dir=str(root / "push-cache")
+        )
+        print(
+            f"pushed to SeaweedFS: {summary['objects_copied']:,} objects, {summary['refs_appended']:,} ref entries "
+            f"in {time.monotonic() - started:.0f} s",
+            flush=True,
+        )
+        bench_api(root, info, reps, location)
+    finally:
+        srv.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="1,000 tasks, 100,000 points, 10 compared tasks")
@@ -519,7 +552,8 @@ def main() -> None:
     parser.add_argument("--rebuild", action="store_true", help="build the store again")
     parser.add_argument("--no-browser", action="store_true", help="API figures only")
     parser.add_argument("--mlflow-venv", help="a virtualenv with mlflow installed: run its server on the same corpus")
-    parser.add_argument("--only-mlflow", action="store_true", help="skip fstrack's figures")
+    parser.add_argument("--no-local", action="store_true", help="skip the figures on the local store")
+    parser.add_argument("--s3", action="store_true", help="also push the store to SeaweedFS and measure the API there")
     args = parser.parse_args()
     tasks = args.tasks or (1_000 if args.quick else 10_000)
     points = args.points or (100_000 if args.quick else 1_000_000)
@@ -528,10 +562,12 @@ def main() -> None:
     if args.rebuild:
         shutil.rmtree(root, ignore_errors=True)
     info = build(root, tasks, points, compare)
-    if not args.only_mlflow:
+    if not args.no_local:
         bench_api(root, info, args.reps)
         if not args.no_browser:
             bench_browser(root, info, max(3, args.reps // 2))
+    if args.s3:
+        bench_s3(root, info, args.reps)
     if args.mlflow_venv:
         bench_mlflow(root, Path(args.mlflow_venv), info, args.reps)
 
