@@ -333,6 +333,9 @@ def test_live_console_and_scalars_then_abort(demo, page):
     _wait(lambda: _series_count(page, "live") == 1, "the live chart")
     seen = _points(page, "live")
     _wait(lambda: _points(page, "live") > seen, "the live chart to grow in place")
+    page.click(".topbar a[data-nav=queues]")
+    expect(page.locator("table.workers")).to_contain_text("live run")
+    page.go_back()
     page.click("button[data-action=abort]")
     assert proc.wait(120) is not None
     expect(page.locator(".task-head .status")).to_have_text("stopped")
