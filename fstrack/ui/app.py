@@ -25,6 +25,7 @@ from fstrack.errors import FstrackError
 from fstrack.records import config
 from fstrack.records.taskdb import check_task_id
 from fstrack.store.objects import ObjectId
+from fstrack.store.store import open_store
 from fstrack.ui.actions import run_action
 from fstrack.ui.downsample import DEFAULT_BUCKETS, bucketize
 from fstrack.ui.security import OBJECT_CSP, Guard
@@ -156,6 +157,7 @@ def create_app(
     """The UI over the store at ``url``. ``token``: required on every request (see
     :mod:`fstrack.ui.security`); ``check_host``: answer only requests addressed to a loopback name."""
     storage_options = dict(storage_options or {})
+    open_store(url, create=False, **storage_options)  # a UI writes nothing unasked: not even a new store's marker
     config.set_store(url, **storage_options)
     db = config.get_taskdb()
     view = StoreView(db)

@@ -309,3 +309,6 @@ def test_cli_ui_options(tmp_path):
     assert bad.returncode == 2 and "port must be an integer in 0..65535, got 70000" in bad.stderr
     empty = run("ui", str(tmp_path / "store"), "--token", " ")
     assert empty.returncode == 2 and "token must not be empty" in empty.stderr
+    missing = run("ui", str(tmp_path / "nothing-here"))
+    assert missing.returncode == 2 and "no fstrack store at" in missing.stderr
+    assert not (tmp_path / "nothing-here").exists()  # the UI created nothing
