@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import io
 import json
 import math
 import operator
+import os
 import re
 import threading
 import time
@@ -33,7 +35,7 @@ from fstrack.records import query
 from fstrack.records.metrics import prune_history
 from fstrack.records.modeldb import MODEL_KIND
 from fstrack.records.taskdb import FINAL_STATUSES, TaskDB
-from fstrack.store.objects import ObjectId, unpack
+from fstrack.store.objects import ObjectId, pack, unpack
 from fstrack.ui.downsample import DEFAULT_BUCKETS, bucketize
 from fstrack.ui.events import EventLogs
 
@@ -132,6 +134,37 @@ def _flat_params(manifest: dict) -> dict[str, str | None]:
     }
 
 
+def _params_cache_file(store_url: str) -> str | None:
+    """The machine-local file (never in the store) remembering tasks' hyperparameters between UI runs, so a
+    hyperparameter column costs one read of each manifest per change, not per server start."""
+    if store_url.startswith("memory://"):
+        return None
+    root = os.environ.get("FSTRACK_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "fstrack")
+    return os.path.join(root, "ui", hashlib.sha256(store_url.encode()).hexdigest()[:24] + ".params")
+
+
+def _read_params_cache(path: str | None) -> dict[str, tuple[Any, dict[str, str | None]]]:
+    if path is None:
+        return {}
+    try:
+        with open(path, "rb") as f:
+            cached = unpack(f.read())
+        return {task_id: (entry[0], entry[1]) for task_id, entry in cached.items()}
+    except (OSError, ValueError, TypeError, IndexError, AttributeError):
+        return {}  # absent or unreadable: it is only a cache
+
+
+def _write_params_cache(path: str, params: dict[str, tuple[Any, dict[str, str | None]]]) -> None:
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        staged = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
+        with open(staged, "wb") as f:
+            f.write(pack({task_id: list(entry) for task_id, entry in params.items()}))
+        os.replace(staged, path)
+    except OSError:
+        pass  # a read-only home: the cache lives in memory only
+
+
 def _sort_key(value: Any, numeric_text: bool = False) -> tuple:
     """Order numbers numerically, then strings, then everything else; None last (in either direction).
     ``numeric_text``: strings that read as numbers (hyperparameter values) order as those numbers."""
@@ -164,6 +197,9 @@ class StoreView:
         self._orders: OrderedDict[tuple, tuple[list[dict], list[dict], dict[str, dict]]] = OrderedDict()
         self._records_lock = threading.Lock()
         self._params: dict[str, tuple[Any, dict[str, str | None]]] = {}  # task id -> (last_update, flat params)
+        self._params_lock = threading.Lock()
+        self._params_file = _params_cache_file(db.store.url)
+        self._params.update(_read_params_cache(self._params_file))
         self._pool = ThreadPoolExecutor(
             max_workers=16 if db.store.backend.concurrent_io else 4, thread_name_prefix="fstrack-ui"
         )
@@ -240,8 +276,15 @@ class StoreView:
             except LookupError:
                 return task_id, None
 
-        for task_id, manifest in self._pool.map(load, wanted):
-            self._params[task_id] = (records[task_id].get("last_update"), _flat_params(manifest) if manifest else {})
+        loaded = list(self._pool.map(load, wanted))
+        with self._params_lock:
+            for task_id, manifest in loaded:
+                self._params[task_id] = (
+                    records[task_id].get("last_update"),
+                    _flat_params(manifest) if manifest else {},
+                )
+            if loaded and self._params_file:
+                _write_params_cache(self._params_file, self._params)
         return {t: self._params.get(t, (None, {}))[1] for t in task_ids}
 
     def _filtered(

@@ -312,3 +312,20 @@ def test_cli_ui_options(tmp_path):
     missing = run("ui", str(tmp_path / "nothing-here"))
     assert missing.returncode == 2 and "no fstrack store at" in missing.stderr
     assert not (tmp_path / "nothing-here").exists()  # the UI created nothing
+
+
+def test_hyperparameters_are_remembered_on_the_machine_between_runs(location_factory, isolated_tasks, monkeypatch):
+    from fstrack.records import config
+    from fstrack.ui.views import StoreView
+
+    location = location_factory("local")
+    ids = fill_store(location)
+    first = StoreView(config.get_taskdb())
+    rows = first.tasks(project="ui/tests", sort="param/General/lr", columns=["name"])["rows"]
+    assert [r["name"] for r in rows] == ["alpha", "beta", "waiting"]
+    loads = []
+    second = StoreView(config.get_taskdb())
+    monkeypatch.setattr(second.db, "load", loads.append)  # any manifest read would show here
+    again = second.tasks(project="ui/tests", sort="param/General/lr", columns=["name", "param/General/lr"])["rows"]
+    assert [r["param/General/lr"] for r in again] == ["0.1", "0.2", None] and loads == []
+    assert ids["main"] == again[0]["id"]
