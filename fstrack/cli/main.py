@@ -315,6 +315,12 @@ def cmd_config(args: argparse.Namespace) -> int:
         )
         _emit(args, {"config": path, "url": args.set_url}, f"default store set to {args.set_url} in {path}")
         return 0
+    if args.set_ui_url is not None:
+        path = config.write_config({**config.read_config(), "ui_url": args.set_ui_url or None})
+        _emit(
+            args, {"config": path, "ui_url": args.set_ui_url}, f"web UI set to {args.set_ui_url or '(none)'} in {path}"
+        )
+        return 0
     url, options = config.store_location()
     shown = {
         k: ("***" if any(s in k.lower() for s in ("secret", "key", "token", "password", "credential")) else v)
@@ -617,6 +623,11 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--read-only", action="store_true", help="turn every action (tags, abort, clone, ...) off")
     cfg = add("config", cmd_config, "show the default store, or set it with --set-url")
     cfg.add_argument("--set-url", metavar="URL", help="make URL (with -o options) the default store")
+    cfg.add_argument(
+        "--set-ui-url",
+        metavar="URL",
+        help="the team's fstrack ui (Task.init then prints each task's page there; '' removes it)",
+    )
     return parser
 
 

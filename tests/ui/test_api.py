@@ -278,7 +278,15 @@ def test_task_page_url_comes_from_the_ui_setting(location_factory, isolated_task
     monkeypatch.delenv("FSTRACK_UI_URL", raising=False)
     monkeypatch.setenv("FSTRACK_CONFIG", str(tmp_path / "config.json"))
     assert task.get_output_log_web_page() == f"fstrack show {task.id} --url {location.url}"
-    (tmp_path / "config.json").write_text(json.dumps({"ui_url": "http://team-ui:8080/"}))
+    set_ui = subprocess.run(
+        [sys.executable, "-m", "fstrack", "config", "--set-ui-url", "http://team-ui:8080/"],
+        env={**os.environ, "FSTRACK_CONFIG": str(tmp_path / "config.json")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert set_ui.returncode == 0, set_ui.stderr
+    assert json.loads((tmp_path / "config.json").read_text())["ui_url"] == "http://team-ui:8080/"
     assert task.get_output_log_web_page() == f"http://team-ui:8080/task/{task.id}"
     monkeypatch.setenv("FSTRACK_UI_URL", "http://box:9000/?token=abc")
     assert Task.get_task_output_log_web_page(task.id) == f"http://box:9000/task/{task.id}?token=abc"
