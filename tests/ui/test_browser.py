@@ -314,6 +314,15 @@ def test_zoom_refetches_and_keeps_the_range_in_the_chart(demo, page):
     _wait(lambda: _points(page, "loss") <= 11, "the zoomed data")
     page.select_option(".x-axis", "rel")
     expect(page).to_have_url(re.compile(r"xaxis=rel"))
+    hidden = """() => document.querySelector('.chart[data-title="loss"] .js-plotly-plot').data
+                       .filter(t => t.visible === 'legendonly').map(t => t.name)"""
+    page.locator('.chart[data-title="loss"] .legend .traces', has_text="validation").locator(".legendtoggle").click()
+    expect(page).to_have_url(re.compile(r"hide=loss%7Cvalidation"))
+    _wait(lambda: "validation" in page.evaluate(hidden), "the series hidden")
+    page.reload()
+    _wait(
+        lambda: _series_count(page, "loss") == 2 and "validation" in page.evaluate(hidden), "still hidden from the URL"
+    )
 
 
 def test_live_console_and_scalars_then_abort(demo, page):

@@ -12,6 +12,8 @@ export function chartSettings(q) {
     xaxis: X_AXES[q.get("xaxis")] ? q.get("xaxis") : "iter",
     log: q.get("log") === "1",
     band: q.get("band") !== "0",
+    // hidden series, as "title|series key" (a legend click toggles one)
+    hidden: new Set(q.getAll("hide")),
   };
 }
 
@@ -59,21 +61,22 @@ function toApiX(value, mode, t0) {
 const WEBGL_POINTS = 30000;
 
 // lines: [{key, name, colour, x, y, min, max, t0}] of one title -> plotly traces.
-function traces(lines, settings) {
+function traces(title, lines, settings) {
   const out = [];
   const total = lines.reduce((n, line) => n + line.x.length, 0);
   const lineType = total > WEBGL_POINTS ? "scattergl" : "scatter";
   for (const line of lines) {
     const x = toChartX(line.x, settings.xaxis, line.t0);
+    const visible = settings.hidden.has(`${title}|${line.key}`) ? "legendonly" : true;
     if (settings.band && line.min && line.max && line.x.length > 1) {
       out.push({ x, y: line.max, type: "scatter", mode: "lines", line: { width: 0, color: line.colour }, hoverinfo: "skip",
-        legendgroup: line.key, showlegend: false, name: `${line.name} max` });
+        legendgroup: line.key, showlegend: false, name: `${line.name} max`, visible });
       out.push({ x, y: line.min, type: "scatter", mode: "lines", line: { width: 0, color: line.colour }, fill: "tonexty",
-        fillcolor: rgba(line.colour, 0.18), hoverinfo: "skip", legendgroup: line.key, showlegend: false, name: `${line.name} min` });
+        fillcolor: rgba(line.colour, 0.18), hoverinfo: "skip", legendgroup: line.key, showlegend: false, name: `${line.name} min`, visible });
     }
     out.push({ x, y: ema(line.y, settings.smooth), type: lineType, mode: line.x.length === 1 ? "markers" : "lines",
       name: line.name, legendgroup: line.key, line: { color: line.colour, width: 1.6, dash: line.dash || "solid" }, marker: { color: line.colour },
-      hovertemplate: "%{y:.6g}", meta: line.key });
+      hovertemplate: "%{y:.6g}", meta: line.key, visible });
   }
   return out;
 }
@@ -185,10 +188,18 @@ export class ScalarPanel {
       layout.xaxis.autorange = false;
     }
     chart.drawing = true;
-    Plotly.react(chart.div, traces(chart.lines, this.settings), layout, { displaylogo: false, responsive: true })
+    Plotly.react(chart.div, traces(chart.title, chart.lines, this.settings), layout, { displaylogo: false, responsive: true })
       .finally(() => { chart.drawing = false; });
     if (!chart.listening) {
       chart.listening = true;
+      chart.div.on("plotly_legendclick", (event) => {
+        const key = `${chart.title}|${event.data[event.curveNumber].legendgroup}`;
+        if (this.settings.hidden.has(key)) this.settings.hidden.delete(key); else this.settings.hidden.add(key);
+        setParams({ hide: [...this.settings.hidden] });
+        this.draw(chart);
+        return false;  // drawn from the settings, so the URL and the chart agree
+      });
+      chart.div.on("plotly_legenddoubleclick", () => false);
       chart.div.on("plotly_relayout", (event) => {
         if (chart.drawing) return;
         // time since start differs per task: one server-side range cannot serve them all, so plotly zooms alone
