@@ -66,7 +66,11 @@ class Guard:
         host = headers.get("host", "")
         set_cookie = None
         if self.check_host and not is_loopback(_host_name(host)):
-            await _refuse(send, 403, f"this server answers only on loopback addresses, not Host {host!r}")
+            await _refuse(
+                send,
+                403,
+                f"this server answers only loopback names, not Host {host!r} (start it with --token to allow any)",
+            )
             return
         if self.token is not None:
             from_query = (parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token") or [None])[0]
