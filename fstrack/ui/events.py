@@ -33,6 +33,11 @@ class EventLog:
         self._tables: dict[str, tuple[int, pa.Table]] = {}  # kind -> (entries consumed, rows)
 
     @property
+    def rows(self) -> int:
+        """Rows decoded and kept, all kinds together."""
+        return sum(table.num_rows for _consumed, table in self._tables.values())
+
+    @property
     def position(self) -> int:
         """The newest log position read: a cursor clients send back to ask "anything new?"."""
         return self._position
@@ -74,11 +79,13 @@ class EventLog:
 
 
 class EventLogs:
-    """A bounded cache of :class:`EventLog` per record id (least recently used dropped first)."""
+    """A bounded cache of :class:`EventLog` per record id: at most ``capacity`` logs and about ``max_rows``
+    decoded rows in all (least recently used dropped first; the one in use is always kept)."""
 
-    def __init__(self, refs: Refs, capacity: int = 128):
+    def __init__(self, refs: Refs, capacity: int = 128, max_rows: int = 20_000_000):
         self._refs = refs
         self._capacity = capacity
+        self._max_rows = max_rows
         self._logs: OrderedDict[str, EventLog] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -87,7 +94,9 @@ class EventLogs:
         with self._lock:
             log = self._logs.pop(record_id, None) or EventLog(self._refs, record_id)
             self._logs[record_id] = log
-            while len(self._logs) > self._capacity:
+            while len(self._logs) > 1 and (
+                len(self._logs) > self._capacity or sum(kept.rows for kept in self._logs.values()) > self._max_rows
+            ):
                 self._logs.popitem(last=False)
         log.refresh(run)
         return log

@@ -337,3 +337,17 @@ def test_hyperparameters_are_remembered_on_the_machine_between_runs(location_fac
     again = second.tasks(project="ui/tests", sort="param/General/lr", columns=["name", "param/General/lr"])["rows"]
     assert [r["param/General/lr"] for r in again] == ["0.1", "0.2", None] and loads == []
     assert ids["main"] == again[0]["id"]
+
+
+def test_event_logs_keep_a_bounded_number_of_rows(location_factory, isolated_tasks):
+    from fstrack.records import config
+    from fstrack.ui.events import EventLogs
+
+    location = location_factory("local")
+    ids = fill_store(location)
+    logs = EventLogs(config.get_taskdb().refs, max_rows=1_000)
+    big = logs.get(ids["main"], 1)
+    assert big.table("scalars").num_rows > 1_000 and big.rows > 1_000
+    small = logs.get(ids["second"], 1)
+    assert small.table("scalars").num_rows == 1
+    assert logs.get(ids["second"], 1) is small and logs.get(ids["main"], 1) is not big  # the big one was dropped
