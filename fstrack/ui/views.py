@@ -630,6 +630,7 @@ class StoreView:
             "total": total,
             "next": rows[-1]["index"] if rows else max(after, total - 1),
             "status": manifest.get("status"),
+            "run": int(manifest.get("run") or 1),
             "position": log.position,
         }
 

@@ -351,3 +351,17 @@ def test_event_logs_keep_a_bounded_number_of_rows(location_factory, isolated_tas
     small = logs.get(ids["second"], 1)
     assert small.table("scalars").num_rows == 1
     assert logs.get(ids["second"], 1) is small and logs.get(ids["main"], 1) is not big  # the big one was dropped
+
+
+def test_a_reset_task_starts_its_events_over(served):
+    from fstrack import Task
+
+    client, ids, _ = served
+    main = ids["main"]
+    before = _ok(client.get(f"/api/tasks/{main}/console"))
+    assert before["run"] == 1 and before["total"] == 30
+    assert _ok(client.get(f"/api/tasks/{main}/scalars", params={"title": "loss"}))["series"]
+    Task.get_task(task_id=main).reset(force=True)
+    after = _ok(client.get(f"/api/tasks/{main}/console", params={"after": before["next"]}))
+    assert after["run"] == 2 and after["total"] == 0 and after["rows"] == []
+    assert _ok(client.get(f"/api/tasks/{main}/scalars"))["series"] == []

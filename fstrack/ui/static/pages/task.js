@@ -136,8 +136,14 @@ async function consoleTab(task, container, live) {
     }
     if (follow && (atBottom || rows.length)) box.scrollTop = box.scrollHeight;
   };
+  let run = null;
   const load = async () => {
-    const data = await get(`/tasks/${task.id}/console`, { after: next, q: search, tail: 2000 });
+    let data = await get(`/tasks/${task.id}/console`, { after: next, q: search, tail: 2000 });
+    if (run !== null && data.run !== run) {  // the task was reset: its console starts over
+      next = -1;
+      data = await get(`/tasks/${task.id}/console`, { after: next, q: search, tail: 2000 });
+    }
+    run = data.run;
     if (next < 0) replace(box);
     addRows(data.rows);
     next = data.next;
