@@ -36,3 +36,12 @@ class RefConflictError(FstrackError):
 
 class InvalidNameError(FstrackError, ValueError):
     """A name or key component is not acceptable where it was used."""
+
+
+class StoreLinkError(StoreError):
+    """A key of a local store passes through a symbolic link (or names something that is not a regular file):
+    fstrack follows no link inside a store (spec/store.md §2)."""
+
+
+class CorruptRefError(FstrackError):
+    """A ref sequence entry does not decode; the message names the entry's key and the store."""

@@ -40,13 +40,13 @@ def test_objects_written_while_fsck_runs_are_not_reported_missing(populated):
     original_walk = store.backend.walk
     written = []
 
-    def walk(prefix):
+    def walk(prefix, skipped=None):
         if prefix == "refs" and not written:  # after the object walk, before the refs: a writer commits
             written.append(True)
             doc = store.put_doc({"blob": store.put(b"written during fsck")})
             refs.append("logs/live", {"doc": doc})
             refs.append("logs/live", {"doc": DocId("1" * 64)})  # and one link to nothing
-        return original_walk(prefix)
+        return original_walk(prefix, skipped)
 
     store.backend.walk = walk
     report = fsck(store)

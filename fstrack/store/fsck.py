@@ -39,16 +39,20 @@ def fsck(store: Store) -> FsckReport:
     present = _check_objects(store, report, listed)
     _check_refs(store, present, listed, report)
     cutoff = time.time() - _STALE_STAGING
-    for entry in store.backend.walk(STAGING_DIR):
+    for entry in store.backend.walk(STAGING_DIR, report.errors):
         if entry.mtime < cutoff:
             report.warnings.append(f"stale staging file {entry.key} (left by an interrupted writer; safe to delete)")
+    for name in store.backend.list(""):
+        if name not in (OBJECTS_DIR, REFS_DIR, STAGING_DIR):
+            for _entry in store.backend.walk(name, report.errors):  # only links and odd files are reported here
+                pass
     return report
 
 
 def _check_objects(store: Store, report: FsckReport, listed: set[str]) -> set[str]:
     """The ids of the objects that verify; ``listed`` gets every object name the walk met."""
     present: set[str] = set()
-    for entry in store.backend.walk(OBJECTS_DIR):
+    for entry in store.backend.walk(OBJECTS_DIR, report.errors):
         shard, _, rest = entry.key[len(OBJECTS_DIR) + 1 :].partition("/")
         oid = shard + rest
         try:
@@ -76,11 +80,11 @@ def _check_objects(store: Store, report: FsckReport, listed: set[str]) -> set[st
 
 
 def _check_refs(store: Store, present: set[str], listed: set[str], report: FsckReport) -> None:
-    from fstrack.store.gc import classify_sequences, is_tombstone  # what the collector keeps is what must be intact
+    from fstrack.store.gc import classify_sequences, is_tombstone, list_sequences  # what gc keeps must be intact
 
-    _live, _tombstones, dead = classify_sequences(store)
+    _live, _tombstones, dead = classify_sequences(store, list_sequences(store, []))
     visited_docs: set[str] = set()
-    entries = (e for e in store.backend.walk(REFS_DIR) if _SEQ_NAME.fullmatch(e.key.rpartition("/")[2]))
+    entries = (e for e in store.backend.walk(REFS_DIR, report.errors) if _entry_in_place(e.key, report))
     for directory, group in itertools.groupby(entries, key=lambda e: e.key.rpartition("/")[0]):
         decoded: list[tuple[str, object]] = []
         positions = []
@@ -96,11 +100,26 @@ def _check_refs(store: Store, present: set[str], listed: set[str], report: FsckR
         positions.sort()
         if positions != list(range(1, len(positions) + 1)):
             report.errors.append(f"{directory}: sequence has gaps (positions {positions[:3]}...{positions[-3:]})")
+        for name in store.backend.list(directory):
+            if _SEQ_NAME.fullmatch(name) and int(name) not in positions:
+                report.errors.append(f"{directory}/{name}: a sequence entry that is not a file (an empty folder?)")
         if directory[len(REFS_DIR) + 1 :] in dead:
             # a deleted task or model (or a deleted task's log): only its tombstone's links are kept
             decoded = [(key, value) for key, value in decoded[-1:] if is_tombstone(value)]
         for key, value in decoded:
             _check_links(store, key, value, present, listed, visited_docs, report)
+
+
+def _entry_in_place(key: str, report: FsckReport) -> bool:
+    """Whether ``key`` is a sequence entry; a file below a folder named like an entry is reported."""
+    parts = key.split("/")
+    for depth, part in enumerate(parts[:-1]):
+        if _SEQ_NAME.fullmatch(part):
+            problem = f"{'/'.join(parts[: depth + 1])}: a folder where a sequence entry belongs"
+            if problem not in report.errors[-1:]:
+                report.errors.append(problem)
+            return False
+    return bool(_SEQ_NAME.fullmatch(parts[-1]))
 
 
 def _written_since(store: Store, oid: str, listed: set[str], present: set[str]) -> bool:

@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from fstrack.errors import CorruptObjectError, FstrackError, ObjectNotFoundError
+from fstrack.errors import CorruptObjectError, FstrackError, ObjectNotFoundError, StoreLinkError
 from fstrack.store.objects import DocId, ObjectId, hash_bytes, iter_links, new_token, pack, unpack
 from fstrack.store.refs import REFS_DIR, SEQ_DIGITS, entry_value
 from fstrack.store.store import OBJECTS_DIR, Store, object_key, open_store
@@ -78,6 +78,7 @@ class GCReport:
     waiting_plans: list[dict[str, Any]] = field(default_factory=list)  # plans not yet old enough for phase 2
     staging_deleted: int = 0
     missing: list[str] = field(default_factory=list)  # linked objects found nowhere (corruption: see fsck)
+    skipped: list[str] = field(default_factory=list)  # links and odd files left alone (see fsck)
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -166,13 +167,18 @@ class _Mark:
     missing: set[str] = field(default_factory=set)
 
 
-def _sequences(store: Store) -> dict[str, list[str]]:
-    """Every sequence directory under ``refs/`` (relative ref key) -> its entry keys, ascending."""
+def list_sequences(store: Store, skipped: list[str] | None = None) -> dict[str, list[str]]:
+    """Every sequence directory under ``refs/`` (relative ref key) -> its entry keys, ascending. What the walk
+    leaves out (links in a local store) goes to ``skipped``; without it, any such entry is an error."""
     found: dict[str, list[str]] = {}
-    for entry in store.backend.walk(REFS_DIR):
+    refuse = skipped is None
+    skipped = [] if skipped is None else skipped
+    for entry in store.backend.walk(REFS_DIR, skipped):
         directory, _, name = entry.key.rpartition("/")
         if _SEQ_NAME.fullmatch(name):
             found.setdefault(directory[len(REFS_DIR) + 1 :], []).append(entry.key)
+    if skipped and refuse:  # the roots behind a link are unknown: collecting would delete what they link
+        raise StoreLinkError(f"garbage collection refused: {skipped[0]} (run fstrack fsck to see every problem)")
     for keys in found.values():
         keys.sort()
     return found
@@ -200,7 +206,7 @@ def classify_sequences(
     whose own links stay roots; ``dead`` holds the ref keys whose entries are not roots (those sequences and
     the per-task logs of deleted tasks). fsck uses this to check only what the collector keeps.
     """
-    sequences = _sequences(store) if sequences is None else sequences
+    sequences = list_sequences(store) if sequences is None else sequences
     heads = {ref: keys[-1] for ref, keys in sequences.items() if ref.split("/", 1)[0] in TOMBSTONED_KINDS}
     tombstones: dict[str, Any] = {}
     for key, data in _read_many(store, list(heads.values())).items():
@@ -224,7 +230,7 @@ def _mark(store: Store, mark: _Mark | None = None) -> _Mark:
     """Reachability from the roots. Called again with the previous result, it reads only entries it has not
     seen (documents are immutable, so what it followed once needs no second visit)."""
     mark = mark or _Mark()
-    sequences = _sequences(store)
+    sequences = list_sequences(store)
     mark.sequences = len(sequences)
     live, tombstones, dead = classify_sequences(store, sequences)
     mark.dead = len(dead)
@@ -367,8 +373,8 @@ def _walk_plan(store: Store, plan: str) -> Iterator[tuple[str, str, int]]:
             yield entry.key, shard + rest, entry.size
 
 
-def _objects(store: Store) -> Iterator[tuple[str, int, float]]:
-    for entry in store.backend.walk(OBJECTS_DIR):
+def _objects(store: Store, skipped: list[str] | None = None) -> Iterator[tuple[str, int, float]]:
+    for entry in store.backend.walk(OBJECTS_DIR, skipped):
         shard, _, rest = entry.key[len(OBJECTS_DIR) + 1 :].partition("/")
         if len(shard) == 2 and len(rest) == 62 and "/" not in rest:
             yield shard + rest, entry.size, entry.mtime
@@ -418,7 +424,7 @@ def collect(
         report.reachable = len(mark.reachable)
         report.missing = sorted(mark.missing)
         cutoff = now - max(grace, _STALE_STAGING)
-        for entry in store.backend.walk(STAGING_DIR):
+        for entry in store.backend.walk(STAGING_DIR, report.skipped):
             if entry.mtime < cutoff and not entry.key.startswith(f"{STAGING_DIR}/probe-"):
                 report.staging_deleted += 1
                 if not dry_run:
@@ -474,7 +480,7 @@ def _phase2(store: Store, mark: _Mark, now: float, grace: float, report: GCRepor
 def _phase1(store: Store, mark: _Mark, now: float, grace: float, report: GCReport, lock: _Lock | None) -> None:
     cutoff = now - grace
     candidates = []
-    for oid, size, mtime in _objects(store):
+    for oid, size, mtime in _objects(store, report.skipped):
         report.objects += 1
         report.object_bytes += size
         if oid not in mark.reachable and mtime < cutoff:
@@ -552,4 +558,6 @@ def format_report(report: GCReport) -> str:
         lines.append(f"{verb}delete {report.staging_deleted} stale staging files")
     if report.missing:
         lines.append(f"WARNING: {len(report.missing)} linked documents are missing (run fstrack fsck)")
+    for problem in report.skipped:
+        lines.append(f"WARNING: left alone: {problem}")
     return "\n".join(lines)

@@ -26,7 +26,7 @@ import unicodedata
 from collections.abc import Callable
 from typing import Any
 
-from fstrack.errors import InvalidNameError, RefConflictError
+from fstrack.errors import CorruptRefError, InvalidNameError, RefConflictError
 from fstrack.store.objects import hash_bytes, pack, unpack
 from fstrack.store.store import Store
 
@@ -98,6 +98,16 @@ class Refs:
     def _dir(self, key: str) -> str:
         return f"{REFS_DIR}/{check_key(key)}"
 
+    def _decode(self, key: str, seq: int, data: bytes) -> Any:
+        """The value of entry ``seq`` of ``key``; a malformed one is a CorruptRefError naming the entry."""
+        try:
+            return entry_value(data)
+        except Exception as exc:
+            raise CorruptRefError(
+                f"ref entry {self._dir(key)}/{_seq_name(seq)} in store {self.store.url!r} does not decode "
+                f"({type(exc).__name__}: {exc}); run fstrack fsck"
+            ) from None
+
     # -- reading -----------------------------------------------------------------
     def seqs(self, key: str) -> list[int]:
         """Positions of every entry of a sequence, ascending."""
@@ -122,7 +132,7 @@ class Refs:
             data = found.get(f"{directory}/{_seq_name(seq)}")
             if data is None:
                 break
-            result.append((seq, entry_value(data)))
+            result.append((seq, self._decode(key, seq, data)))
         return result
 
     def head(self, key: str) -> tuple[int, Any] | None:
@@ -134,7 +144,7 @@ class Refs:
             except FileNotFoundError:  # pragma: no cover - entries are never deleted
                 continue
             self._heads[key] = (seq, data)
-            return seq, entry_value(data)
+            return seq, self._decode(key, seq, data)
         self._heads.pop(key, None)
         return None
 
@@ -180,7 +190,7 @@ class Refs:
                 current = self.head(key)
                 seq, value = current if current is not None else (0, None)
             else:
-                seq, value = known[0], entry_value(known[1])
+                seq, value = known[0], self._decode(key, *known)
             new_value = fn(value)
             if self.try_append(key, seq + 1, new_value):
                 return seq + 1, new_value

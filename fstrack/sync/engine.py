@@ -128,7 +128,8 @@ def _walk(store: Store, prefix: str, stat: bool) -> Iterator[tuple[str, int, flo
         for entry in backend.walk(prefix):
             yield entry.key, entry.size, entry.mtime
         return
-    stack = [(backend.path(prefix), prefix)]
+    top = backend.path(prefix)
+    stack = [] if os.path.islink(top) else [(top, prefix)]  # no link inside a store is followed (store.md §2)
     while stack:
         path, rel = stack.pop()
         try:
@@ -138,6 +139,8 @@ def _walk(store: Store, prefix: str, stat: bool) -> Iterator[tuple[str, int, flo
         with it:
             for item in it:
                 key = f"{rel}/{item.name}"
+                if item.is_symlink():
+                    continue
                 if item.is_dir(follow_symlinks=False):
                     stack.append((item.path, key))
                 elif stat:

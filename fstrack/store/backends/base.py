@@ -192,8 +192,9 @@ class Backend:
         # Some S3 servers list a prefix's own zero-byte "directory" marker once its keys are gone.
         return sorted({p.rstrip("/").rsplit("/", 1)[-1] for p in paths if p.rstrip("/") != base} - {""})
 
-    def walk(self, prefix: str) -> Iterator[Entry]:
-        """Every file below ``prefix``, recursively."""
+    def walk(self, prefix: str, skipped: builtins.list[str] | None = None) -> Iterator[Entry]:
+        """Every file below ``prefix``, recursively. Backends that meet entries they will not serve (a local
+        store's symbolic links) leave them out and describe each in ``skipped``."""
         self.fs.invalidate_cache(self.path(prefix))
         try:
             found = self.fs.find(self.path(prefix), detail=True)

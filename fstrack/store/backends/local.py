@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import stat
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 from fsspec import AbstractFileSystem
 
+from fstrack.errors import StoreLinkError
 from fstrack.store.backends.base import STAGING_DIR, Backend, Entry
 from fstrack.store.objects import new_token
 from fstrack.store.transfer import parallel_copy_and_hash
 
 
 class LocalBackend(Backend):
-    """A POSIX directory (local disk or NFS): create-only by ``link(2)``, claims by ``rename(2)``."""
+    """A POSIX directory (local disk or NFS): create-only by ``link(2)``, claims by ``rename(2)``.
+
+    No symbolic link inside the root is ever followed (spec/store.md §2): every key's folders are checked with
+    ``lstat`` (once per folder and process for reads and writes, afresh before anything is deleted or moved),
+    files are opened with ``O_NOFOLLOW``, and listings leave links out, reporting them to whoever asks.
+    """
 
     name = "local"
     concurrent_io = False
@@ -24,10 +32,56 @@ class LocalBackend(Backend):
     def __init__(self, fs: AbstractFileSystem, root: str, fsync: bool = False):
         super().__init__(fs, root, fsync)
         self._staging = os.path.join(self.root, STAGING_DIR)
+        self._real_dirs: set[str] = set()  # folders below the root found to be real folders, not links
+
+    def _check_dirs(self, relative_dir: str, fresh: bool = False) -> None:
+        """Refuse a folder path (relative to the root) that passes through a symbolic link. Folders that do not
+        exist yet are fine (writers create real ones); ``fresh`` ignores what earlier checks found."""
+        if not relative_dir or (not fresh and relative_dir in self._real_dirs):
+            return
+        parent, _, _name = relative_dir.rpartition("/")
+        self._check_dirs(parent, fresh)
+        try:
+            mode = os.lstat(f"{self.root}/{relative_dir}").st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        if stat.S_ISLNK(mode):
+            raise StoreLinkError(
+                f"{relative_dir} in store {self.root!r} is a symbolic link; fstrack follows no link inside a store "
+                "(move the folder back into the store, or remove the link)"
+            )
+        if stat.S_ISDIR(mode):
+            self._real_dirs.add(relative_dir)
+
+    def path(self, key: str) -> str:
+        """The local path of ``key``, once its folders are known not to pass through a link."""
+        self._check_dirs(key.rpartition("/")[0])
+        return super().path(key)
+
+    def _fresh_path(self, key: str) -> str:
+        """:meth:`path`, checking every folder again: for deletes and moves, which must never act outside."""
+        self._check_dirs(key.rpartition("/")[0], fresh=True)
+        return super().path(key)
+
+    def _open_file(self, key: str) -> int:
+        """A read-only descriptor of the regular file at ``key``; a link or anything else is refused."""
+        try:
+            fd = os.open(self.path(key), os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise StoreLinkError(
+                    f"{key} in store {self.root!r} is a symbolic link; fstrack follows no link inside a store"
+                ) from None
+            raise
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise StoreLinkError(f"{key} in store {self.root!r} is not a regular file")
+        return fd
 
     def _new_staged(self, prefix: str) -> tuple[int, str]:
         """A new file in the staging folder, mode 0666 less the process umask (shared stores stay
         readable by the team)."""
+        self._check_dirs(STAGING_DIR)
         staged = os.path.join(self._staging, f"{prefix}-{new_token()}")
         try:
             return os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), staged
@@ -83,11 +137,10 @@ class LocalBackend(Backend):
             os.rename(self.path(key), target)  # atomic: exactly one renamer finds the entry
         except FileNotFoundError:
             return None
-        with open(target, "rb") as f:
-            return f.read()
+        return self.read(claimed_key)
 
     def read(self, key: str) -> bytes:
-        with open(self.path(key), "rb") as f:
+        with os.fdopen(self._open_file(key), "rb") as f:
             return f.read()
 
     def read_many(self, keys: list[str]) -> dict[str, bytes]:
@@ -100,15 +153,25 @@ class LocalBackend(Backend):
         return found
 
     def exists(self, key: str) -> bool:
-        return os.path.exists(self.path(key))
+        try:
+            mode = os.lstat(self.path(key)).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        if stat.S_ISLNK(mode):
+            raise StoreLinkError(
+                f"{key} in store {self.root!r} is a symbolic link; fstrack follows no link inside a store"
+            )
+        return True
 
     def info(self, key: str) -> Entry:
-        st = os.stat(self.path(key))
+        st = os.lstat(self.path(key))
+        if not stat.S_ISREG(st.st_mode):
+            raise StoreLinkError(f"{key} in store {self.root!r} is not a regular file")
         return Entry(key, st.st_size, st.st_mtime)
 
     def delete(self, key: str) -> None:
         try:
-            os.unlink(self.path(key))
+            os.unlink(self._fresh_path(key))  # removes a link itself, never what it points at
         except FileNotFoundError:
             pass
 
@@ -130,10 +193,12 @@ class LocalBackend(Backend):
         self._link_into_place(staged_path, key)
 
     def download(self, key: str, local_path: str) -> None:
-        shutil.copyfile(self.path(key), local_path)
+        with os.fdopen(self._open_file(key), "rb") as source, open(local_path, "wb") as target:
+            shutil.copyfileobj(source, target)
 
     def download_hashing(self, key: str, local_path: str, size_hint: int | None = None) -> tuple[str, int]:
         """The kernel copies the object while a second thread hashes it."""
+        os.close(self._open_file(key))  # refuses a link or anything but a regular file
         return parallel_copy_and_hash(self.path(key), local_path)
 
     def upload_hashed(self, local_path: str, key_of: Callable[[str], str]) -> tuple[str, int, bool]:
@@ -156,44 +221,67 @@ class LocalBackend(Backend):
 
     def move(self, key: str, new_key: str) -> bool:
         """``rename(2)``: atomic, the object is never under both keys."""
-        target = self.path(new_key)
+        target = self._fresh_path(new_key)
         os.makedirs(os.path.dirname(target), exist_ok=True)
         try:
-            os.rename(self.path(key), target)
+            os.rename(self._fresh_path(key), target)
         except FileNotFoundError:
             return False
         return True
 
     def copy(self, key: str, new_key: str) -> None:
         """A hard link: never replaces an existing ``new_key`` (such as a concurrent upload)."""
-        target = self.path(new_key)
+        target = self._fresh_path(new_key)
         os.makedirs(os.path.dirname(target), exist_ok=True)
         try:
-            os.link(self.path(key), target)
+            os.link(self._fresh_path(key), target, follow_symlinks=False)
         except FileExistsError:
             pass
 
     def remove_empty_dirs(self, prefix: str) -> None:
-        for directory, _dirs, _files in sorted(os.walk(self.path(prefix), topdown=False), key=lambda d: -len(d[0])):
+        top = self._fresh_path(prefix)
+        if os.path.islink(top):
+            return
+        for directory, _dirs, _files in sorted(os.walk(top, topdown=False), key=lambda d: -len(d[0])):
             try:
-                os.rmdir(directory)
+                os.rmdir(directory)  # never removes a link: rmdir(2) refuses one
             except OSError:
                 pass
 
     def _names(self, prefix: str) -> list[str]:
+        self._check_dirs(prefix)
         try:
-            return sorted(os.listdir(self.path(prefix)))
+            return sorted(os.listdir(super().path(prefix)))
         except (FileNotFoundError, NotADirectoryError):
             return []
 
-    def walk(self, prefix: str) -> Iterator[Entry]:
+    def walk(self, prefix: str, skipped: list[str] | None = None) -> Iterator[Entry]:
+        """Every regular file below ``prefix``; links (and whatever else is not a file or folder) are left out
+        and named in ``skipped``."""
         start = len(self.root) + 1
-        for directory, dirs, files in os.walk(self.path(prefix)):
+        try:
+            top = self._fresh_path(prefix)
+            if os.path.islink(top):
+                raise StoreLinkError(f"{prefix} in store {self.root!r} is a symbolic link")
+        except StoreLinkError as exc:
+            if skipped is not None:
+                skipped.append(str(exc))
+            return
+        for directory, dirs, files in os.walk(top):
+            for name in [d for d in dirs if os.path.islink(os.path.join(directory, d))]:
+                dirs.remove(name)
+                files.append(name)
             dirs.sort()
             for name in sorted(files):
                 full = os.path.join(directory, name)
+                key = full[start:].replace(os.sep, "/")
                 try:
-                    st = os.stat(full)
+                    st = os.lstat(full)
                 except FileNotFoundError:
                     continue
-                yield Entry(full[start:].replace(os.sep, "/"), st.st_size, st.st_mtime)
+                if not stat.S_ISREG(st.st_mode):
+                    if skipped is not None:
+                        what = "a symbolic link" if stat.S_ISLNK(st.st_mode) else "not a regular file"
+                        skipped.append(f"{key} in store {self.root!r} is {what}; fstrack serves regular files only")
+                    continue
+                yield Entry(key, st.st_size, st.st_mtime)

@@ -1,0 +1,114 @@
+"""Issue 13: a shared store is a multi-user system. Nothing a teammate writes into it escapes the store, runs
+code on a reader, leaks a credential or breaks the other records (real symlinks, real files, real processes)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+import fstrack
+from fstrack import Task
+from fstrack.errors import StoreError
+from fstrack.sdk import artifacts, current
+from fstrack.store.fsck import fsck
+from fstrack.store.store import open_store
+
+
+@pytest.fixture
+def local_store(tmp_path, monkeypatch):
+    """A local store set as the process's store, with a private artifact cache."""
+    url = str(tmp_path / "store")
+    monkeypatch.setenv("FSTRACK_CACHE_DIR", str(tmp_path / "cache"))
+    artifacts.set_cache_dir(None)
+    fstrack.set_store(url)
+    current.main = None
+    yield open_store(url)
+    current.main = None
+
+
+def _age(folder: Path, seconds: float) -> None:
+    old = time.time() - seconds
+    for path in [folder, *folder.rglob("*")]:
+        os.utime(path, (old, old), follow_symlinks=False)
+
+
+# -- items 1 and 2: links inside a local store ----------------------------------------------------------------------
+def test_gc_never_deletes_through_a_symlinked_staging_folder(local_store, tmp_path, cli):
+    """Item 1: ``tmp`` replaced by a link to a folder of old files; ``fstrack gc`` deletes none of them."""
+    precious = tmp_path / "precious"
+    (precious / "deep").mkdir(parents=True)
+    (precious / "notes.txt").write_text("keep me")
+    (precious / "deep" / "thesis.tex").write_text("keep me too")
+    _age(precious, 3 * 86400)
+    staging = Path(local_store.backend.root) / "tmp"
+    if staging.exists():
+        staging.rmdir()
+    staging.symlink_to(precious)
+    result = cli("gc", local_store.url)
+    assert (precious / "notes.txt").read_text() == "keep me"
+    assert (precious / "deep" / "thesis.tex").read_text() == "keep me too"
+    assert "tmp" in result.stdout + result.stderr and "symbolic link" in result.stdout + result.stderr
+    assert not fsck(open_store(local_store.url, create=False)).ok
+
+
+def test_symlinked_refs_folder_is_refused_by_every_layer(local_store, tmp_path, cli):
+    """Item 2: ``refs/tasks`` moved to another folder behind a link: readers and writers refuse it with an error
+    naming it, fsck reports it, and gc refuses to run (it cannot see the roots) instead of deleting artifacts."""
+    task = Task.create(project_name="p", task_name="moved")
+    source = tmp_path / "weights.bin"
+    source.write_bytes(os.urandom(10_000))
+    task.upload_artifact("weights", str(source), wait_on_upload=True)
+    root = Path(local_store.backend.root)
+    elsewhere = tmp_path / "other-disk"
+    elsewhere.mkdir()
+    (root / "refs" / "tasks").rename(elsewhere / "tasks")
+    (root / "refs" / "tasks").symlink_to(elsewhere / "tasks")
+    _age(root / "objects", 3 * 86400)
+    objects_before = sorted(p.name for p in (root / "objects").rglob("*") if p.is_file())
+
+    result = cli("show", task.id, "--url", local_store.url)
+    assert result.returncode != 0 and "refs/tasks" in result.stderr and "symbolic link" in result.stderr
+    report = fsck(open_store(local_store.url, create=False))
+    assert any("refs/tasks" in e and "symbolic link" in e for e in report.errors), report.errors
+    result = cli("fsck", local_store.url)
+    assert result.returncode == 1 and "refs/tasks" in result.stdout + result.stderr
+    result = cli("gc", local_store.url)
+    assert result.returncode != 0 and "refs/tasks" in result.stderr
+    assert sorted(p.name for p in (root / "objects").rglob("*") if p.is_file()) == objects_before
+
+
+def test_symlinked_object_shard_is_never_written_through(local_store, tmp_path):
+    """Item 2: with ``objects/<shard>`` a link to a folder outside, a writer refuses to store an object there,
+    and fsck reports the link rather than "ok: 0 objects"."""
+    store = local_store
+    data = b"an object whose shard is a link"
+    from fstrack.store.objects import hash_bytes
+
+    shard = hash_bytes(data)[:2]
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (Path(store.backend.root) / "objects").mkdir(exist_ok=True)
+    (Path(store.backend.root) / "objects" / shard).symlink_to(outside)
+    with pytest.raises(StoreError, match=f"objects/{shard}"):
+        store.put(data)
+    assert list(outside.iterdir()) == []
+    report = fsck(store)
+    assert any(f"objects/{shard}" in e for e in report.errors), report.errors
+
+
+def test_symlinked_entry_file_is_not_read(local_store, tmp_path):
+    """A ref entry that is a link to a file outside is refused, never read."""
+    from fstrack.store.refs import Refs
+
+    refs = Refs(local_store)
+    refs.append("logs/one", {"a": 1})
+    entry = Path(local_store.backend.root) / "refs" / "logs" / "one" / ("0" * 19 + "1")
+    secret = tmp_path / "secret"
+    secret.write_bytes(entry.read_bytes())
+    entry.unlink()
+    entry.symlink_to(secret)
+    with pytest.raises(StoreError, match="symbolic link"):
+        Refs(local_store).head("logs/one")
