@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -157,7 +158,7 @@ def check_all(task: Task) -> None:
     assert arts["df_csv"].filename == "df_csv.csv.gz" and arts["df_csv"].type == "pandas"
     pd.testing.assert_frame_equal(arts["df_parquet"].get(), df)
     pd.testing.assert_frame_equal(arts["df_feather"].get(), df.reset_index(drop=True))
-    pd.testing.assert_frame_equal(arts["df_pickle"].get(), df)
+    pd.testing.assert_frame_equal(arts["df_pickle"].get(allow_pickle=True), df)
     assert (arts["np_npz"].get() == np.arange(12).reshape(3, 4)).all()
     assert (arts["np_csv"].get() == np.arange(6, dtype=float).reshape(2, 3)).all()
     png = arts["img_png"].get()
@@ -167,7 +168,7 @@ def check_all(task: Task) -> None:
     url = arts["url"]
     assert (url.url, url.type, url.size, url.hash) == ("s3://some-bucket/some/key.bin", "custom", None, None)
     assert arts["text"].get() == "hello artifact" and arts["text"].type == "string"
-    assert arts["pickled"].type == "pickle" and arts["pickled"].get() == {1, 2, 3}
+    assert arts["pickled"].type == "pickle" and arts["pickled"].get(allow_pickle=True) == {1, 2, 3}
     assert arts["custom"].get(deserialization_function=lambda b: list(b)) == [4, 5, 6]
     assert Path(arts["custom"].get()).read_bytes() == bytes([4, 5, 6])
 
@@ -539,20 +540,34 @@ class Boobytrap:
         return (Path.touch, (Path(os.environ["BOOBYTRAP"]),))
 
 
-def test_pickles_are_unpickled_only_by_get(art_store, tmp_path, monkeypatch):
+def test_pickles_are_unpickled_only_on_opt_in(art_store, tmp_path, monkeypatch):
+    """Issue 13 item 3: a teammate's pickle (and a DataFrame stored as a pickle) runs nothing on a reader unless
+    the reader opts in, per call or by setting; listing and previews never unpickle."""
+    import pandas as pd
+
     marker = tmp_path / "unpickled"
     monkeypatch.setenv("BOOBYTRAP", str(marker))
+    monkeypatch.delenv("FSTRACK_ALLOW_PICKLE", raising=False)
     task = Task.create(project_name="sec", task_name="pickle")
     task.upload_artifact("trap", Boobytrap(), wait_on_upload=True)
+    with monkeypatch.context() as hostile:  # what a hostile writer stores under a DataFrame's name
+        hostile.setattr(pd.DataFrame, "to_pickle", lambda _df, path: Path(path).write_bytes(pickle.dumps(Boobytrap())))
+        task.upload_artifact("frame", pd.DataFrame({"a": [1]}), extension_name=".pickle", wait_on_upload=True)
     loaded = Task.get_task(task_id=task.id)
     art = loaded.artifacts["trap"]
     assert art.type == "pickle" and "Boobytrap" in art.preview
     art.get_local_copy()
     repr(art)
-    assert not marker.exists(), "listing, previewing or copying an artifact never unpickles"
-    art.get()
-    assert marker.exists(), "get() unpickles: documented as running code from the store"
-    assert "runs arbitrary code" in artifacts.Artifact.get.__doc__ or "arbitrary code" in artifacts.__doc__
+    for name in ("trap", "frame"):
+        with pytest.raises(artifacts.PickleNotAllowedError, match="allow_pickle=True.*FSTRACK_ALLOW_PICKLE"):
+            Task.get_task(task_id=task.id).artifacts[name].get()
+    assert not marker.exists(), "listing, previewing, copying or a plain get() never unpickles"
+    Task.get_task(task_id=task.id).artifacts["trap"].get(allow_pickle=True)
+    assert marker.exists(), "get(allow_pickle=True) unpickles: the caller trusts the writers"
+    marker.unlink()
+    monkeypatch.setenv("FSTRACK_ALLOW_PICKLE", "1")
+    Task.get_task(task_id=task.id).artifacts["trap"].get()
+    assert marker.exists(), "the setting allows pickles for teams that trust their bucket"
 
 
 def test_names_cannot_escape(art_store, tmp_path):

@@ -112,3 +112,43 @@ def test_symlinked_entry_file_is_not_read(local_store, tmp_path):
     entry.symlink_to(secret)
     with pytest.raises(StoreError, match="symbolic link"):
         Refs(local_store).head("logs/one")
+
+
+# -- item 12: read errors name the task and the key; fsck reports every malformed entry --------------------------
+def test_a_corrupt_head_entry_is_named_by_show_log_and_history(local_store, cli):
+    task = Task.create(project_name="p", task_name="torn")
+    task.set_parameters({"lr": 0.1})
+    head = max((Path(local_store.backend.root) / "refs" / "tasks" / task.id).iterdir())
+    head.write_bytes(head.read_bytes()[:7])
+    for command in ("show", "log", "history"):
+        result = cli(command, task.id, "--url", local_store.url)
+        assert result.returncode == 2, (command, result.stdout, result.stderr)
+        assert task.id in result.stderr and head.name in result.stderr, (command, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_fsck_reports_a_folder_in_place_of_an_entry(local_store):
+    from fstrack.store.refs import Refs
+
+    refs = Refs(local_store)
+    refs.append("logs/one", {"a": 1})
+    sequence = Path(local_store.backend.root) / "refs" / "logs" / "one"
+    (sequence / ("0" * 19 + "2")).mkdir()
+    (sequence / ("0" * 18 + "10")).mkdir()
+    (sequence / ("0" * 18 + "10") / "junk").write_bytes(b"x")
+    report = fsck(local_store)
+    assert any(("0" * 19 + "2") in e for e in report.errors), report.errors
+    assert any(("0" * 18 + "10") in e for e in report.errors), report.errors
+
+
+# -- item 6: credentials are never echoed ----------------------------------------------------------------------------
+@pytest.mark.parametrize("raw", ['{"key": "AKIAEXAMPLE", "secret": "s3cr3t-value"', '["AKIAEXAMPLE", "s3cr3t-value"]'])
+def test_malformed_storage_options_are_not_echoed(tmp_path, cli, raw):
+    result = cli("ls", env={"FSTRACK_URL": str(tmp_path / "s"), "FSTRACK_STORAGE_OPTIONS": raw})
+    assert result.returncode == 2 and "FSTRACK_STORAGE_OPTIONS" in result.stderr
+    assert "s3cr3t" not in result.stderr + result.stdout and "AKIA" not in result.stderr + result.stdout
+
+
+def test_a_storage_option_without_a_key_is_not_echoed(tmp_path, cli):
+    result = cli("init", str(tmp_path / "s"), "-o", "s3cr3t-value")
+    assert result.returncode == 2 and "KEY=VALUE" in result.stderr and "s3cr3t" not in result.stderr

@@ -19,11 +19,14 @@ Command = Callable[[argparse.Namespace], int]
 
 def _storage_options(pairs: Sequence[str]) -> dict:
     options = {}
-    for pair in pairs:
+    for number, pair in enumerate(pairs, 1):
         key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise FstrackError(f"storage option {pair!r} must look like KEY=VALUE")
-        options[key] = json.loads(value) if value[:1] in "[{" or value in ("true", "false") else value
+        if not sep or not key:  # the text itself is not shown: it may be a credential
+            raise FstrackError(f"storage option #{number} (-o) must look like KEY=VALUE; it has no '=' or no key")
+        try:
+            options[key] = json.loads(value) if value[:1] in "[{" or value in ("true", "false") else value
+        except ValueError as exc:
+            raise FstrackError(f"storage option {key!r} (-o) is not valid JSON ({exc})") from None
     return options
 
 

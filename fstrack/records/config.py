@@ -85,12 +85,17 @@ def store_location() -> tuple[str, dict[str, Any]]:
     url = os.environ.get("FSTRACK_URL")
     if url:
         raw = os.environ.get("FSTRACK_STORAGE_OPTIONS", "{}")
+        hidden = "its value is not shown: it may hold credentials"
         try:
             options = json.loads(raw)
-        except ValueError as exc:
-            raise StoreError(f"FSTRACK_STORAGE_OPTIONS must be a JSON object, got {raw!r}") from exc
+        except ValueError as exc:  # the decoder's message gives a position, never the text
+            raise StoreError(
+                f"FSTRACK_STORAGE_OPTIONS must be a JSON object, and is not valid JSON ({exc}; {hidden})"
+            ) from None
         if not isinstance(options, dict):
-            raise StoreError(f"FSTRACK_STORAGE_OPTIONS must be a JSON object, got {raw!r}")
+            raise StoreError(
+                f"FSTRACK_STORAGE_OPTIONS must be a JSON object, got a {type(options).__name__} ({hidden})"
+            )
         return url, options
     config = read_config()
     if config.get("url"):
@@ -111,6 +116,15 @@ def task_page_url(task_id: str) -> str | None:
         return None
     root, sep, query = base.partition("?")
     return f"{root.rstrip('/')}/task/{task_id}" + (f"?{query}" if sep else "")
+
+
+def pickles_allowed() -> bool:
+    """Whether this user trusts every writer of their stores enough to unpickle what they stored:
+    ``FSTRACK_ALLOW_PICKLE=1`` or ``"allow_pickle": true`` in the config file (off by default; SECURITY.md)."""
+    flag = os.environ.get("FSTRACK_ALLOW_PICKLE")
+    if flag is not None:
+        return flag.strip().lower() in ("1", "true", "yes")
+    return read_config().get("allow_pickle") is True
 
 
 def get_taskdb(url: str | os.PathLike[str] | None = None, **storage_options: Any) -> TaskDB:

@@ -11,11 +11,11 @@ it, so fsck and the garbage collector see it) or in the store at the task's ``ou
 records that store's URL and the plain id; a pin sequence ``refs/outputs/<task id>`` in that store keeps
 the blob alive there). Identical bytes from any task are stored once. See spec/artifacts.md.
 
-Security: nothing here unpickles data except :meth:`Artifact.get` of a ``pickle`` artifact (or a pandas
-``.pickle`` one), which the caller asks for explicitly. **Unpickling data from a store you do not trust
-runs arbitrary code**: call ``get()`` only on artifacts of stores whose writers you trust, or use
-``get_local_copy()`` and read the file yourself. Archives are extracted only after every entry has been
-checked to stay inside the target folder.
+Security: nothing here unpickles data unless the caller opted in: :meth:`Artifact.get` of a ``pickle``
+artifact (or a pandas ``.pickle`` one) raises :class:`PickleNotAllowedError` unless ``allow_pickle=True`` or
+the user's setting (``FSTRACK_ALLOW_PICKLE=1``, ``"allow_pickle": true`` in the config file) says they trust
+every writer of the store. **Unpickling runs the code of whoever wrote the file.** Listing and previews never
+unpickle. Archives are extracted only after every entry has been checked to stay inside the target folder.
 """
 
 from __future__ import annotations
@@ -69,6 +69,10 @@ _FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 class ArtifactError(FstrackError, ValueError):
     """An artifact could not be prepared, uploaded or read."""
+
+
+class PickleNotAllowedError(ArtifactError):
+    """An artifact is a pickle and the caller did not opt in to unpickling (it runs the writer's code)."""
 
 
 class UnsafeArchiveError(ArtifactError):
@@ -739,16 +743,31 @@ class Artifact:
             if os.path.exists(partial):
                 os.unlink(partial)
 
-    def get(self, force_download: bool = False, deserialization_function: Callable[[bytes], Any] | None = None) -> Any:
+    def get(
+        self,
+        force_download: bool = False,
+        deserialization_function: Callable[[bytes], Any] | None = None,
+        allow_pickle: bool | None = None,
+    ) -> Any:
         """The artifact as a Python object: numpy array, DataFrame, PIL image, dict, str, an unpickled object, or
         ``deserialization_function(bytes)``; other types (files, archives, URLs) give a ``pathlib.Path`` to the
         local copy, as does content that fails to parse (with a warning).
 
-        **Security:** for ``pickle`` artifacts (and DataFrames stored as ``.pickle``) this unpickles the file;
-        unpickling data from an untrusted store runs arbitrary code.
+        **Security:** unpickling runs the code of whoever wrote the file. ``pickle`` artifacts (and DataFrames
+        stored as ``.pickle``) raise :class:`PickleNotAllowedError` unless ``allow_pickle=True`` or the user's
+        setting allows pickles (``FSTRACK_ALLOW_PICKLE=1``, ``"allow_pickle": true`` in the config file).
         """
         if self._object is not _NOT_SET and not force_download and deserialization_function is None:
             return self._object
+        if deserialization_function is None and self._is_pickle():
+            from fstrack.records import config
+
+            if not (config.pickles_allowed() if allow_pickle is None else allow_pickle):
+                raise PickleNotAllowedError(
+                    f"artifact {self.name!r} is a pickle: loading it runs the code of whoever stored it. If you "
+                    "trust every writer of its store, pass get(allow_pickle=True), or set FSTRACK_ALLOW_PICKLE=1 "
+                    '(or "allow_pickle": true in the fstrack config file); get_local_copy() gives the file unread'
+                )
         local = self.get_local_copy(raise_on_error=True, force_download=force_download)
         assert local is not None  # raise_on_error: a failure raised
         result: Any = _NOT_SET
@@ -765,6 +784,9 @@ class Artifact:
         if deserialization_function is None:
             self._object = result
         return result
+
+    def _is_pickle(self) -> bool:
+        return self.type == "pickle" or self.content_type == "application/pickle"
 
     def _load(self, local: str, deserialization_function: Callable[[bytes], Any] | None) -> Any:
         kind, content_type = self.type, self.content_type
