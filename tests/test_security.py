@@ -152,3 +152,42 @@ def test_malformed_storage_options_are_not_echoed(tmp_path, cli, raw):
 def test_a_storage_option_without_a_key_is_not_echoed(tmp_path, cli):
     result = cli("init", str(tmp_path / "s"), "-o", "s3cr3t-value")
     assert result.returncode == 2 and "KEY=VALUE" in result.stderr and "s3cr3t" not in result.stderr
+
+
+# -- item 4: stored HOCON is data, not a program -----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "text",
+    [
+        'a = 1\ninclude file("{secret}")',
+        'include "{secret}"',
+        'include required(file("{secret}"))',
+        'include url("file://{secret}")',
+        'INCLUDE url("http://127.0.0.1:9/x")',
+        "leak = ${{FSTRACK_TEST_SECRET}}",
+        "leak = ${{?FSTRACK_TEST_SECRET}}",
+        "FSTRACK_TEST_SECRET = ${{FSTRACK_TEST_SECRET}}",
+        "FSTRACK_TEST_SECRET = ${{?FSTRACK_TEST_SECRET}}",
+        'leak = "x"${{?FSTRACK_TEST_SECRET}}',
+    ],
+)
+def test_stored_hocon_reads_no_file_url_or_environment(local_store, tmp_path, monkeypatch, text):
+    secret_file = tmp_path / "secret.conf"
+    secret_file.write_text('aws_secret = "from-a-local-file"')
+    monkeypatch.setenv("FSTRACK_TEST_SECRET", "from-the-environment")
+    writer = Task.create(project_name="p", task_name="hocon")
+    writer.set_configuration_object("cfg", config_text=text.format(secret=secret_file))
+    reader = Task.get_task(task_id=writer.id)
+    try:
+        parsed = reader.get_configuration_object_as_dict("cfg")
+    except ValueError as exc:
+        assert "environment" in str(exc) or "include" in str(exc), exc
+        return
+    assert "from-" not in repr(parsed), parsed
+
+
+def test_stored_hocon_still_parses_ordinary_configuration(local_store):
+    text = 'base { lr = 0.1, name = "include me" }\n# include "nothing"\nrun = ${base} { lr = 0.2 }\nopt = ${?nope}'
+    writer = Task.create(project_name="p", task_name="hocon-ok")
+    writer.set_configuration_object("cfg", config_text=text)
+    parsed = Task.get_task(task_id=writer.id).get_configuration_object_as_dict("cfg")
+    assert parsed["run"] == {"lr": 0.2, "name": "include me"} and parsed["base"]["lr"] == 0.1

@@ -83,6 +83,7 @@ import itertools
 import json
 import logging
 import os
+import re
 import sys
 import threading
 import warnings
@@ -1583,15 +1584,7 @@ class ParametersMixin(ParametersHost):
             return json.loads(text)
         except ValueError:
             pass
-        try:
-            from pyhocon import ConfigFactory
-        except ImportError as exc:  # pragma: no cover - pyhocon is a dependency
-            raise ValueError("configuration text is not JSON and pyhocon (needed for HOCON) is not installed") from exc
-        try:
-            parsed = ConfigFactory.parse_string(text)
-        except Exception as exc:  # noqa: BLE001 - pyparsing errors and friends
-            raise ValueError(f"Could not parse configuration text as JSON or HOCON ({exc}):\n{text}") from None
-        return _plain_hocon(parsed)
+        return _plain_hocon(_parse_stored_hocon(text))
 
     def connect_configuration(
         self,
@@ -1810,6 +1803,57 @@ class ParametersMixin(ParametersHost):
                 raise ValueError(f"Multiple labels mapped to same model index not supported: index {index} has {names}")
             out[index] = names[0]
         return out
+
+
+#: Quoted strings and comments of a HOCON text (masked before looking for ``include``).
+_HOCON_STRINGS_AND_COMMENTS = re.compile(r'"""[\s\S]*?"""|"(?:[^"\\\n]|\\.)*"|(?:#|//)[^\n]*')
+_HOCON_INCLUDE = re.compile(r'(?<![\w.$-])include\s*(?:"|(?:required|url|file|package|classpath)\s*\()', re.I)
+
+
+def _parse_stored_hocon(text: str) -> Any:
+    """A HOCON text parsed as data only: stored configuration is written by anyone with access to the store, so
+    ``include`` (which reads local files and fetches URLs) is refused and ``${...}`` substitutes only values
+    defined in the text itself, never the reader's environment variables."""
+    from pyhocon import ConfigParser, ConfigTree
+    from pyhocon.exceptions import ConfigMissingException, ConfigSubstitutionException
+
+    class StoredConfigParser(ConfigParser):
+        @classmethod
+        def _resolve_variable(cls, config: Any, substitution: Any) -> tuple[bool, Any]:
+            try:
+                return True, config.get(substitution.variable)
+            except ConfigMissingException:
+                if substitution.optional:
+                    return False, None
+                raise ConfigSubstitutionException(
+                    f"${{{substitution.variable}}} is not defined in the text (stored configuration never reads "
+                    "environment variables)"
+                ) from None
+
+        @classmethod
+        def _fixup_self_references(cls, config: Any, accept_unresolved: bool = False) -> None:
+            if isinstance(config, ConfigTree) and config.root:
+                for key in config:
+                    if len(config.history[key]) > 1:
+                        continue
+                    for substitution in cls._find_substitutions(config.history[key][0]):
+                        if ConfigTree.parse_key(substitution.variable)[0] == key:  # would read the environment
+                            raise ConfigSubstitutionException(
+                                f"${{{substitution.variable}}} refers to itself (stored configuration never reads "
+                                "environment variables)"
+                            )
+            super()._fixup_self_references(config, accept_unresolved)
+
+    found = _HOCON_INCLUDE.search(_HOCON_STRINGS_AND_COMMENTS.sub('""', text))
+    if found:
+        raise ValueError(
+            f"configuration text uses {found.group(0).strip()!r}...: includes are not allowed in stored "
+            "configuration (they read local files and URLs on every reader)"
+        )
+    try:
+        return StoredConfigParser.parse(text)
+    except Exception as exc:  # noqa: BLE001 - pyparsing errors and friends
+        raise ValueError(f"Could not parse configuration text as JSON or HOCON ({exc})") from None
 
 
 def _plain_hocon(value: Any) -> Any:
