@@ -52,6 +52,44 @@ DEFAULT_GIT_TIMEOUT = 5.0
 #: The seed ``Task.set_random_seed(True)`` stands for (ClearML's default).
 DEFAULT_SEED = 1337
 
+#: Untracked files larger than this are left out of ``diff`` (named in ``diff_omitted``).
+MAX_UNTRACKED_FILE_BYTES = 64 * 1024
+#: Untracked files (or folders) whose name matches one of these (case-insensitive) are never captured: they
+#: usually hold credentials. ``FSTRACK_CAPTURE_UNTRACKED=0`` leaves every untracked file out.
+SECRET_FILE_PATTERNS = (
+    ".env",
+    ".env.*",
+    "*.env",
+    "*.pem",
+    "*.key",
+    "*.p12",
+    "*.pfx",
+    "*.jks",
+    "*.keystore",
+    "*.kdbx",
+    "*.asc",
+    "*.gpg",
+    "id_*",
+    "*credential*",
+    "*secret*",
+    "*.token",
+    "*_token",
+    "token.json",
+    "*password*",
+    ".netrc",
+    ".pgpass",
+    ".npmrc",
+    ".pypirc",
+    ".htpasswd",
+    ".git-credentials",
+    ".ssh",
+    ".aws",
+    ".gnupg",
+    ".docker",
+    ".kube",
+    "service-account*.json",
+)
+
 #: Marker starting the note appended to a cut diff; ``git apply`` skips such lines.
 TRUNCATION_MARKER = "# fstrack: diff truncated"
 
@@ -563,6 +601,15 @@ def _split_sections(data: bytes) -> list[bytes]:
     return [data[a:b] for a, b in zip(starts, starts[1:] + [len(data)])]
 
 
+def _looks_secret(relative_path: str) -> bool:
+    """Whether any part of an untracked path matches :data:`SECRET_FILE_PATTERNS`."""
+    import fnmatch
+
+    return any(
+        fnmatch.fnmatch(part, pattern) for part in relative_path.lower().split("/") for pattern in SECRET_FILE_PATTERNS
+    )
+
+
 def _diff(
     git: _Git,
     root: str,
@@ -579,15 +626,22 @@ def _diff(
     import tempfile
 
     omitted: list[tuple[str, str]] = []  # (path, why)
-    # untracked files: include the small ones, in order, while they fit the budget
+    # untracked files: include the small ones that do not look like secrets, in order, while they fit the budget
     budget = max_bytes
     add: list[str] = []
+    capture_untracked = os.environ.get("FSTRACK_CAPTURE_UNTRACKED", "1").strip().lower() not in ("0", "false", "no")
     for rel in untracked:
+        if not capture_untracked:
+            omitted.append((rel, "untracked (FSTRACK_CAPTURE_UNTRACKED=0)"))
+            continue
+        if _looks_secret(rel):
+            omitted.append((rel, "untracked, may hold credentials"))
+            continue
         try:
             size = os.lstat(os.path.join(root, rel)).st_size
         except OSError:
             continue
-        if size > budget:
+        if size > min(budget, MAX_UNTRACKED_FILE_BYTES):
             omitted.append((rel, f"untracked, {size} bytes"))
             continue
         budget -= size
