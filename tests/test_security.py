@@ -35,7 +35,7 @@ def _age(folder: Path, seconds: float) -> None:
         os.utime(path, (old, old), follow_symlinks=False)
 
 
-# -- items 1 and 2: links inside a local store ----------------------------------------------------------------- -----
+# -- items 1 and 2: links inside a local store ---
 def test_gc_never_deletes_through_a_symlinked_staging_folder(local_store, tmp_path, cli):
     """Item 1: ``tmp`` replaced by a link to a folder of old files; ``fstrack gc`` deletes none of them."""
     precious = tmp_path / "precious"
@@ -114,7 +114,7 @@ def test_symlinked_entry_file_is_not_read(local_store, tmp_path):
         Refs(local_store).head("logs/one")
 
 
-# -- item 12: read errors name the task and the key; fsck reports every malformed entry --------------------- --------
+# -- item 12: read errors name the task and the key; fsck reports every malformed entry ---
 def test_a_corrupt_head_entry_is_named_by_show_log_and_history(local_store, cli):
     task = Task.create(project_name="p", task_name="torn")
     task.set_parameters({"lr": 0.1})
@@ -141,7 +141,7 @@ def test_fsck_reports_a_folder_in_place_of_an_entry(local_store):
     assert any(("0" * 18 + "10") in e for e in report.errors), report.errors
 
 
-# -- item 6: credentials are never echoed ----------------------------------------------------------------------- ----
+# -- item 6: credentials are never echoed ---
 @pytest.mark.parametrize("raw", ['{"key": "AKIAEXAMPLE", "secret": "s3cr3t-value"', '["AKIAEXAMPLE", "s3cr3t-value"]'])
 def test_malformed_storage_options_are_not_echoed(tmp_path, cli, raw):
     result = cli("ls", env={"FSTRACK_URL": str(tmp_path / "s"), "FSTRACK_STORAGE_OPTIONS": raw})
@@ -154,7 +154,7 @@ def test_a_storage_option_without_a_key_is_not_echoed(tmp_path, cli):
     assert result.returncode == 2 and "KEY=VALUE" in result.stderr and "s3cr3t" not in result.stderr
 
 
-# -- item 4: stored HOCON is data, not a program ------------------------------------------------------------------ --
+# -- item 4: stored HOCON is data, not a program ---
 @pytest.mark.parametrize(
     "text",
     [
@@ -193,7 +193,7 @@ def test_stored_hocon_still_parses_ordinary_configuration(local_store):
     assert parsed["run"] == {"lr": 0.2, "name": "include me"} and parsed["base"]["lr"] == 0.1
 
 
-# -- item 5: secret files stay out of the recorded diff ------------------------------------------------------------ -
+# -- item 5: secret files stay out of the recorded diff ---
 def _git(root: Path, *args: str) -> None:
     import subprocess
 
