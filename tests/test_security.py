@@ -230,3 +230,35 @@ def test_untracked_secret_files_are_not_captured(tmp_path, monkeypatch):
     monkeypatch.setenv("FSTRACK_CAPTURE_UNTRACKED", "0")
     record = capture_git(repo)
     assert "x = 1" not in record["diff"] and "helper.py" in record["diff_omitted"]
+
+
+# -- item 7: the store's credentials never reach the captured console ---
+def test_storage_option_credentials_are_scrubbed_from_captured_console(tmp_path, cli):
+    """A task started the way the agent starts one (``FSTRACK_STORAGE_OPTIONS`` in its environment) prints the
+    credentials; the console log stored for the team does not hold them."""
+    import json
+    import subprocess
+    import sys
+
+    url = str(tmp_path / "store")
+    options = {"secret_token": "s3cr3t-AKIA-value", "client_kwargs": {"aws_session_token": "sess-t0ken-value"}}
+    script = tmp_path / "leak.py"
+    script.write_text(
+        "import json, os, sys\n"
+        "from fstrack import Task\n"
+        "task = Task.init(project_name='p', task_name='leak')\n"
+        "print('options:', os.environ['FSTRACK_STORAGE_OPTIONS'])\n"
+        "print('secret', json.loads(os.environ['FSTRACK_STORAGE_OPTIONS'])['secret_token'], file=sys.stderr)\n"
+        "print('task-id', task.id)\n"
+        "task.close()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FSTRACK_")}
+    env.update(FSTRACK_URL=url, FSTRACK_STORAGE_OPTIONS=json.dumps(options), HOME=str(tmp_path))
+    done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    task_id = done.stdout.split("task-id ")[1].split()[0]
+    log = cli("log", task_id, "--url", url)
+    assert log.returncode == 0 and "options:" in log.stdout and "secret ***" in log.stdout, log.stdout
+    assert "s3cr3t" not in log.stdout and "sess-t0ken" not in log.stdout
+    stored = b"".join(p.read_bytes() for p in Path(url).rglob("*") if p.is_file())
+    assert b"s3cr3t" not in stored and b"sess-t0ken" not in stored

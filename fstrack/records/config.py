@@ -118,6 +118,34 @@ def task_page_url(task_id: str) -> str | None:
     return f"{root.rstrip('/')}/task/{task_id}" + (f"?{query}" if sep else "")
 
 
+#: Storage-option names holding a credential contain one of these (``key``, ``secret``, ``sas_token``, ...).
+CREDENTIAL_WORDS = ("key", "secret", "token", "password", "credential", "sas", "signature", "connection_string")
+
+
+def credential_values(*option_sets: Any) -> list[str]:
+    """Every credential string in the given storage options (values under a credential-like name, at any depth),
+    and in ``FSTRACK_STORAGE_OPTIONS``, longest first: what must never reach a store or a log."""
+    found: set[str] = set()
+
+    def walk(value: Any, secret: bool) -> None:
+        if isinstance(value, dict):
+            for name, inner in value.items():
+                walk(inner, secret or any(word in str(name).lower() for word in CREDENTIAL_WORDS))
+        elif isinstance(value, (list, tuple)):
+            for inner in value:
+                walk(inner, secret)
+        elif secret and isinstance(value, str) and len(value) >= 4:
+            found.add(value)
+
+    try:
+        from_environment = json.loads(os.environ.get("FSTRACK_STORAGE_OPTIONS") or "{}")
+    except ValueError:
+        from_environment = {}
+    for options in (*option_sets, from_environment):
+        walk(options, False)
+    return sorted(found, key=len, reverse=True)
+
+
 def pickles_allowed() -> bool:
     """Whether this user trusts every writer of their stores enough to unpickle what they stored:
     ``FSTRACK_ALLOW_PICKLE=1`` or ``"allow_pickle": true`` in the config file (off by default; SECURITY.md)."""

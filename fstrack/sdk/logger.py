@@ -39,7 +39,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from fstrack.errors import FstrackError
-from fstrack.records import metrics
+from fstrack.records import config, metrics
 from fstrack.records.metrics import PENDING_URL, PendingBlob
 from fstrack.sdk import current
 from fstrack.utilities import plotly_reporter
@@ -221,6 +221,8 @@ class Logger:
         self._history_default: int | None = None
         self._destination: _Destination | None = None
         self._sample_counts: dict[tuple[str, str], int] = {}
+        #: Credentials of the store (an agent hands them to task code): scrubbed from captured console text.
+        self._credentials = config.credential_values(private_task._db.store.storage_options)
 
     def __repr__(self) -> str:
         return f"<fstrack Logger of task {self._task.id}>"
@@ -293,6 +295,9 @@ class Logger:
         """Append console text (any thread; no I/O). ``stream``: "stdout", "stderr", "logging" or "report"."""
         if not isinstance(message, str):
             raise TypeError(f"console message must be a string, got {type(message).__name__}")
+        for credential in self._credentials:
+            if credential in message:
+                message = message.replace(credential, "***")
         self._writer.rows["console"].append((_now(), _level(level), stream, message))
 
     @contextmanager
