@@ -262,3 +262,60 @@ def test_storage_option_credentials_are_scrubbed_from_captured_console(tmp_path,
     assert "s3cr3t" not in log.stdout and "sess-t0ken" not in log.stdout
     stored = b"".join(p.read_bytes() for p in Path(url).rglob("*") if p.is_file())
     assert b"s3cr3t" not in stored and b"sess-t0ken" not in stored
+
+
+# -- item 8: one hostile record does not break the others ---
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("last_metrics", "x"),
+        ("hyperparams", [1, 2]),
+        ("hyperparams", {"Args": {"lr": 5}}),
+        ("artifacts", ["a"]),
+        ("tags", "abc"),
+        ("configuration", {"c": "text"}),
+        ("models", {"input": "x"}),
+        ("archived", "yes"),
+    ],
+)
+def test_update_task_refuses_a_malformed_field(local_store, field, value):
+    task = Task.create(project_name="p", task_name="victim")
+    with pytest.raises(ValueError, match=f"'{field}'"):
+        task.update_task({field: value})
+
+
+def test_readers_repair_a_malformed_record_and_list_the_rest(local_store, cli):
+    """A teammate's writer that skips validation (an old version, or a hand-made manifest) stores malformed
+    fields: ls lists every task, show/get_parameters work on the bad one, and a warning names it."""
+    good = Task.create(project_name="p", task_name="good")
+    good.set_parameters({"lr": 0.1})
+    bad = Task.create(project_name="p", task_name="bad")
+    bad._edit(lambda m: m.update(last_metrics="x", hyperparams=[1, 2], artifacts=["a"], tags="abc"))
+    result = cli("ls", "--url", local_store.url)
+    assert result.returncode == 0, result.stderr
+    assert good.id in result.stdout and bad.id in result.stdout
+    assert bad.id in result.stderr and "last_metrics" in result.stderr
+    result = cli("show", good.id, "--url", local_store.url)
+    assert result.returncode == 0 and "lr" in result.stdout and not result.stderr, result.stderr
+    result = cli("show", bad.id, "--url", local_store.url)
+    assert result.returncode == 0 and "hyperparams" in result.stderr and bad.id in result.stderr
+    with pytest.warns(UserWarning, match=bad.id):
+        assert Task.get_task(task_id=bad.id).get_parameters() == {}
+
+
+# -- item 9: the CLI escapes control characters in what it prints from the store ---
+def test_cli_escapes_control_characters_from_the_store(local_store, cli):
+    forged = f"{'f' * 32}  completed    2026-01-01 00:00:00  p / forged"
+    task = Task.create(project_name="p", task_name=f"evil\n{forged}\x1b]0;pwned\x07")
+    task.add_tags(["\x1b[2Jclear", "bidi\u202eevil"])
+    task.set_parameters({"lr": "0.1\r\x1b[31mred"})
+    task.get_logger().report_text("line one\n\x1b[2J\x1b]0;title\x07cleared\rrewritten")
+    task.flush()
+    for command in (("ls",), ("show", task.id), ("history", task.id), ("log", task.id)):
+        result = cli(*command, "--url", local_store.url)
+        assert result.returncode == 0, (command, result.stderr)
+        out = result.stdout
+        assert "\x1b" not in out and "\x07" not in out and "\r" not in out and "\u202e" not in out, (command, out)
+        assert not any(line.startswith("f" * 32) for line in out.splitlines()), (command, out)
+    assert "\\x1b]0;pwned\\x07" in cli("ls", "--url", local_store.url).stdout
+    assert "line one\n" in cli("log", task.id, "--url", local_store.url).stdout  # console lines stay lines

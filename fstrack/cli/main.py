@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -50,13 +52,33 @@ def _when(timestamp: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp)) if timestamp else "-"
 
 
-def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
-    print(json.dumps(data, indent=2, default=str) if args.json else text)
+#: What a terminal would act on rather than show: C0/C1 controls (escape sequences, carriage returns,
+#: newlines), DEL, and the bidirectional overrides and line separators that reorder or split what is shown.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def escape(text: str, keep_lines: bool = False) -> str:
+    """``text`` with every control character shown as a Python-style escape (``\\x1b``, ``\\n``): text from a
+    store is written by others and must not move the cursor, rewrite the screen or forge lines. With
+    ``keep_lines``, newlines and tabs are kept (multi-line console text)."""
+    pattern = _CONTROL_BUT_LINES if keep_lines else _CONTROL
+    return pattern.sub(lambda m: _NAMED_ESCAPES.get(m.group(0)) or repr(m.group(0))[1:-1], text)
+
+
+def _emit(args: argparse.Namespace, data: Any, lines: Sequence[str]) -> None:
+    """Print ``data`` as JSON (which escapes control characters itself) or ``lines``, each escaped so that no
+    value from the store can start a line of its own or reach the terminal as a control sequence."""
+    if args.json:
+        print(json.dumps(data, indent=2, default=str))
+    else:
+        print("\n".join(escape(line) for line in lines))
 
 
 def cmd_init(args: argparse.Namespace) -> int:
     store = _open(args, create=True)
-    _emit(args, {"url": store.url, "backend": store.backend.name}, f"fstrack store ready at {store.url}")
+    _emit(args, {"url": store.url, "backend": store.backend.name}, [f"fstrack store ready at {store.url}"])
     return 0
 
 
@@ -75,7 +97,7 @@ def cmd_fsck(args: argparse.Namespace) -> int:
         f"{'ok' if report.ok else 'CORRUPT'}: {report.objects} objects, {report.refs} ref entries checked, "
         f"{len(report.errors)} errors",
     ]
-    _emit(args, summary, "\n".join(lines))
+    _emit(args, summary, lines)
     return 0 if report.ok else 1
 
 
@@ -85,7 +107,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
     _use_store(args)
     if args.projects:
         names = [dict(p) for p in Task.get_projects()]
-        _emit(args, names, "\n".join(p["name"] for p in names) if names else "no projects")
+        _emit(args, names, [p["name"] for p in names] if names else ["no projects"])
         return 0
     task_filter = {"status": args.status} if args.status else None
     tasks = Task.get_tasks(
@@ -103,7 +125,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
         + _last_metrics(r)
         for r in rows
     ]
-    _emit(args, rows, "\n".join(lines) if rows else "no tasks")
+    _emit(args, rows, lines if rows else ["no tasks"])
     return 0
 
 
@@ -181,7 +203,7 @@ def cmd_show(args: argparse.Namespace) -> int:
             "models": models,
             "status_history": [{"time": when, "status": status} for when, status in statuses],
         },
-        "\n".join(lines),
+        lines,
     )
     return 0
 
@@ -204,7 +226,7 @@ def cmd_log(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps({**row, "timestamp": row["timestamp"].isoformat()}), flush=True)
         else:
-            text = row["message"]
+            text = escape(row["message"], keep_lines=True)
             print(text if text.endswith("\n") else text + "\n", end="", flush=args.follow)
     return 0
 
@@ -225,7 +247,7 @@ def cmd_history(args: argparse.Namespace) -> int:
             f"changed: {', '.join(changed) if before else '(created)'}"
         )
         before = manifest
-    _emit(args, chain, "\n".join(lines))
+    _emit(args, chain, lines)
     return 0
 
 
@@ -242,7 +264,10 @@ def cmd_clone(args: argparse.Namespace) -> int:
     _emit(
         args,
         result,
-        f"cloned {args.task} -> {clone.id} ({clone.name})" + (f", queued in {args.enqueue!r}" if args.enqueue else ""),
+        [
+            f"cloned {args.task} -> {clone.id} ({clone.name})"
+            + (f", queued in {args.enqueue!r}" if args.enqueue else "")
+        ],
     )
     return 0
 
@@ -252,7 +277,7 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
 
     _use_store(args)
     result = Task.enqueue(args.task, queue_name=args.queue, force=args.force)
-    _emit(args, result, f"task {args.task} queued in {args.queue!r}")
+    _emit(args, result, [f"task {args.task} queued in {args.queue!r}"])
     return 0
 
 
@@ -261,7 +286,7 @@ def cmd_dequeue(args: argparse.Namespace) -> int:
 
     _use_store(args)
     result = Task.dequeue(args.task)
-    _emit(args, result, f"task {args.task} dequeued (back to draft)")
+    _emit(args, result, [f"task {args.task} dequeued (back to draft)"])
     return 0
 
 
@@ -271,7 +296,7 @@ def cmd_queues(args: argparse.Namespace) -> int:
     queues = Queues(_open(args))
     rows = [dict(q, pending=len(queues.pending(q["id"]))) for q in queues.all()]
     lines = [f"{'QUEUE':24} {'ID':32}  PENDING"] + [f"{q['name']:24} {q['id']}  {q['pending']}" for q in rows]
-    _emit(args, rows, "\n".join(lines) if rows else "no queues")
+    _emit(args, rows, lines if rows else ["no queues"])
     return 0
 
 
@@ -307,7 +332,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     ]
     lines = [f"{'':14} {'NAME':40} {a.id[:8]:>20} {b.id[:8]:>20}"]
     lines += [f"{r['kind']:14} {r['name']:40} {str(r['a']):>20} {str(r['b']):>20}" for r in rows]
-    _emit(args, rows, "\n".join(lines) if rows else "no differences")
+    _emit(args, rows, lines if rows else ["no differences"])
     return 0
 
 
@@ -316,7 +341,7 @@ def cmd_config(args: argparse.Namespace) -> int:
         path = config.write_config(
             {**config.read_config(), "url": args.set_url, "storage_options": _storage_options(args.option)}
         )
-        _emit(args, {"config": path, "url": args.set_url}, f"default store set to {args.set_url} in {path}")
+        _emit(args, {"config": path, "url": args.set_url}, [f"default store set to {args.set_url} in {path}"])
         return 0
     if args.set_ui_url is not None:
         path = config.write_config({**config.read_config(), "ui_url": args.set_ui_url or None})
@@ -326,13 +351,12 @@ def cmd_config(args: argparse.Namespace) -> int:
         return 0
     url, options = config.store_location()
     shown = {
-        k: ("***" if any(s in k.lower() for s in ("secret", "key", "token", "password", "credential")) else v)
-        for k, v in options.items()
+        k: ("***" if any(word in k.lower() for word in config.CREDENTIAL_WORDS) else v) for k, v in options.items()
     }
     _emit(
         args,
         {"url": url, "storage_options": shown, "config": config.config_path(), "offline": config.is_offline()},
-        f"store:   {url}\noptions: {shown or '-'}\nconfig:  {config.config_path()}",
+        [f"store:   {url}", f"options: {shown or '-'}", f"config:  {config.config_path()}"],
     )
     return 0
 
@@ -349,9 +373,9 @@ def cmd_gc(args: argparse.Namespace) -> int:
             **{**options, **_storage_options(args.option)},
         )
     except GCBusyError as exc:
-        print(f"fstrack: {exc}", file=sys.stderr)
+        print(escape(f"fstrack: {exc}"), file=sys.stderr)
         return 1
-    _emit(args, report, report["text"])
+    _emit(args, report, report["text"].split("\n"))
     return 0
 
 
@@ -394,7 +418,11 @@ def cmd_scalars(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(shown.to_pylist(), default=str, indent=2))
         return 0
-    print(shown.to_pandas().to_string(index=False) if shown.num_rows else "no scalars")
+    frame = shown.to_pandas()
+    for column in frame.columns:
+        if frame[column].dtype == object or str(frame[column].dtype) == "category":
+            frame[column] = frame[column].astype(str).map(escape)
+    print(frame.to_string(index=False) if shown.num_rows else "no scalars")
     if args.limit and table.num_rows > args.limit:
         print(f"... {table.num_rows - args.limit} more rows (--limit 0 for all, --csv/--parquet to export)")
     return 0
@@ -429,9 +457,9 @@ def cmd_sync(args: argparse.Namespace) -> int:
             if args.json:
                 print(json.dumps(round_summary), flush=True)
             elif round_summary.get("round") == "failed":
-                print(f"fstrack: round failed, retrying: {'; '.join(round_summary['errors'])}", file=sys.stderr)
+                print(escape(f"fstrack: round failed, retrying: {'; '.join(round_summary['errors'])}"), file=sys.stderr)
             elif round_summary.get("objects_copied") or round_summary.get("refs_appended"):
-                print(_sync_text(round_summary), flush=True)
+                print(escape(_sync_text(round_summary), keep_lines=True), flush=True)
 
         totals = sync.watch(args.src, args.dst, interval=args.interval, on_push=each, **common)
         if not args.json:
@@ -440,7 +468,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     summary = (sync.push if args.command == "push" else sync.pull)(args.src, args.dst, dry_run=args.dry_run, **common)
     if show is not None:
         show(None)
-    _emit(args, summary, _sync_text(summary))
+    _emit(args, summary, _sync_text(summary).split("\n"))
     return 1 if summary["errors"] or summary["conflicts"] else 0
 
 
@@ -634,6 +662,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message: Warning | str, category: type[Warning], *_where: Any, **_more: Any) -> None:
+    """A warning as one escaped line (``--debug`` keeps Python's format, with the source line)."""
+    text = str(message).removeprefix("fstrack: ")
+    print(f"fstrack: warning: {escape(text)}", file=sys.stderr)
+
+
 #: Commands that parse their own arguments (``fstrack agent --help``).
 _SELF_PARSED = {"agent": "main_agent", "abort": "main_abort", "watchdog": "main_watchdog"}
 
@@ -646,6 +680,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return getattr(agent, _SELF_PARSED[argv[0]])(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not args.debug:
+        warnings.showwarning = _show_warning
     try:
         return args.handler(args)
     except KeyboardInterrupt:
@@ -658,5 +694,5 @@ def main(argv: Sequence[str] | None = None) -> int:
             if isinstance(exc, (FstrackError, LookupError, ValueError, OSError)) and str(exc)
             else f"{type(exc).__name__}: {exc}"
         )
-        print(f"fstrack: error: {message}", file=sys.stderr)
+        print(f"fstrack: error: {escape(message)}", file=sys.stderr)
         return 2

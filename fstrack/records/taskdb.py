@@ -30,7 +30,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from fstrack.errors import FstrackError, InvalidNameError
+from fstrack.errors import CorruptObjectError, FstrackError, InvalidNameError
+from fstrack.records.fields import repair_fields
 from fstrack.store.objects import DocId, pack, unpack
 from fstrack.store.refs import Refs, encode_name
 from fstrack.store.store import Store
@@ -115,9 +116,10 @@ class Kind:
     summarize: Callable[[dict[str, Any]], dict[str, Any]]  # manifest -> summary
     not_found: type[Exception]  # raised for a missing (or deleted, or malformed) id
     cache_suffix: str = ""  # suffix of the machine-local summary cache file
+    repair: Callable[[dict, str], dict] | None = None  # readers' fix of malformed fields (record, its name)
 
 
-TASK_KIND = Kind("task", TASKS_REF, INDEX_DIR, summarize, TaskNotFoundError)
+TASK_KIND = Kind("task", TASKS_REF, INDEX_DIR, summarize, TaskNotFoundError, repair=repair_fields)
 
 
 class _Unchanged(Exception):
@@ -170,7 +172,17 @@ class TaskDB:
         if data is None:
             data = self.store.get(doc_id)
             self._remember(doc_id, data)
-        manifest: dict[str, Any] = unpack(data)
+        try:
+            manifest: dict[str, Any] = unpack(data)
+        except Exception as exc:
+            raise CorruptObjectError(
+                f"{self.kind.name} manifest {doc_id} in store {self.store.url!r} does not decode ({exc}); "
+                "run fstrack fsck"
+            ) from None
+        if not isinstance(manifest, dict):
+            raise CorruptObjectError(f"{self.kind.name} manifest {doc_id} in store {self.store.url!r} is not a map")
+        if self.kind.repair is not None:
+            self.kind.repair(manifest, f"{self.kind.name} {manifest.get('id')} in store {self.store.url}")
         return manifest
 
     def _remember(self, doc_id: str, data: bytes) -> None:
@@ -297,7 +309,18 @@ class TaskDB:
         missing = [f"{index_dir}/{n}" for n in wanted if n not in self._records]
         if missing:
             for key, data in self.store.backend.read_many(missing).items():
-                self._records[key.rsplit("/", 1)[-1]] = unpack(data)
+                try:
+                    record = unpack(data)
+                    if not isinstance(record, dict):
+                        raise ValueError(f"a {type(record).__name__}, not a map")
+                except Exception as exc:  # noqa: BLE001 - one bad summary must not hide the other tasks
+                    problem = f"fstrack: {key} in store {self.store.url} is malformed ({exc}); skipped"
+                    warnings.warn(problem, stacklevel=2)
+                    wanted.discard(key.rsplit("/", 1)[-1])
+                    continue
+                if self.kind.repair is not None:
+                    self.kind.repair(record, f"{self.kind.name} {record.get('id')} ({key}) in store {self.store.url}")
+                self._records[key.rsplit("/", 1)[-1]] = record
             self._save_cache(wanted)
         for stale in set(self._records) - wanted:
             del self._records[stale]

@@ -31,6 +31,7 @@ from fstrack.capture import execution, frameworks
 from fstrack.dispatch.queues import Queues
 from fstrack.errors import FstrackError, InvalidNameError
 from fstrack.records import config, metrics, query
+from fstrack.records.fields import field_problems
 from fstrack.records.lifecycle import (
     TRANSITIONS,
     InvalidTransitionError,
@@ -149,6 +150,9 @@ def _check_task_data(db: TaskDB, data: dict) -> None:
         raise ValueError(f"cannot update fields {sorted(managed)} (managed by fstrack)")
     if "name" in data and (not isinstance(data["name"], str) or not data["name"].strip()):
         raise InvalidNameError(f"task name must be a non-empty string, got {data['name']!r}")
+    problems = field_problems(data)
+    if problems:
+        raise ValueError(f"task data refused: {'; '.join(problems)} (spec/tasks.md §4 gives each field's shape)")
     if "type" in data:
         check_task_type(data["type"])
     if "status" in data and data["status"] not in TRANSITIONS:
