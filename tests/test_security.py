@@ -319,3 +319,36 @@ def test_cli_escapes_control_characters_from_the_store(local_store, cli):
         assert not any(line.startswith("f" * 32) for line in out.splitlines()), (command, out)
     assert "\\x1b]0;pwned\\x07" in cli("ls", "--url", local_store.url).stdout
     assert "line one\n" in cli("log", task.id, "--url", local_store.url).stdout  # console lines stay lines
+
+
+# -- item 10: the local artifact cache is handed out read-only and re-verified ---
+def test_editing_a_cached_copy_changes_no_later_reader(local_store, tmp_path):
+    import stat
+
+    source = tmp_path / "weights.bin"
+    source.write_bytes(b"trained weights " * 1000)
+    first = Task.create(project_name="p", task_name="a")
+    second = Task.create(project_name="p", task_name="b")
+    first.upload_artifact("w", str(source), wait_on_upload=True)
+    second.upload_artifact("w", str(source), wait_on_upload=True)  # same bytes: one cache entry
+    handed_out = Path(Task.get_task(task_id=first.id).artifacts["w"].get_local_copy())
+    assert not handed_out.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH), "handed out read-only"
+    handed_out.chmod(0o644)  # a user (or root, who ignores modes) writes to it anyway
+    handed_out.write_bytes(b"poisoned")
+    again = Path(Task.get_task(task_id=second.id).artifacts["w"].get_local_copy())
+    assert again.read_bytes() == b"trained weights " * 1000
+    assert Task.get_task(task_id=first.id).artifacts["w"].get().read_bytes() == b"trained weights " * 1000
+
+
+def test_editing_an_extracted_folder_is_undone_before_it_is_handed_out_again(local_store, tmp_path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "a.txt").write_text("alpha")
+    task = Task.create(project_name="p", task_name="folder")
+    task.upload_artifact("data", str(folder), wait_on_upload=True)
+    extracted = Path(Task.get_task(task_id=task.id).artifacts["data"].get_local_copy())
+    (extracted / "a.txt").chmod(0o644)
+    (extracted / "a.txt").write_text("poisoned")
+    (extracted / "extra.txt").write_text("planted")
+    again = Path(Task.get_task(task_id=task.id).artifacts["data"].get_local_copy())
+    assert (again / "a.txt").read_text() == "alpha" and not (again / "extra.txt").exists()

@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 import blake3
 
 from fstrack.errors import FstrackError, InvalidNameError
+from fstrack.sdk import local_cache
 from fstrack.store.objects import BlobId, ObjectId
 from fstrack.store.refs import Refs
 from fstrack.store.store import Store, object_key, open_store, put_local_file
@@ -690,16 +691,20 @@ class Artifact:
     ) -> str | None:
         """A local path to the artifact's file (an extracted folder for an archive when ``extract_archive``).
 
-        Copies are cached by content hash (``cache_dir``): a second call reads nothing from the store. An
-        archive holding entries that escape the folder is refused with :class:`UnsafeArchiveError`.
+        Copies are cached by content hash (``cache_dir``) and shared by every artifact with the same bytes, so
+        they are handed out read-only; a cached copy changed anyway is verified again (and downloaded again if its
+        bytes changed) before it is handed out. Copy the file before editing it. An archive holding entries that
+        escape the folder is refused with :class:`UnsafeArchiveError`.
         """
         folder = self._cache_folder()
         target = os.path.join(folder, safe_filename(self.filename))
         try:
-            if force_download or not os.path.isfile(target):
+            cached = local_cache.holds(target, self.hash) if self.hash else os.path.isfile(target)
+            if force_download or not cached:
                 os.makedirs(folder, exist_ok=True)
                 if self.hash:
                     _download_verified(self._content_store(), self.hash, target, self.size)
+                    local_cache.seal(target)
                 else:
                     self._download_url(target)
         except UnsafeArchiveError:
@@ -713,14 +718,15 @@ class Artifact:
             return None
         if extract_archive and self.type == "archive":
             extracted = os.path.join(folder, "extracted")
-            if force_download or not os.path.isdir(extracted):
+            if force_download or not local_cache.tree_unchanged(extracted):
                 staging = tempfile.mkdtemp(prefix=".extracting-", dir=folder)
                 try:
                     safe_extract(target, staging)
-                    if force_download and os.path.isdir(extracted):
+                    if os.path.isdir(extracted):
                         shutil.rmtree(extracted, ignore_errors=True)
                     try:
                         os.rename(staging, extracted)
+                        local_cache.seal_tree(extracted)
                     except OSError:  # another process extracted it first
                         pass
                 finally:

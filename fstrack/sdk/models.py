@@ -47,7 +47,7 @@ from fstrack.errors import FstrackError, InvalidNameError
 from fstrack.records import config, query
 from fstrack.records.modeldb import MODEL_KIND, ModelNotFoundError, check_model_id
 from fstrack.records.taskdb import Kind, TaskDB, check_project_name, project_id
-from fstrack.sdk import current
+from fstrack.sdk import current, local_cache
 from fstrack.store.objects import BlobId, hash_bytes, hash_stream
 from fstrack.store.store import Store, object_key
 
@@ -304,28 +304,25 @@ def _cached_object(store: Store, digest: str, file_name: str | None, size: int |
     """A local copy of object ``digest`` named ``file_name`` (downloaded once; verified by the store)."""
     folder = os.path.join(_object_cache_dir(digest), "files")
     path = os.path.join(folder, _safe_file_name(file_name))
-    if not force and os.path.isfile(path) and (size is None or os.path.getsize(path) == size):
+    if not force and local_cache.holds(path, digest):
         return path
     if not force and os.path.isdir(folder):  # the same bytes cached under another name: no download
         for other in os.listdir(folder):
             source = os.path.join(folder, other)
-            if (
-                other != os.path.basename(path)
-                and os.path.isfile(source)
-                and not other.startswith(".")
-                and (size is None or os.path.getsize(source) == size)
-            ):
+            if other != os.path.basename(path) and not other.startswith(".") and local_cache.holds(source, digest):
                 try:
                     os.link(source, path)
                 except FileExistsError:
                     pass
                 except OSError:
                     shutil.copyfile(source, path)
+                local_cache.seal(path)
                 return path
     from fstrack.store.gc import fetch_object
 
     os.makedirs(folder, exist_ok=True)
     fetch_object(store, digest, path)  # verified, atomic; finds objects a collection moved to the trash
+    local_cache.seal(path)
     return path
 
 
