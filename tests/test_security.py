@@ -352,3 +352,29 @@ def test_editing_an_extracted_folder_is_undone_before_it_is_handed_out_again(loc
     (extracted / "extra.txt").write_text("planted")
     again = Path(Task.get_task(task_id=task.id).artifacts["data"].get_local_copy())
     assert (again / "a.txt").read_text() == "alpha" and not (again / "extra.txt").exists()
+
+
+# -- item 11: folder artifacts follow the documented link rule and say what they left out ---
+def test_folder_artifact_links_follow_the_rule_and_are_reported(local_store, tmp_path):
+    outside = tmp_path / "outside"
+    (outside / "deep").mkdir(parents=True)
+    (outside / "id_rsa").write_text("private key")
+    (outside / "deep" / "more.txt").write_text("more outside")
+    folder = tmp_path / "dataset"
+    (folder / "real").mkdir(parents=True)
+    (folder / "real" / "a.txt").write_text("alpha")
+    (folder / "shards").symlink_to(outside / "deep")  # a linked sub-folder outside: left out, reported
+    (folder / "key").symlink_to(outside / "id_rsa")  # a file link outside: left out, reported
+    (folder / "alias.txt").symlink_to("real/a.txt")  # a link inside the folder: followed
+    (folder / "loop").symlink_to(".")  # back into the folder: left out
+    task = Task.create(project_name="p", task_name="links")
+    with pytest.warns(UserWarning, match="3 symbolic link") as caught:
+        task.upload_artifact("data", str(folder), wait_on_upload=True)
+    message = str(caught[0].message)
+    assert "shards" in message and "key" in message and "loop" in message
+    art = Task.get_task(task_id=task.id).artifacts["data"]
+    assert "shards - symbolic link, left out" in art.preview
+    got = Path(art.get_local_copy())
+    stored = sorted(p.relative_to(got).as_posix() for p in got.rglob("*") if p.is_file())
+    assert stored == ["alias.txt", "real/a.txt"]
+    assert (got / "alias.txt").read_text() == "alpha"

@@ -440,8 +440,15 @@ def _prepare_path(name: str, path: pathlib.Path, preview: Any, delete_after_uplo
         folder, wildcard = path.parent, path.name
     if not folder.is_dir() or not folder.parts:
         raise ArtifactError(f"artifact file or folder {str(path)!r} not found")
-    files = [f for f in folder.rglob(wildcard) if f.is_file()]
-    return _archive(
+    files, left_out = _folder_files(folder, wildcard)
+    if left_out:
+        warnings.warn(
+            f"fstrack: artifact {name!r}: {len(left_out)} symbolic link(s) left out of {str(folder)!r} (they lead "
+            f"outside the folder, or back into a folder already stored): {', '.join(left_out[:5])}"
+            + (" ..." if len(left_out) > 5 else ""),
+            stacklevel=4,
+        )
+    prepared = _archive(
         files,
         folder,
         name,
@@ -449,6 +456,42 @@ def _prepare_path(name: str, path: pathlib.Path, preview: Any, delete_after_uplo
         f"Archive content {(folder / wildcard).as_posix()}:",
         preview,
     )
+    if left_out and preview is None:
+        prepared.preview = _cut_preview(
+            prepared.preview + "".join(f"{link} - symbolic link, left out\n" for link in left_out)
+        )
+    return prepared
+
+
+def _folder_files(folder: pathlib.Path, wildcard: str) -> tuple[list[pathlib.Path], list[str]]:
+    """The files below ``folder`` whose name matches ``wildcard``, and the symbolic links left out.
+
+    The rule (spec/artifacts.md): a link is followed only if it resolves inside ``folder`` and does not lead back
+    into a folder already walked; any other link (to a file or a folder) is left out and named.
+    """
+    import fnmatch
+
+    root = os.path.realpath(folder)
+    walked = {root}
+    files: list[pathlib.Path] = []
+    left_out: list[str] = []
+    pending = [str(folder)]
+    while pending:
+        directory = pending.pop()
+        with os.scandir(directory) as entries:
+            for entry in sorted(entries, key=lambda e: e.name):
+                if entry.is_symlink():
+                    target = os.path.realpath(entry.path)
+                    inside = target == root or target.startswith(root + os.sep)
+                    if not inside or (os.path.isdir(target) and target in walked):
+                        left_out.append(os.path.relpath(entry.path, folder))
+                        continue
+                if entry.is_dir():
+                    walked.add(os.path.realpath(entry.path))
+                    pending.append(entry.path)
+                elif entry.is_file() and fnmatch.fnmatch(entry.name, wildcard):
+                    files.append(pathlib.Path(entry.path))
+    return files, left_out
 
 
 def _prepare_numpy(name: str, array: Any, preview: Any, extension_name: str | None, auto_pickle: bool) -> _Prepared:
