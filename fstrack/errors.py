@@ -45,3 +45,20 @@ class StoreLinkError(StoreError):
 
 class CorruptRefError(FstrackError):
     """A ref sequence entry does not decode; the message names the entry's key and the store."""
+
+
+class UnstorableTextError(FstrackError, ValueError):
+    """Text that cannot be encoded as UTF-8 (a lone surrogate, e.g. from bytes decoded with ``surrogateescape``)."""
+
+
+def check_text(text: str, what: str) -> str:
+    """``text``, or :class:`UnstorableTextError` naming it if it cannot be stored (is not encodable as UTF-8)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise UnstorableTextError(
+            f"{what} {text!r:.80} cannot be stored: it holds {text[exc.start : exc.end]!r} at position {exc.start}, "
+            "which is not valid Unicode (a lone surrogate, as os.fsdecode makes of bytes that are not UTF-8); "
+            "fstrack stores text as UTF-8"
+        ) from None
+    return text

@@ -378,3 +378,138 @@ def test_folder_artifact_links_follow_the_rule_and_are_reported(local_store, tmp
     stored = sorted(p.relative_to(got).as_posix() for p in got.rglob("*") if p.is_file())
     assert stored == ["alias.txt", "real/a.txt"]
     assert (got / "alias.txt").read_text() == "alpha"
+
+
+# -- also: read-only commands never create a store; ~user paths; the gc lock; --url everywhere; exit codes ---
+@pytest.mark.parametrize(
+    "command", [("ls",), ("show", "0" * 32), ("log", "0" * 32), ("history", "0" * 32), ("queues",), ("fsck",)]
+)
+def test_read_only_commands_never_create_a_store(tmp_path, cli, command):
+    typo = tmp_path / "typo"
+    result = cli(*command, "--url", str(typo))
+    assert result.returncode == 2 and "no fstrack store" in result.stderr and str(typo) in result.stderr
+    assert not typo.exists()
+
+
+def test_abort_on_a_missing_store_creates_nothing_and_exits_2(tmp_path, cli):
+    typo = tmp_path / "typo"
+    result = cli("abort", "0" * 32, "--url", str(typo))
+    assert result.returncode == 2 and not typo.exists()
+
+
+def test_abort_of_an_unknown_task_exits_2_like_every_error(local_store, cli):
+    result = cli("abort", "0" * 32, "--url", local_store.url)
+    assert result.returncode == 2 and "0" * 32 in result.stderr
+
+
+@pytest.mark.servers
+def test_read_only_commands_never_create_a_store_on_s3(location_factory, cli):
+    loc = location_factory("s3")
+    typo = loc.url.rstrip("/") + "-typo"
+    options = [arg for key, value in loc.storage_options.items() for arg in ("-o", f"{key}={_option(value)}")]
+    result = cli("ls", "--url", typo, *options, env=loc.env)
+    assert result.returncode == 2 and "no fstrack store" in result.stderr
+    import fsspec
+
+    fs = fsspec.filesystem("s3", **loc.storage_options)
+    assert not fs.exists(typo.split("://", 1)[1] + "/fstrack.json")
+
+
+def _option(value):
+    import json
+
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def test_an_unknown_user_home_is_an_error_not_a_local_folder(tmp_path, cli):
+    import subprocess
+
+    result = subprocess.run(
+        [*__import__("workers.common", fromlist=["x"]).fstrack_command(), "init", "~nouser-xyz/store"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2 and "~nouser-xyz" in result.stderr
+    assert not (tmp_path / "~nouser-xyz").exists()
+
+
+@pytest.mark.parametrize("command", ["gc", "fsck", "init"])
+def test_store_commands_take_url_as_an_option_too(tmp_path, cli, command):
+    url = str(tmp_path / "s")
+    cli("init", url)
+    result = cli(command, "--url", url, *(["--dry-run"] if command == "gc" else []))
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.slow
+def test_a_sigkilled_gc_does_not_block_the_next_one(local_store, tmp_path, cli):
+    """The lock of a collector killed with SIGKILL on this machine is detected as dead at once; a lock held by a
+    live-looking process elsewhere needs --break-lock."""
+    import signal
+    import subprocess
+    import sys
+
+    from fstrack.store.gc import LOCK_KEY, _Lock
+
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from fstrack.store.store import open_store\n"
+            "from fstrack.store.gc import _Lock\n"
+            "_Lock(open_store(sys.argv[1], create=False)).acquire()\n"
+            "print('locked', flush=True)\n"
+            "time.sleep(600)\n",
+            local_store.url,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        busy = cli("gc", local_store.url)
+        assert busy.returncode == 1 and "another garbage collection" in busy.stderr and "--break-lock" in busy.stderr
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=60)
+    result = cli("gc", local_store.url)
+    assert result.returncode == 0, result.stderr
+    # a holder on another host (or one whose process may be alive): only --break-lock takes it
+    foreign = _Lock(local_store)
+    foreign.body = __import__("fstrack.store.objects", fromlist=["pack"]).pack({"host": "elsewhere", "pid": 1})
+    assert local_store.backend.create(LOCK_KEY, foreign.body)
+    assert cli("gc", local_store.url).returncode == 1
+    result = cli("gc", local_store.url, "--break-lock")
+    assert result.returncode == 0, result.stderr
+
+
+def test_bad_values_get_one_line_errors_naming_them(local_store):
+    from fstrack.errors import FstrackError
+
+    task = Task.create(project_name="p", task_name="ok")
+    recursive: dict = {}
+    recursive["self"] = recursive
+    deep: dict = {}
+    cursor = deep
+    for _ in range(2000):
+        cursor["k"] = {}
+        cursor = cursor["k"]
+    cases = [
+        (lambda: Task.create(project_name="p", task_name="bad\udcff"), "bad\\udcff"),
+        (lambda: task.add_tags(["tag\udcff"]), "tag\\udcff"),
+        (lambda: task.set_parameters({"lr\udcff": 1}), "lr\\udcff"),
+        (lambda: task.get_logger().report_scalar("loss\udcff", "s", 1.0, 0), "loss\\udcff"),
+        (lambda: task.connect(recursive), "'self'"),
+        (lambda: task.connect(deep, name="deep"), "deeper than"),
+        (lambda: task.connect_configuration(deep, name="deep"), "deeper than"),
+        (lambda: Task.get_tasks(task_ids="abc"), "'abc'"),
+    ]
+    for call, named in cases:
+        with pytest.raises((FstrackError, ValueError, TypeError)) as caught:
+            call()
+        assert not isinstance(caught.value, (UnicodeError, RecursionError)), caught.value
+        message = str(caught.value)
+        assert named in message and "\n" not in message, message

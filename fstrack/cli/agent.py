@@ -1008,18 +1008,22 @@ def _store_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _open_db(args: argparse.Namespace):
+def _open_db(args: argparse.Namespace, *, create: bool = False):
+    """The task database of ``--url``/``-o`` (or the configured store); only ``create`` makes a new store."""
     from fstrack.records import config
 
     options: dict[str, Any] = {}
-    for pair in args.option:
+    for number, pair in enumerate(args.option, 1):
         key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ValueError(f"storage option {pair!r} must look like KEY=VALUE")
-        options[key] = json.loads(value) if value[:1] in "[{" or value in ("true", "false") else value
+        if not sep or not key:  # the text itself is not shown: it may be a credential
+            raise ValueError(f"storage option #{number} (-o) must look like KEY=VALUE; it has no '=' or no key")
+        try:
+            options[key] = json.loads(value) if value[:1] in "[{" or value in ("true", "false") else value
+        except ValueError as exc:
+            raise ValueError(f"storage option {key!r} (-o) is not valid JSON ({exc})") from None
     if args.url:
         config.set_store(args.url, **options)
-    return config.get_taskdb()
+    return config.get_taskdb(create=create)
 
 
 def build_agent_parser(prog: str = "fstrack agent") -> argparse.ArgumentParser:
@@ -1115,7 +1119,7 @@ def main_agent(argv: Sequence[str] | None = None) -> int:
     [--window N] ...``. Returns the process exit code."""
     args = build_agent_parser().parse_args(argv)
     try:
-        db = _open_db(args)
+        db = _open_db(args, create=True)
         cfg = AgentConfig(
             queues=args.queue,
             workers=args.workers,
@@ -1191,7 +1195,7 @@ def main_abort(argv: Sequence[str] | None = None) -> int:
             was = abort(task_id, args.message)
         except (FstrackError, LookupError, ValueError, RuntimeError) as exc:
             print(f"fstrack abort: error: {exc}", file=sys.stderr)
-            code = 1
+            code = 2  # an error, as every command reports one
             continue
         print(
             json.dumps({"task": task_id, "was": was, "status": "stopped"})
@@ -1230,7 +1234,7 @@ def main_watchdog(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print actions as JSON lines")
     args = p.parse_args(argv)
     try:
-        db = _open_db(args)
+        db = _open_db(args, create=True)
         watchdog = Watchdog(
             db, stale_after=args.stale_after, grace=args.grace, repair_after=args.repair_after, judge="fstrack watchdog"
         )

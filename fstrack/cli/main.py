@@ -14,7 +14,7 @@ from typing import Any
 from fstrack.errors import FstrackError
 from fstrack.records import config
 from fstrack.store.fsck import fsck
-from fstrack.store.store import Store, open_store
+from fstrack.store.store import Store
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -32,20 +32,24 @@ def _storage_options(pairs: Sequence[str]) -> dict:
     return options
 
 
-def _use_store(args: argparse.Namespace) -> None:
-    """Make ``--url``/``-o`` (if given) the store of this command (an empty URL is an error, not the default)."""
+def _use_store(args: argparse.Namespace, *, must_exist: bool = True) -> None:
+    """Make ``--url``/``-o`` (if given) the store of this read-only command (an empty URL is an error, not the
+    default); a location holding no store is an error here: only writers create stores."""
     if args.url is not None:
         if not args.url.strip():
             raise FstrackError(
                 f"store URL must not be empty, got {args.url!r} (leave it out to use the configured store)"
             )
         config.set_store(args.url, **_storage_options(args.option))
+    if must_exist:
+        url, options = config.store_location()
+        config.get_taskdb(url, create=False, **options)
 
 
 def _open(args: argparse.Namespace, *, create: bool = False) -> Store:
-    _use_store(args)
+    _use_store(args, must_exist=False)
     url, options = config.store_location()
-    return open_store(url, create=create, **options)
+    return config.get_taskdb(url, create=create, **options).store
 
 
 def _when(timestamp: float | None) -> str:
@@ -370,6 +374,7 @@ def cmd_gc(args: argparse.Namespace) -> int:
             url,
             dry_run=args.dry_run,
             grace_seconds=DEFAULT_GRACE_SECONDS if args.grace is None else args.grace,
+            break_lock=args.break_lock,
             **{**options, **_storage_options(args.option)},
         )
     except GCBusyError as exc:
@@ -522,6 +527,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text)
         if positional_url:
             sub.add_argument("url", nargs="?", help="store URL or path (default: the configured store)")
+            sub.add_argument("--url", dest="url_option", metavar="URL", help="the same, as an option")
         else:
             sub.add_argument("--url", help="store URL or path (default: the configured store)")
         sub.add_argument(
@@ -574,6 +580,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gc.add_argument("--dry-run", action="store_true", help="print what would be freed, change nothing")
     gc.add_argument("--grace", type=float, metavar="SECONDS", help="keep objects younger than this (default 1 day)")
+    gc.add_argument(
+        "--break-lock",
+        action="store_true",
+        help="take the gc lock from a collector you know is dead (one on this machine is detected without it)",
+    )
     for name, text in (
         ("agent", "run queued tasks: fstrack agent --queue NAME [--workers N] [--once]"),
         ("abort", "stop running or queued tasks: fstrack abort TASK..."),
@@ -680,6 +691,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return getattr(agent, _SELF_PARSED[argv[0]])(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
+    option = getattr(args, "url_option", None)
+    if option is not None:
+        if args.url is not None and args.url != option:
+            parser.error(f"give the store URL once: got {args.url!r} and --url {option!r}")
+        args.url = option
     if not args.debug:
         warnings.showwarning = _show_warning
     try:

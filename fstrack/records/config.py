@@ -155,14 +155,15 @@ def pickles_allowed() -> bool:
     return read_config().get("allow_pickle") is True
 
 
-def get_taskdb(url: str | os.PathLike[str] | None = None, **storage_options: Any) -> TaskDB:
-    """The (cached) task database of ``url``, or of the configured store."""
+def get_taskdb(url: str | os.PathLike[str] | None = None, *, create: bool = True, **storage_options: Any) -> TaskDB:
+    """The (cached) task database of ``url``, or of the configured store; ``create=False`` refuses a location
+    that holds no store instead of creating one there."""
     if url is None:
         url, storage_options = store_location()
     key = (os.fspath(url), json.dumps(storage_options, sort_keys=True, default=str))
     db = _opened.get(key)
     if db is None:
-        db = _opened[key] = TaskDB(open_store(url, **storage_options))
+        db = _opened[key] = TaskDB(open_store(url, create=create, **storage_options))
     return db
 
 

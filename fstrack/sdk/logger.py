@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from fstrack.errors import FstrackError
+from fstrack.errors import FstrackError, check_text
 from fstrack.records import config, metrics
 from fstrack.records.metrics import PENDING_URL, PendingBlob
 from fstrack.sdk import current
@@ -91,7 +91,7 @@ def _optional_iteration(iteration: Any) -> int:
 def _name(value: Any, what: str) -> str:
     if not isinstance(value, str):
         raise TypeError(f"{what} must be a string, got {type(value).__name__} {value!r:.80}")
-    return value
+    return check_text(value, what)
 
 
 def _history(value: Any, what: str) -> int:

@@ -342,20 +342,39 @@ def _coerce_like(value: Any, like: Any) -> Any:
 # ----------------------------------------------------------------------------------------------
 
 
+#: How deeply dicts and lists may nest in what is connected or stored as configuration.
+MAX_NESTING = 100
+
+
 def check_keys(mapping: Mapping, where: str = "dictionary") -> None:
-    """Raise :class:`UnsupportedTypeError` naming the first non-string key (nested dicts included)."""
-
-    def walk(d: Mapping, path: str) -> None:
-        for k, v in d.items():
-            if not isinstance(k, str):
-                raise UnsupportedTypeError(
-                    f"{where} key {k!r} (of type {type(k).__name__}) at {path or 'top level'} is not supported: "
-                    f"parameter names must be str; convert the keys first, e.g. {{str(k): v for k, v in d.items()}}"
-                )
-            if isinstance(v, Mapping):
-                walk(v, f"{path}{SEP}{k}" if path else k)
-
-    walk(mapping, "")
+    """Raise :class:`UnsupportedTypeError` naming the first non-string key (nested dicts included), a dict or
+    list that contains itself, or nesting deeper than :data:`MAX_NESTING`."""
+    pending: list[tuple[Any, str, tuple[int, ...]]] = [(mapping, "", ())]
+    while pending:
+        value, path, ancestors = pending.pop()
+        if id(value) in ancestors:
+            raise UnsupportedTypeError(
+                f"{where} contains itself at {path[:200]!r}: a recursive structure cannot be stored"
+            )
+        if len(ancestors) >= MAX_NESTING:
+            raise UnsupportedTypeError(
+                f"{where} nests deeper than {MAX_NESTING} levels (at {path[:120]!r}...): flatten it, or store it "
+                "as an artifact"
+            )
+        inner = (*ancestors, id(value))
+        if isinstance(value, Mapping):
+            for k, v in value.items():
+                if not isinstance(k, str):
+                    raise UnsupportedTypeError(
+                        f"{where} key {k!r} (of type {type(k).__name__}) at {path or 'top level'} is not supported: "
+                        "parameter names must be str; convert the keys first, e.g. {str(k): v for k, v in d.items()}"
+                    )
+                if isinstance(v, (Mapping, list, tuple)):
+                    pending.append((v, f"{path}{SEP}{k}" if path else k, inner))
+        else:
+            for i, v in enumerate(value):
+                if isinstance(v, (Mapping, list, tuple)):
+                    pending.append((v, f"{path}[{i}]", inner))
 
 
 def flatten_dict(a_dict: Mapping, prefix: str = "", sep: str = SEP) -> dict[str, Any]:

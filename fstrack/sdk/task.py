@@ -1594,6 +1594,11 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
         """Tasks matching the filters, newest first (all of them: there is no 500-task page limit)."""
         db = config.get_taskdb()
         if task_ids is not None:
+            if isinstance(task_ids, (str, bytes)) or not isinstance(task_ids, Iterable):
+                raise TypeError(
+                    f"task_ids must be a list of task ids, got {type(task_ids).__name__} {task_ids!r:.80}"
+                    + (f" (write task_ids=[{task_ids!r:.40}])" if isinstance(task_ids, str) else "")
+                )
             return [cls.get_task(task_id=t) for t in task_ids]
         return [
             cls(_PRIVATE, db=db, task_id=r["id"], record=r)

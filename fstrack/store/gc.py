@@ -280,12 +280,54 @@ def _follow(store: Store, links: Iterable[ObjectId], mark: _Mark) -> None:
 
 
 # -- the lock and the store's clock ----------------------------------------------------------------------------------
+def _process_namespace() -> str:
+    """What makes a pid meaningful: this machine's boot and pid namespace ("" where unknown). Two containers may
+    share a host name; a pid is compared only between processes of one boot and one pid namespace."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as f:
+            boot = f.read().strip()
+        return f"{boot}:{os.stat('/proc/self/ns/pid').st_ino}"
+    except OSError:
+        return ""
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 class _Lock:
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, break_lock: bool = False):
         self.store = store
         self.token = new_token()
-        self.body = pack({"token": self.token, "host": socket.gethostname(), "pid": os.getpid(), "time": time.time()})
+        self.break_lock = break_lock
+        self.body = pack(
+            {
+                "token": self.token,
+                "host": socket.gethostname(),
+                "namespace": _process_namespace(),
+                "pid": os.getpid(),
+                "time": time.time(),
+            }
+        )
         self.refreshed = 0.0
+
+    def _holder_dead(self, holder: Any) -> bool:
+        """Whether the lock's holder is a process of this machine (same host, boot and pid namespace) that is gone."""
+        namespace = _process_namespace()
+        return (
+            isinstance(holder, dict)
+            and bool(namespace)
+            and holder.get("host") == socket.gethostname()
+            and holder.get("namespace") == namespace
+            and isinstance(holder.get("pid"), int)
+            and not _pid_alive(holder["pid"])
+        )
 
     def acquire(self) -> None:
         backend = self.store.backend
@@ -298,12 +340,15 @@ class _Lock:
                 holder = unpack(backend.read(LOCK_KEY))
             except FileNotFoundError:
                 continue
-            if age < LOCK_STALE_SECONDS:
+            except ValueError:  # an undecodable lock: its holder cannot be told
+                holder = None
+            if age < LOCK_STALE_SECONDS and not self.break_lock and not self._holder_dead(holder):
+                who = holder if isinstance(holder, dict) else {}
                 raise GCBusyError(
-                    f"another garbage collection runs on {self.store.url!r} (host "
-                    f"{holder.get('host')!r}, pid {holder.get('pid')}, lock refreshed {age:.0f} s ago)"
+                    f"another garbage collection runs on {self.store.url!r} (host {who.get('host')!r}, pid "
+                    f"{who.get('pid')}, lock refreshed {age:.0f} s ago); if it is dead, run fstrack gc --break-lock"
                 )
-            # a dead collector's lock: exactly one breaker takes it
+            # a dead collector's lock (or one the user broke): exactly one breaker takes it
             backend.claim(LOCK_KEY, f"{GC_DIR}/broken-{new_token()}")
         raise GCBusyError(f"could not take the gc lock of {self.store.url!r}")
 
@@ -399,10 +444,13 @@ def collect(
     grace_seconds: float = DEFAULT_GRACE_SECONDS,
     dry_run: bool = False,
     allow_short_grace: bool = False,
+    break_lock: bool = False,
 ) -> GCReport:
     """One collection run on ``store``: phase 2 of every plan old enough, then phase 1 of a new plan.
 
     ``dry_run`` changes nothing and reports what a run would move to the trash now and delete for good.
+    ``break_lock`` takes the gc lock even from a live-looking holder (the user knows it is dead); a holder on this
+    machine whose process is gone is detected without it.
     """
     started = time.monotonic()
     grace = float(grace_seconds)
@@ -412,7 +460,7 @@ def collect(
             "deduplicates must commit within it"
         )
     report = GCReport(store.url, dry_run, grace)
-    lock = None if dry_run else _Lock(store)
+    lock = None if dry_run else _Lock(store, break_lock)
     if lock is not None:
         lock.acquire()
     try:
@@ -517,12 +565,15 @@ def gc_command(
     dry_run: bool = False,
     grace_seconds: float = DEFAULT_GRACE_SECONDS,
     allow_short_grace: bool = False,
+    break_lock: bool = False,
     **storage_options: Any,
 ) -> dict[str, Any]:
     """``fstrack gc URL [--dry-run] [--grace SECONDS]``: run :func:`collect` on the store at ``url`` and return
     the report as a dict (``text`` holds the human-readable summary)."""
     store = open_store(url, create=False, **storage_options)
-    report = collect(store, grace_seconds=grace_seconds, dry_run=dry_run, allow_short_grace=allow_short_grace)
+    report = collect(
+        store, grace_seconds=grace_seconds, dry_run=dry_run, allow_short_grace=allow_short_grace, break_lock=break_lock
+    )
     result = report.as_dict()
     result["text"] = format_report(report)
     return result

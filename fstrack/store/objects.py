@@ -21,7 +21,7 @@ from typing import Any, BinaryIO
 import blake3
 import msgpack
 
-from fstrack.errors import InvalidNameError
+from fstrack.errors import InvalidNameError, check_text
 
 HEX_DIGITS = 64
 DOC_EXT = 1
@@ -120,8 +120,13 @@ def _ext_hook(code: int, data: bytes) -> Any:
 
 
 def pack(document: Any) -> bytes:
-    """Encode a document as msgpack (object ids become extension values)."""
-    data: bytes = msgpack.packb(document, default=_default, strict_types=True, use_bin_type=True)
+    """Encode a document as msgpack (object ids become extension values); text that is not valid Unicode is an
+    :class:`UnstorableTextError` naming it."""
+    try:
+        data: bytes = msgpack.packb(document, default=_default, strict_types=True, use_bin_type=True)
+    except UnicodeEncodeError as exc:
+        check_text(exc.object if isinstance(exc.object, str) else str(exc.object), "text")
+        raise
     return data
 
 

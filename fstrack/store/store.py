@@ -75,7 +75,13 @@ class Store:
                 "caching layers would break the store's atomic writes"
             )
         if "://" not in url:
-            url = os.path.abspath(os.path.expanduser(url))
+            expanded = os.path.expanduser(url)
+            if expanded.startswith("~"):
+                raise StoreError(
+                    f"cannot expand {url.split('/', 1)[0]!r} in store path {url!r}: no such user "
+                    "(write ./~... for a folder named so)"
+                )
+            url = os.path.abspath(expanded)
         protocol = url.split("://", 1)[0].lower() if "://" in url else "file"
         check_protocol(protocol)
         options = dict(storage_options)
