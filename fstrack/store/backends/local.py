@@ -63,8 +63,9 @@ class LocalBackend(Backend):
         self._check_dirs(key.rpartition("/")[0], fresh=True)
         return super().path(key)
 
-    def _open_file(self, key: str) -> int:
-        """A read-only descriptor of the regular file at ``key``; a link or anything else is refused."""
+    def _open_file(self, key: str) -> tuple[int, int]:
+        """A read-only descriptor of the regular file at ``key`` and its size; a link or anything else is
+        refused."""
         try:
             fd = os.open(self.path(key), os.O_RDONLY | os.O_NOFOLLOW)
         except OSError as exc:
@@ -73,10 +74,11 @@ class LocalBackend(Backend):
                     f"{key} in store {self.root!r} is a symbolic link; fstrack follows no link inside a store"
                 ) from None
             raise
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
             os.close(fd)
             raise StoreLinkError(f"{key} in store {self.root!r} is not a regular file")
-        return fd
+        return fd, st.st_size
 
     def _new_staged(self, prefix: str) -> tuple[int, str]:
         """A new file in the staging folder, mode 0666 less the process umask (shared stores stay
@@ -140,8 +142,17 @@ class LocalBackend(Backend):
         return self.read(claimed_key)
 
     def read(self, key: str) -> bytes:
-        with os.fdopen(self._open_file(key), "rb") as f:
-            return f.read()
+        fd, size = self._open_file(key)
+        try:
+            data = os.read(fd, size + 1)  # one system call for a file that did not change since fstat
+            if len(data) == size:
+                return data
+            parts = [data]
+            while chunk := os.read(fd, 1 << 20):
+                parts.append(chunk)
+            return b"".join(parts)
+        finally:
+            os.close(fd)
 
     def read_many(self, keys: list[str]) -> dict[str, bytes]:
         found = {}
@@ -193,12 +204,13 @@ class LocalBackend(Backend):
         self._link_into_place(staged_path, key)
 
     def download(self, key: str, local_path: str) -> None:
-        with os.fdopen(self._open_file(key), "rb") as source, open(local_path, "wb") as target:
+        fd, _size = self._open_file(key)
+        with os.fdopen(fd, "rb") as source, open(local_path, "wb") as target:
             shutil.copyfileobj(source, target)
 
     def download_hashing(self, key: str, local_path: str, size_hint: int | None = None) -> tuple[str, int]:
         """The kernel copies the object while a second thread hashes it."""
-        os.close(self._open_file(key))  # refuses a link or anything but a regular file
+        os.close(self._open_file(key)[0])  # refuses a link or anything but a regular file
         return parallel_copy_and_hash(self.path(key), local_path)
 
     def upload_hashed(self, local_path: str, key_of: Callable[[str], str]) -> tuple[str, int, bool]:
