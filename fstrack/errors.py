@@ -43,7 +43,7 @@ class StoreLinkError(StoreError):
     fstrack follows no link inside a store (spec/store.md §2)."""
 
 
-class CorruptRefError(FstrackError):
+class CorruptRefError(FstrackError, ValueError):
     """A ref sequence entry does not decode; the message names the entry's key and the store."""
 
 
