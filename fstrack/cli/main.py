@@ -542,7 +542,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler)
         return sub
 
-    add("init", cmd_init, "create a store (any command creates one on first use too)", positional_url=True)
+    add("init", cmd_init, "create a store (writing a task creates one on first use too)", positional_url=True)
     add("fsck", cmd_fsck, "verify every object's hash and every ref; exits 1 on corruption", positional_url=True)
     ls = add("ls", cmd_ls, "list tasks, newest first")
     ls.add_argument("--project", help="exact project name")
