@@ -301,7 +301,8 @@ def _object_cache_dir(digest: str) -> str:
 
 
 def _cached_object(store: Store, digest: str, file_name: str | None, size: int | None, force: bool) -> str:
-    """A local copy of object ``digest`` named ``file_name`` (downloaded once; verified by the store)."""
+    """A local copy of object ``digest`` (``size`` bytes, if known) named ``file_name``: downloaded once, handed out
+    read-only and verified again if it changed (see local_cache)."""
     folder = os.path.join(_object_cache_dir(digest), "files")
     path = os.path.join(folder, _safe_file_name(file_name))
     if not force and local_cache.holds(path, digest):
@@ -321,7 +322,7 @@ def _cached_object(store: Store, digest: str, file_name: str | None, size: int |
     from fstrack.store.gc import fetch_object
 
     os.makedirs(folder, exist_ok=True)
-    fetch_object(store, digest, path)  # verified, atomic; finds objects a collection moved to the trash
+    fetch_object(store, digest, path, size)  # verified, atomic; finds objects a collection moved to the trash
     local_cache.seal(path)
     return path
 
