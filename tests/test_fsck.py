@@ -229,10 +229,17 @@ def test_entry_that_is_not_a_token_value_pair_is_reported(location_factory, entr
         Refs(store).head("old/head")
 
 
-@pytest.mark.xfail(strict=True, reason="known deviation: spec/open-issues.md item 2 (fsck and ext types)")
-def test_entry_with_a_foreign_ext_type_is_reported(location_factory):
+@pytest.mark.parametrize("ext", [msgpack.ExtType(1, b"short"), msgpack.ExtType(2, b"x" * 33), msgpack.ExtType(7, b"")])
+@pytest.mark.parametrize("where", ["entry", "document"])
+def test_foreign_ext_values_are_reported(location_factory, ext, where):
+    """fsck.md: ext types other than 1/2, and ext 1/2 values not 32 bytes long, are errors (in entries and in
+    the documents they link)."""
     loc = location_factory("local")
     store = open_store(loc.url, **loc.storage_options)
-    entry = msgpack.packb([os.urandom(16), {"odd": msgpack.ExtType(1, b"short")}], use_bin_type=True)
+    value = {"odd": ext}
+    if where == "document":
+        value = {"doc": msgpack.ExtType(1, bytes.fromhex(store.put_doc(value)))}
+    entry = msgpack.packb([os.urandom(16), value], use_bin_type=True)
     assert store.backend.create(f"refs/odd/log/{SEQ1}", entry)
-    assert not fsck(store).ok
+    report = fsck(store)
+    assert [e for e in report.errors if f"ext type {ext.code}" in e], report.errors

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 from fstrack.errors import CorruptObjectError, ObjectNotFoundError
 from fstrack.store.backends.base import STAGING_DIR
+import msgpack
+
 from fstrack.store.objects import DocId, ObjectId, iter_links
 from fstrack.store.refs import REFS_DIR, SEQ_DIGITS, entry_value
 from fstrack.store.store import OBJECTS_DIR, Store, object_key
@@ -131,9 +133,35 @@ def _written_since(store: Store, oid: str, listed: set[str], present: set[str]) 
     return True
 
 
+def _foreign_ext(value: object) -> msgpack.ExtType | None:
+    """The first ext value that is not a 32-byte link (ext type 1 or 2) inside a decoded value, if any:
+    ``unpack`` leaves such values as ``msgpack.ExtType`` (store.md §5)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, msgpack.ExtType):
+            return item
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
+
+
+def _report_foreign_ext(where: str, value: object, report: FsckReport) -> None:
+    odd = _foreign_ext(value)
+    if odd is not None:
+        report.errors.append(
+            f"{where}: holds ext type {odd.code} of {len(odd.data)} bytes; "
+            "expected only links (ext type 1 or 2, 32 bytes)"
+        )
+
+
 def _check_links(
     store: Store, where: str, value: object, present: set[str], listed: set[str], visited: set[str], report: FsckReport
 ) -> None:
+    _report_foreign_ext(where, value, report)
     pending = [(where, link) for link in iter_links(value)]
     while pending:
         source, link = pending.pop()
@@ -147,4 +175,5 @@ def _check_links(
             except CorruptObjectError as exc:
                 report.errors.append(f"{source}: {exc}")
                 continue
+            _report_foreign_ext(f"object {link}", document, report)
             pending.extend((f"object {link}", inner) for inner in iter_links(document))
