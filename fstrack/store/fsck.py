@@ -9,10 +9,10 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
-from fstrack.errors import CorruptObjectError, ObjectNotFoundError
-from fstrack.store.backends.base import STAGING_DIR
 import msgpack
 
+from fstrack.errors import CorruptObjectError, ObjectNotFoundError
+from fstrack.store.backends.base import STAGING_DIR
 from fstrack.store.objects import DocId, ObjectId, iter_links
 from fstrack.store.refs import REFS_DIR, SEQ_DIGITS, entry_value
 from fstrack.store.store import OBJECTS_DIR, Store, object_key
