@@ -94,9 +94,7 @@ def test_claim_race_takes_each_entry_exactly_once(store_location):
     still_pending = store.backend.read_many([f"race/pending/e{i:04d}" for i in range(entries)])
     assert not still_pending, f"claimed entries are still pending: {sorted(still_pending)[:10]}"
     claimed = store.backend.read_many([f"race/claimed/e{i:04d}" for i in range(entries)])
-    assert len(claimed) == entries, "a won claim left no claimed key"
-    if loc.name == "local":  # POSIX moves the entry; object stores write an opaque token (claims.md §1)
-        assert all(claimed[f"race/claimed/e{i:04d}"] == f"payload-{i}".encode() for i in range(entries))
+    assert len(claimed) == entries, "a won claim left no claimed key"  # its content is an opaque token
     print(f"[{loc.name}] claim race {processes}x{entries}: {seconds:.1f}s")
 
 

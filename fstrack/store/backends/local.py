@@ -104,6 +104,25 @@ class LocalBackend(Backend):
             raise
         return staged
 
+    def _make_parents(self, target: str) -> None:
+        """Create ``target``'s missing parent directories; with fsync on, make each new one durable in its parent."""
+        directory = os.path.dirname(target)
+        missing = []
+        while not os.path.isdir(directory):
+            missing.append(directory)
+            directory = os.path.dirname(directory)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        if self.fsync:
+            for created in reversed(missing):
+                _fsync_directory(os.path.dirname(created))
+            if missing:
+                _fsync_directory(missing[0])
+
+    def _settled(self, target: str) -> None:
+        """With fsync on, make a new name in ``target``'s directory durable (store.md §11)."""
+        if self.fsync:
+            _fsync_directory(os.path.dirname(target))
+
     def _link_into_place(self, staged: str, key: str) -> bool:
         """Hard-link a staged file to ``key``: atomic, fails if ``key`` exists. Consumes ``staged``."""
         target = self.path(key)
@@ -111,12 +130,16 @@ class LocalBackend(Backend):
             try:
                 os.link(staged, target)
             except FileNotFoundError:
-                os.makedirs(os.path.dirname(target), exist_ok=True)
+                self._make_parents(target)
                 os.link(staged, target)
+            self._settled(target)
             return True
         except FileExistsError:
             # On NFS a retransmitted link(2) whose first attempt succeeded reports EEXIST.
-            return os.stat(staged).st_nlink > 1
+            won = os.stat(staged).st_nlink > 1
+            if won:
+                self._settled(target)
+            return won
         finally:
             os.unlink(staged)
 
@@ -129,17 +152,27 @@ class LocalBackend(Backend):
         try:
             os.replace(staged, target)
         except FileNotFoundError:
-            os.makedirs(os.path.dirname(target), exist_ok=True)
+            self._make_parents(target)
             os.replace(staged, target)
+        self._settled(target)
 
     def claim(self, key: str, claimed_key: str) -> bytes | None:
-        target = self.path(claimed_key)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
+        """Read the entry, then create the claimed key holding a fresh token (create decides the one winner, and
+        its link count tells a retransmitted ``link(2)`` that succeeded), then delete the entry (claims.md §1.1).
+        Unlike ``rename(2)``, which answers ENOENT to the retransmission of a rename that took effect, this
+        never leaves an entry taken by nobody."""
         try:
-            os.rename(self.path(key), target)  # atomic: exactly one renamer finds the entry
+            data = self.read(key)
         except FileNotFoundError:
             return None
-        return self.read(claimed_key)
+        won = self.create(claimed_key, new_token().encode())
+        try:
+            self.delete(key)  # taken either way: the winner, or a loser tidying up after a winner that died
+        except OSError:
+            pass  # a leftover entry is skipped by readers (its claimed key exists)
+        else:
+            self._settled(self.path(key))
+        return data if won else None
 
     def read(self, key: str) -> bytes:
         fd, size = self._open_file(key)
@@ -234,11 +267,12 @@ class LocalBackend(Backend):
     def move(self, key: str, new_key: str) -> bool:
         """``rename(2)``: atomic, the object is never under both keys."""
         target = self._fresh_path(new_key)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
+        self._make_parents(target)
         try:
             os.rename(self._fresh_path(key), target)
         except FileNotFoundError:
             return False
+        self._settled(target)
         return True
 
     def copy(self, key: str, new_key: str) -> None:
@@ -297,3 +331,12 @@ class LocalBackend(Backend):
                         skipped.append(f"{key} in store {self.root!r} is {what}; fstrack serves regular files only")
                     continue
                 yield Entry(key, st.st_size, st.st_mtime)
+
+
+def _fsync_directory(directory: str) -> None:
+    """fsync(2) a directory, so that names linked into it survive a power loss."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
