@@ -32,7 +32,7 @@ from typing import Any
 
 from fstrack.errors import CorruptObjectError, FstrackError, InvalidNameError
 from fstrack.records.fields import repair_fields
-from fstrack.store.objects import DocId, pack, unpack
+from fstrack.store.objects import BlobId, DocId, hash_bytes, new_token, pack, unpack
 from fstrack.store.refs import Refs, encode_name
 from fstrack.store.store import Store
 
@@ -40,6 +40,8 @@ TASKS_REF = "tasks"
 INDEX_DIR = "index/tasks"
 PROJECTS_DIR = "index/projects"
 HEARTBEATS_DIR = "heartbeats"
+#: A running task whose heartbeat is older than this many of its writer's intervals is considered dead.
+ALIVE_INTERVALS = 3
 #: Statuses a task does not leave on its own: it has finished running (a reset starts it over).
 FINAL_STATUSES = frozenset({"stopped", "completed", "failed", "closed", "published"})
 SUMMARY_FIELDS = (
@@ -65,6 +67,12 @@ SUMMARY_FIELDS = (
     "run",
 )
 _MANIFEST_CACHE_SIZE = 256
+#: Manifest members that are large and rarely change (tasks.md §4.3): stored as blob links to their UTF-8 text
+#: when longer than ``LINK_MEMBERS_ABOVE`` bytes, so that an edit of another field does not copy them again.
+LINKED_MEMBERS = (("script", "diff"), ("script", "code"), ("script", "requirements", "pip"))
+LINK_MEMBERS_ABOVE = 1024
+#: How long a measured offset between the store's clock and this machine's is trusted (seconds).
+_CLOCK_TRUST = 60.0
 
 
 class TaskNotFoundError(FstrackError, LookupError):
@@ -106,6 +114,59 @@ def summarize(manifest: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
+def store_clock_offset(store: Store) -> float:
+    """The store's clock minus this machine's, from the modification time of a fresh write to ``tmp/``
+    (spec/tasks.md §9); 0 if the store cannot be written."""
+    key = f"tmp/clock-{new_token()}"
+    try:
+        before = time.time()
+        store.backend.create(key, b"")
+        mtime = store.backend.info(key).mtime
+        after = time.time()
+        store.backend.delete(key)
+    except OSError:
+        return 0.0
+    return mtime - (before + after) / 2
+
+
+def is_beating(mtime: float, heartbeat: bytes, store_now: float, default_interval: float) -> bool:
+    """Whether a heartbeat written at ``mtime`` (store clock) is younger than 3 of its writer's intervals."""
+    try:
+        info = unpack(heartbeat)
+    except ValueError:
+        info = None
+    interval = info.get("interval") if isinstance(info, dict) else None
+    if not isinstance(interval, (int, float)) or isinstance(interval, bool) or not interval > 0:
+        interval = default_interval
+    return store_now - mtime < ALIVE_INTERVALS * interval
+
+
+def _linked_members(manifest: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
+    """``(parent map, member name)`` of each LINKED_MEMBERS member present in ``manifest``."""
+    found = []
+    for path in LINKED_MEMBERS:
+        parent: Any = manifest
+        for part in path[:-1]:
+            parent = parent.get(part) if isinstance(parent, dict) else None
+        if isinstance(parent, dict) and path[-1] in parent:
+            found.append((parent, path[-1]))
+    return found
+
+
+def _with_member_linked(value: Any, path: tuple[str, ...], link: Callable[[str], Any]) -> Any:
+    """A copy of ``value`` whose text at ``path`` is replaced by ``link(text)``, sharing everything else."""
+    if not isinstance(value, dict) or path[0] not in value:
+        return value
+    inner = value[path[0]]
+    if len(path) == 1:
+        replaced = link(inner) if isinstance(inner, str) else inner
+    else:
+        replaced = _with_member_linked(inner, path[1:], link)
+    if replaced is inner:
+        return value
+    return {**value, path[0]: replaced}
+
+
 @dataclass(frozen=True)
 class Kind:
     """What a :class:`TaskDB` stores: ``refs/<ref>/<id>/`` heads, ``<index_dir>/<id>.<position>`` summaries."""
@@ -138,6 +199,8 @@ class TaskDB:
         self._cache_dir_arg = cache_dir
         self._manifests: dict[str, bytes] = {}
         self._manifests_lock = threading.Lock()
+        self._member_texts: dict[str, str] = {}  # blob id -> text of linked members known to be stored
+        self._clock: tuple[float, float] | None = None  # (monotonic time measured, store clock - local clock)
         self._records: dict[str, dict[str, Any]] = {}  # index entry name -> summary
         self._known_projects: set[str] = set()
         if cache_dir is None and not store.url.startswith("memory://"):
@@ -167,7 +230,7 @@ class TaskDB:
 
     # -- manifests ---------------------------------------------------------------
     def _manifest(self, doc_id: DocId) -> dict[str, Any]:
-        """A fresh (mutable, unshared) copy of a manifest document."""
+        """A fresh (mutable, unshared) copy of a manifest document, its linked members read back as text."""
         data = self._manifests.get(doc_id)
         if data is None:
             data = self.store.get(doc_id)
@@ -181,9 +244,42 @@ class TaskDB:
             ) from None
         if not isinstance(manifest, dict):
             raise CorruptObjectError(f"{self.kind.name} manifest {doc_id} in store {self.store.url!r} is not a map")
+        for parent, name in _linked_members(manifest):
+            blob = parent[name]
+            if isinstance(blob, BlobId):
+                text = self._member_texts.get(blob)
+                if text is None:
+                    text = self.store.get(blob).decode("utf-8", "surrogatepass")
+                    self._remember_member(blob, text)
+                parent[name] = text
         if self.kind.repair is not None:
             self.kind.repair(manifest, f"{self.kind.name} {manifest.get('id')} in store {self.store.url}")
         return manifest
+
+    def _put_manifest(self, manifest: dict[str, Any]) -> DocId:
+        """Store a manifest, its large linked members (LINKED_MEMBERS) as blobs stored once."""
+        stored = copy.copy(manifest)
+        for path in LINKED_MEMBERS:
+            stored = _with_member_linked(stored, path, self._member_blob)
+        doc = self.store.put_doc(stored)
+        self._remember(doc, pack(stored))
+        return doc
+
+    def _member_blob(self, text: str) -> BlobId | str:
+        data = text.encode("utf-8", "surrogatepass")
+        if len(data) <= LINK_MEMBERS_ABOVE:
+            return text
+        blob = BlobId(hash_bytes(data))
+        if blob not in self._member_texts:
+            blob = self.store.put(data)
+            self._remember_member(blob, text)
+        return blob
+
+    def _remember_member(self, blob: str, text: str) -> None:
+        with self._manifests_lock:
+            if len(self._member_texts) >= _MANIFEST_CACHE_SIZE // 8:
+                del self._member_texts[next(iter(self._member_texts))]
+            self._member_texts[blob] = text
 
     def _remember(self, doc_id: str, data: bytes) -> None:
         """Cache a manifest's bytes (bounded; the flusher thread edits manifests too, hence the lock)."""
@@ -201,8 +297,7 @@ class TaskDB:
         """Store a new task whose manifest already carries its ``id``; returns the stored manifest."""
         task_id = manifest["id"]
         manifest = dict(manifest, previous=None, last_update=time.time())
-        doc = self.store.put_doc(manifest)
-        self._remember(doc, pack(manifest))
+        doc = self._put_manifest(manifest)
         if not self.refs.try_append(self._key(task_id), 1, {"manifest": doc, "time": manifest["last_update"]}):
             raise FstrackError(f"{self.kind.name} id {task_id} already exists")
         self._write_summary(task_id, 1, manifest)
@@ -240,8 +335,7 @@ class TaskDB:
                 raise _Unchanged(before)
             after["previous"] = entry["manifest"]
             after["last_update"] = time.time()
-            doc = self.store.put_doc(after)
-            self._remember(doc, pack(after))
+            doc = self._put_manifest(after)
             written["manifest"] = after
             return {"manifest": doc, "time": after["last_update"]}
 
@@ -262,6 +356,8 @@ class TaskDB:
 
         seq, _ = self.refs.update(self._key(task_id), tombstone)
         self._write_summary(task_id, seq, {"id": task_id, "deleted": True})
+        if self.kind is TASK_KIND:
+            self.end_beats(task_id)
 
     def history(self, task_id: str) -> list[dict[str, Any]]:
         """Every manifest the task ever had, oldest first (each with ``position`` added)."""
@@ -376,9 +472,26 @@ class TaskDB:
     def beat(self, task_id: str, info: dict[str, Any]) -> None:
         self.store.backend.replace(f"{HEARTBEATS_DIR}/{check_task_id(task_id)}", pack(info))
 
-    def last_beat(self, task_id: str) -> float | None:
-        """When the task's process last reported alive, by the store's clock (None if never)."""
+    def beating(self, task_id: str, default_interval: float) -> bool:
+        """Whether the task's process beat within 3 of its intervals, by the store's clock (tasks.md §9)."""
+        key = f"{HEARTBEATS_DIR}/{check_task_id(task_id)}"
         try:
-            return self.store.backend.info(f"{HEARTBEATS_DIR}/{check_task_id(task_id)}").mtime
+            mtime = self.store.backend.info(key).mtime
+            data = self.store.backend.read(key)
         except FileNotFoundError:
-            return None
+            return False
+        return is_beating(mtime, data, self.store_now(), default_interval)
+
+    def end_beats(self, task_id: str) -> None:
+        """Remove a task's heartbeat (its run ended, or it was deleted); best-effort."""
+        try:
+            self.store.backend.delete(f"{HEARTBEATS_DIR}/{check_task_id(task_id)}")
+        except OSError as exc:
+            warnings.warn(f"fstrack: could not remove the heartbeat of task {task_id}: {exc}", stacklevel=2)
+
+    def store_now(self) -> float:
+        """The store's clock now (:func:`store_clock_offset` measured at most once a minute)."""
+        measured = self._clock
+        if measured is None or time.monotonic() - measured[0] > _CLOCK_TRUST:
+            measured = self._clock = (time.monotonic(), store_clock_offset(self.store))
+        return time.time() + measured[1]

@@ -59,8 +59,6 @@ AGENT_TASK_ENV = "FSTRACK_TASK_ID"
 #: Set by ``fstrack agent``: the queue entry of the run it started this process for (spec/queues.md §6).
 AGENT_ENTRY_ENV = "FSTRACK_AGENT_ENTRY"
 HEARTBEAT_SECONDS = float(os.environ.get("FSTRACK_HEARTBEAT_SECONDS", "10"))
-#: A running task whose heartbeat is older than this many intervals is considered dead.
-ALIVE_INTERVALS = 3
 
 
 class UsageError(FstrackError, RuntimeError):
@@ -207,6 +205,8 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
         self._exit_status: tuple[str, str] | None = None
         self._abort_callback: tuple[Callable[[], None], float] | None = None
         self._heartbeat_stop = threading.Event()
+        self._beat_lock = threading.Lock()  # a heartbeat is never written after _finish removed it
+        self._beaten = False
         self._capture: futures.Future | None = None
         self._initial_iteration = 0
         self._publish_on_completion = False
@@ -677,7 +677,12 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
         try:
             manifest = self._db.load(self.id)
             self._end_if_stale(manifest)
-            self._db.beat(self.id, {"host": socket.gethostname(), "pid": os.getpid(), "time": time.time()})
+            with self._beat_lock:
+                if self._heartbeat_stop.is_set():
+                    return
+                info = {"host": socket.gethostname(), "pid": os.getpid(), "time": time.time()}
+                self._db.beat(self.id, {**info, "interval": HEARTBEAT_SECONDS})
+                self._beaten = True
             self._check_external_stop(manifest)
         except Exception as exc:  # the store may be briefly unreachable; keep beating
             warnings.warn(f"fstrack heartbeat failed: {exc}", stacklevel=1)
@@ -722,8 +727,7 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
         """
         if self.get_status() != "in_progress":
             return False
-        beat = self._db.last_beat(self.id)
-        return beat is not None and time.time() - beat < ALIVE_INTERVALS * HEARTBEAT_SECONDS
+        return self._db.beating(self.id, HEARTBEAT_SECONDS)  # store clock, writer's interval (spec/tasks.md §9)
 
     def register_abort_callback(
         self, callback_function: Callable[[], None] | None, callback_execution_timeout: float = 30.0
@@ -775,6 +779,10 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
                 self._set_status(status, message=message, force=True)
             if status == "completed" and self._publish_on_completion:
                 self.publish()
+        with self._beat_lock:
+            if self._beaten:  # the run is over: its heartbeat goes (spec/tasks.md §9)
+                self._db.end_beats(self.id)
+                self._beaten = False
         self._closed = True
         if current.main is self:
             current.main = None

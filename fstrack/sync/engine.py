@@ -42,6 +42,7 @@ import blake3
 
 from fstrack.errors import CorruptObjectError, FstrackError, ObjectNotFoundError
 from fstrack.records import config
+from fstrack.records.taskdb import is_beating, store_clock_offset
 from fstrack.store.backends.local import LocalBackend
 from fstrack.store.objects import DocId, ObjectId, hash_bytes, iter_links, pack, unpack
 from fstrack.store.refs import REFS_DIR, SEQ_DIGITS, check_key, encode_name, entry_value
@@ -895,18 +896,21 @@ class _Engine:
         summary["records_copied"] += sum(self._run_all("records", one, jobs, moves_bytes=False))
 
     def heartbeats(self, beats: Mapping[str, float], summary: dict) -> None:
-        """Mirror the heartbeats of tasks alive in the source (by the source's modification times), so the
-        destination's readers see them running; a finished or dead task's heartbeat is not copied."""
-        interval = float(os.environ.get("FSTRACK_HEARTBEAT_SECONDS", "10"))
-        now = time.time()
-        alive = sorted(t for t, mtime in beats.items() if now - mtime < 3 * interval)
-        if not alive or self.dry_run:
+        """Mirror the heartbeats of tasks alive in the source (by the source's clock and each writer's interval,
+        spec/tasks.md §9), so the destination's readers see them running; a finished or dead task's heartbeat is
+        not copied."""
+        if not beats or self.dry_run:
             return
+        default_interval = float(os.environ.get("FSTRACK_HEARTBEAT_SECONDS", "10"))
+        source_now = time.time() + store_clock_offset(self.src)
+        alive = sorted(beats)
 
         def one(task_id: str) -> int:
             try:
                 data = self.src.backend.read(f"{HEARTBEATS_DIR}/{task_id}")
             except FileNotFoundError:
+                return 0
+            if not is_beating(beats[task_id], data, source_now, default_interval):
                 return 0
             self.dst.backend.replace(f"{HEARTBEATS_DIR}/{task_id}", data)
             return 1
