@@ -51,6 +51,7 @@ import json
 import math
 import os
 import random
+import re
 import threading
 import time
 import warnings
@@ -363,7 +364,33 @@ def read_kind(
     tables = [decode_segment(data) for data in _read_blobs(store, ids)]
     if not tables:
         return empty_table(kind)
-    return pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
+    table = pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
+    return resolve_objects(store, table)
+
+
+def resolve_objects(store: Store, table: pa.Table) -> pa.Table:
+    """Point the rows that name a stored object (``object`` not null) at that object in ``store``, the store being
+    read (spec/metrics.md §1.4): a debug sample's ``url`` becomes the object's URL there, and in a plot's JSON every
+    string naming the object's key (``objects/<2>/<62>``, with any prefix: older writers stored their own store's
+    absolute URL) is replaced by it."""
+    if "object" not in table.column_names:
+        return table
+    objects = table.column("object").to_pylist()
+    if not any(objects):
+        return table
+    column = "url" if "url" in table.column_names else "plot"
+    values = table.column(column).to_pylist()
+    fixed = []
+    for oid, value in zip(objects, values):
+        if oid:
+            where = object_url(store, oid)
+            if column == "url":
+                value = where
+            else:
+                value = re.sub(r"(?:[^\s\"']*/)?%s\b" % re.escape(object_key(oid)), lambda _m: where, value)
+        fixed.append(value)
+    index = table.schema.get_field_index(column)
+    return table.set_column(index, table.schema.field(column), _str_array(fixed))
 
 
 def prune_history(table: pa.Table) -> pa.Table:
@@ -759,7 +786,7 @@ class MetricsWriter:
                 oid = blob.object_id()
                 blobs.append((blob.data(), None))
                 objects.append(oid)
-                plot = plot.replace(PENDING_URL, object_url(self.store, oid))
+                plot = plot.replace(PENDING_URL, object_key(oid))  # resolved by readers: resolve_objects
             plots.append(plot)
             object_col.append(oid)
         titles, series, iterations, stamps = list(zip(*rows))[:4]
@@ -825,7 +852,7 @@ class MetricsWriter:
                     oid = blob.object_id()
                     blobs.append((data, None))
                     objects.append(oid)
-                    url = object_url(self.store, oid)
+                    url = object_key(oid)  # relative to the store; readers resolve it (resolve_objects)
             for key, value in (
                 ("title", title),
                 ("series", series),
@@ -888,7 +915,7 @@ PENDING_URL = "fstrack-pending-object://"
 
 
 def object_url(store: Store, oid: str) -> str:
-    """The fsspec URL of an object (what debug samples' ``url`` holds)."""
+    """The fsspec URL of an object of ``store`` (what readers present as a debug sample's ``url``)."""
     return f"{store.url.rstrip('/')}/{object_key(oid)}"
 
 

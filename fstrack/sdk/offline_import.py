@@ -45,7 +45,7 @@ import pyarrow.compute as pc
 from fstrack.errors import FstrackError
 from fstrack.records import config, metrics
 from fstrack.store.objects import BlobId
-from fstrack.store.store import Store, open_store
+from fstrack.store.store import Store, object_key, open_store
 
 if TYPE_CHECKING:  # pragma: no cover
     from fstrack.sdk.task import Task
@@ -199,8 +199,8 @@ def _merge_fields(holding, manifest: Mapping[str, Any]) -> None:
 
 def _retarget(table: pa.Table, kind: str, task_id: str, offset: int, store: Store) -> pa.Table:
     """Rows of another task's segments as rows of ``task_id``: the task column, iterations shifted by ``offset``,
-    and the URLs of the objects rows show (debug samples, plot images) naming ``store``: the writer built them
-    from the URL of the store it wrote to, which was the offline folder wherever it was then."""
+    and the URLs of the objects rows show (debug samples, plot images) as keys relative to the store
+    (spec/metrics.md §1.4; readers resolve them against the store they read)."""
     n = table.num_rows
     table = table.set_column(table.schema.get_field_index("task"), "task", metrics._constant(task_id, n))
     if offset and "iteration" in table.column_names:
@@ -215,7 +215,7 @@ def _retarget(table: pa.Table, kind: str, task_id: str, offset: int, store: Stor
             if oid and isinstance(value, str):
                 value = re.sub(
                     r"[^\s\"']*/objects/%s/%s" % (oid[:2], oid[2:]),
-                    lambda _m: metrics.object_url(store, oid),  # called right here: binds this oid
+                    lambda _m: object_key(oid),  # called right here: binds this oid
                     value,
                 )
             fixed.append(value)
@@ -554,7 +554,7 @@ def _report_clearml(
             if local is not None:
                 oid = stored(local)
                 size = local.stat().st_size
-                url = metrics.object_url(store, oid)
+                url = object_key(oid)
                 if content_type.startswith("image/"):
                     width, height = _image_size(local)
             add(
@@ -607,7 +607,7 @@ def _clearml_plot(text: str, org_id: str, files: _SessionFiles, store: Store, st
             local = files.find(None, key="/".join([*pre.split("/")[-2:-1], pre.split("/")[-1] + f".{org_id}", post]))
         if local is not None:
             oid = stored(local)
-            image["source"] = metrics.object_url(store, oid)
+            image["source"] = object_key(oid)
     return (json.dumps(plot) if oid else text), oid
 
 

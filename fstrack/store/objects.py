@@ -120,14 +120,33 @@ def _ext_hook(code: int, data: bytes) -> Any:
 
 
 def pack(document: Any) -> bytes:
-    """Encode a document as msgpack (object ids become extension values); text that is not valid Unicode is an
+    """Encode a document as msgpack (object ids become extension values). Map keys must be strings
+    (spec/store.md §5): a key of another type raises TypeError naming it; text that is not valid Unicode is an
     :class:`UnstorableTextError` naming it."""
+    _check_keys(document)
     try:
         data: bytes = msgpack.packb(document, default=_default, strict_types=True, use_bin_type=True)
     except UnicodeEncodeError as exc:
         check_text(exc.object if isinstance(exc.object, str) else str(exc.object), "text")
         raise
     return data
+
+
+def _check_keys(document: Any) -> None:
+    stack = [document]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    raise TypeError(
+                        f"cannot store a map key of type {type(key).__name__} ({key!r:.80}): "
+                        "map keys must be strings (convert them, e.g. str(key))"
+                    )
+                if isinstance(item, (dict, list, tuple)):
+                    stack.append(item)
+        elif isinstance(value, (list, tuple)):
+            stack.extend(item for item in value if isinstance(item, (dict, list, tuple)))
 
 
 def unpack(data: bytes) -> Any:
