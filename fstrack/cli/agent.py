@@ -282,7 +282,7 @@ class Agent:
             lease.release()
             self.log(f"skipped stale entry {claim.entry}: {exc}")
             return False
-        self._beat(claim.task_id)
+        self._beat(claim.task_id, self._beat_every())
         run = Run(claim.task_id, claim.queue, claim.entry, manifest, lease)
         with self._lock:
             self.active[run.task_id] = run
@@ -293,13 +293,12 @@ class Agent:
         thread.start()
         return True
 
-    def _beat(self, task_id: str) -> None:
+    def _beat(self, task_id: str, interval: float) -> None:
         import socket
 
         try:
-            self.db.beat(
-                task_id, {"host": socket.gethostname(), "pid": os.getpid(), "time": time.time(), "agent": self.worker}
-            )
+            info = {"host": socket.gethostname(), "pid": os.getpid(), "time": time.time(), "agent": self.worker}
+            self.db.beat(task_id, {**info, "interval": interval})
         except Exception as exc:  # noqa: BLE001 - the lease is what protects the run; a beat may fail
             self.log(f"heartbeat of task {task_id} failed: {exc}")
 
@@ -343,20 +342,23 @@ class Agent:
             if run.lease.renew():
                 run.keep_alive()
 
-    def _monitor(self, run: Run) -> None:
-        """Beat the task's heartbeat; notice that someone else stopped (or reset, or re-enqueued) the task."""
+    def _beat_every(self) -> float:
         from fstrack.sdk.task import HEARTBEAT_SECONDS
 
+        return min(max(0.05, self.ttl / 4), HEARTBEAT_SECONDS)
+
+    def _monitor(self, run: Run) -> None:
+        """Beat the task's heartbeat; notice that someone else stopped (or reset, or re-enqueued) the task."""
         renewer = threading.Thread(
             target=self._renew, args=(run,), name=f"fstrack-renew-{run.task_id[:8]}", daemon=True
         )
         renewer.start()
-        beat_every = min(max(0.05, self.ttl / 4), HEARTBEAT_SECONDS)
+        beat_every = self._beat_every()
         last_beat = time.monotonic()
         while not run.done.wait(self.check_interval):
             now = time.monotonic()
             if now - last_beat >= beat_every and run.stop is None:
-                self._beat(run.task_id)
+                self._beat(run.task_id, beat_every)
                 last_beat = now
             try:
                 m = self.db.load(run.task_id)
@@ -418,6 +420,7 @@ class Agent:
                     allowed_from=("in_progress", "stopped"),
                     changed_after=run.stop_wall - 1.0,
                 )
+                self.db.end_beats(task_id)  # the run is over (spec/tasks.md §9)
                 run.lease.release()
                 return "queued" if new else self.db.load(task_id)["status"]
             if run.stop == "external" and run.observed is not None:
@@ -436,6 +439,7 @@ class Agent:
                 done = finish_run(
                     self.db, task_id, entry, status, reason=reason, message=("".join(run.tail) or reason)[-4000:]
                 )
+            self.db.end_beats(task_id)  # the run is over (spec/tasks.md §9)
             run.lease.release()
             return status if done else self.db.load(task_id)["status"]
         except Exception as exc:  # noqa: BLE001 - the watchdog settles a run whose end could not be recorded
