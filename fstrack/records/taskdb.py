@@ -472,6 +472,14 @@ class TaskDB:
     def beat(self, task_id: str, info: dict[str, Any]) -> None:
         self.store.backend.replace(f"{HEARTBEATS_DIR}/{check_task_id(task_id)}", pack(info))
 
+    def last_beat(self, task_id: str) -> float | None:
+        """When the task's process last beat, by the store's clock (its heartbeat's modification time); None if
+        it has no heartbeat."""
+        try:
+            return self.store.backend.info(f"{HEARTBEATS_DIR}/{check_task_id(task_id)}").mtime
+        except FileNotFoundError:
+            return None
+
     def beating(self, task_id: str, default_interval: float) -> bool:
         """Whether the task's process beat within 3 of its intervals, by the store's clock (tasks.md §9)."""
         key = f"{HEARTBEATS_DIR}/{check_task_id(task_id)}"

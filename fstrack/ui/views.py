@@ -473,7 +473,8 @@ class StoreView:
         """The task page's data: the whole manifest (links as hex) plus ``alive`` and the page cursors."""
         manifest = self.manifest(task_id)
         beat = self.db.last_beat(task_id)
-        alive = manifest.get("status") == "in_progress" and beat is not None and time.time() - beat < ALIVE_SECONDS
+        # by the store's clock and the writer's interval (spec/tasks.md §9); ALIVE_SECONDS for heartbeats without one
+        alive = manifest.get("status") == "in_progress" and self.db.beating(task_id, ALIVE_SECONDS / 3)
         log = self.events.get(task_id, int(manifest.get("run") or 1))
         data = plain(manifest)
         data.pop("previous", None)
