@@ -14,7 +14,7 @@ from typing import Any
 from fstrack.errors import FstrackError
 from fstrack.records import config
 from fstrack.store.fsck import fsck
-from fstrack.store.store import Store
+from fstrack.store.store import Store, open_store
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -365,17 +365,31 @@ def cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compact_indexes(store: Store) -> None:
+    """Checkpoint the task and model indexes from full listings, deleting the summaries left behind by crashed
+    or overtaken writers (spec/tasks.md §7.5); the collector then frees the checkpoints this one replaced."""
+    from fstrack.records.modeldb import MODEL_KIND
+    from fstrack.records.taskdb import TaskDB
+
+    tasks = TaskDB(store, cache_dir="")
+    for db in (tasks, tasks.sibling(MODEL_KIND)):
+        db.compact_index()
+
+
 def cmd_gc(args: argparse.Namespace) -> int:
     from fstrack.store.gc import DEFAULT_GRACE_SECONDS, GCBusyError, gc_command
 
     url, options = (args.url, {}) if args.url is not None else config.store_location()
+    options = {**options, **_storage_options(args.option)}
+    if not args.dry_run:
+        _compact_indexes(open_store(url, create=False, **options))
     try:
         report = gc_command(
             url,
             dry_run=args.dry_run,
             grace_seconds=DEFAULT_GRACE_SECONDS if args.grace is None else args.grace,
             break_lock=args.break_lock,
-            **{**options, **_storage_options(args.option)},
+            **options,
         )
     except GCBusyError as exc:
         print(escape(f"fstrack: {exc}"), file=sys.stderr)

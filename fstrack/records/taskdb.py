@@ -23,15 +23,19 @@ from __future__ import annotations
 import copy
 import hashlib
 import os
+import re
 import threading
 import time
 import warnings
+import zlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from fstrack.errors import CorruptObjectError, FstrackError, InvalidNameError
 from fstrack.records.fields import repair_fields
+from fstrack.store.gc import read_object
 from fstrack.store.objects import BlobId, DocId, hash_bytes, new_token, pack, unpack
 from fstrack.store.refs import Refs, encode_name
 from fstrack.store.store import Store
@@ -73,6 +77,60 @@ LINKED_MEMBERS = (("script", "diff"), ("script", "code"), ("script", "requiremen
 LINK_MEMBERS_ABOVE = 1024
 #: How long a measured offset between the store's clock and this machine's is trusted (seconds).
 _CLOCK_TRUST = 60.0
+_SUMMARY_NAME = re.compile(r"[0-9a-f]{32}\.[0-9]{20}")
+#: A reader that lists at least this many tail entries writes the next index checkpoint (spec/tasks.md §7.4).
+DEFAULT_TAIL_LIMIT = 256
+
+
+def _tail_limit() -> int:
+    """``FSTRACK_INDEX_TAIL`` (a positive integer), else :data:`DEFAULT_TAIL_LIMIT`."""
+    raw = os.environ.get("FSTRACK_INDEX_TAIL")
+    if raw is None:
+        return DEFAULT_TAIL_LIMIT
+    try:
+        limit = int(raw)
+    except ValueError:
+        limit = 0
+    if limit < 1:
+        raise FstrackError(f"FSTRACK_INDEX_TAIL must be a positive integer, got {raw!r}")
+    return limit
+
+
+def _newest(summaries: dict[str, dict]) -> dict[str, dict]:
+    """Of ``name -> summary``, only each task's highest position (names sort by position: 20 digits)."""
+    best: dict[str, str] = {}
+    for name in summaries:
+        task_id = name[:32]
+        if name > best.get(task_id, ""):
+            best[task_id] = name
+    return {name: summaries[name] for name in best.values()}
+
+
+def _checkpoint_summaries(data: bytes) -> dict[str, dict]:
+    """The ``name -> summary`` map of a checkpoint blob (zlib-compressed msgpack, spec/tasks.md §7.4)."""
+    body = unpack(zlib.decompress(data))
+    summaries = body.get("summaries") if isinstance(body, dict) else None
+    if not isinstance(summaries, dict):
+        raise ValueError("not an index checkpoint: no 'summaries' map")
+    good = {
+        n: r
+        for n, r in summaries.items()
+        if isinstance(n, str) and _SUMMARY_NAME.fullmatch(n) and isinstance(r, dict) and r.get("id") == n[:32]
+    }
+    if len(good) < len(summaries):
+        warnings.warn(
+            f"fstrack: skipping {len(summaries) - len(good)} malformed summaries of an index checkpoint", stacklevel=2
+        )
+    return good
+
+
+def _write_file(path: str, data: bytes) -> None:
+    """Replace a machine-local file whole (staged, then renamed)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    staged = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
+    with open(staged, "wb") as f:
+        f.write(data)
+    os.replace(staged, path)
 
 
 class TaskNotFoundError(FstrackError, LookupError):
@@ -101,8 +159,6 @@ def check_project_name(name: str) -> str:
 
 def project_id(name: str) -> str:
     """The deterministic id of a project: 32 hex digits of blake3 over its name."""
-    from fstrack.store.objects import hash_bytes
-
     return hash_bytes(b"project:" + check_project_name(name).encode("utf-8", "surrogatepass"))[:32]
 
 
@@ -179,6 +235,16 @@ class Kind:
     cache_suffix: str = ""  # suffix of the machine-local summary cache file
     repair: Callable[[dict, str], dict] | None = None  # readers' fix of malformed fields (record, its name)
 
+    @property
+    def tail_dir(self) -> str:
+        """Folder of the tail: a copy of every summary not yet in a checkpoint (``index/tail/tasks``)."""
+        return f"index/tail/{self.index_dir.rsplit('/', 1)[-1]}"
+
+    @property
+    def checkpoint_ref(self) -> str:
+        """Ref key of the sequence of index checkpoints (``index/tasks``: ``refs/index/tasks/<position>``)."""
+        return f"index/{self.index_dir.rsplit('/', 1)[-1]}"
+
 
 TASK_KIND = Kind("task", TASKS_REF, INDEX_DIR, summarize, TaskNotFoundError, repair=repair_fields)
 
@@ -213,6 +279,9 @@ class TaskDB:
             else None
         )
         self._cache_loaded = False
+        self._records_dirty = False
+        self._tombstones_seen: set[str] = set()
+        self._checkpoint_cache: tuple[str, dict[str, dict]] | None = None  # (blob id, its summaries)
 
     def sibling(self, kind: Kind) -> TaskDB:
         """The database of another kind of record in the same store (sharing refs, projects and cache folder)."""
@@ -307,8 +376,24 @@ class TaskDB:
         """The newest manifest of a task."""
         head = self.refs.head(self._key(task_id))
         if head is None or head[1].get("deleted"):
+            if head is not None:
+                self._repair_index_tombstone(task_id, head[0])
             raise self._not_found(task_id)
         return self._manifest(head[1]["manifest"])
+
+    def _repair_index_tombstone(self, task_id: str, seq: int) -> None:
+        """Create the index tombstone of a deleted task if its deleter died before writing it, so listings stop
+        showing the task (spec/tasks.md §7.2). Silent: a read-only reader leaves it."""
+        name = f"{task_id}.{seq:020d}"
+        if name in self._tombstones_seen:
+            return
+        self._tombstones_seen.add(name)
+        data = pack({"id": task_id, "deleted": True})
+        try:
+            if self.store.backend.create(f"{self.kind.index_dir}/{name}", data):
+                self.store.backend.create(f"{self.kind.tail_dir}/{name}", data)
+        except OSError:
+            pass
 
     def exists(self, task_id: str) -> bool:
         try:
@@ -374,81 +459,238 @@ class TaskDB:
 
     # -- index -------------------------------------------------------------------
     def _write_summary(self, task_id: str, seq: int, manifest: dict[str, Any]) -> None:
-        """Index position ``seq`` of a task (a tombstone for a deleted task). The head has already moved,
-        so a failure here only lets the index lag; it must not fail the committed change."""
+        """Index position ``seq`` of a task (an index tombstone for a deleted task): its summary, then its tail
+        entry (spec/tasks.md §7). The head has already moved, so a failure here only lets the index lag; it
+        must not fail the committed change."""
         name = f"{task_id}.{seq:020d}"
         record = manifest if manifest.get("deleted") else self.kind.summarize(manifest)
-        index_dir = self.kind.index_dir
+        data = pack(record)
+        backend = self.store.backend
         try:
-            self.store.backend.create(f"{index_dir}/{name}", pack(record))
+            backend.create(f"{self.kind.index_dir}/{name}", data)
+            backend.create(f"{self.kind.tail_dir}/{name}", data)
             if seq > 1:
-                self.store.backend.delete(f"{index_dir}/{task_id}.{seq - 1:020d}")
+                lower = f"{task_id}.{seq - 1:020d}"
+                backend.delete(f"{self.kind.index_dir}/{lower}")
+                backend.delete(f"{self.kind.tail_dir}/{lower}")
         except OSError as exc:
             warnings.warn(f"fstrack: the query index of {self.kind.name} {task_id} lags its head ({exc})", stacklevel=3)
             return
         self._records[name] = copy.deepcopy(record)
 
     def records(self) -> list[dict[str, Any]]:
-        """The newest summary of every task (one listing, plus reads of summaries not yet cached)."""
+        """The newest summary of every live task: the newest index checkpoint plus the tail written after it
+        (a handful of requests whatever the number of tasks), or, before a store has a checkpoint, one listing
+        of the summaries plus reads of those not yet cached. A reader that finds the tail long writes the next
+        checkpoint."""
         self._load_cache()
-        newest: dict[str, str] = {}
-        superseded: list[str] = []
-        index_dir = self.kind.index_dir
-        for name in self.store.backend.list(index_dir):  # sorted: a task's positions ascend
-            task_id, _, seq = name.partition(".")
-            if len(task_id) == 32 and len(seq) == 20:
-                if task_id in newest:
-                    superseded.append(newest[task_id])
-                newest[task_id] = name
-        self._drop_superseded(superseded)
-        wanted = set(newest.values())
-        missing = [f"{index_dir}/{n}" for n in wanted if n not in self._records]
+        newest = self._index()
+        return [r for n in sorted(newest) if not (r := newest[n]).get("deleted")]
+
+    def _index(self) -> dict[str, dict]:
+        """Summary name -> summary, the highest position of every task (index tombstones included)."""
+        tail = self._names(self.kind.tail_dir)  # before the head: see spec/tasks.md §7.3
+        head = self._checkpoint_head()
+        base = self._checkpoint(head) if head is not None else None
+        if base is None:
+            return self._index_from_listing(tail, head)
+        found = self._read_summaries(self.kind.tail_dir, tail)
+        if len(found) < len(tail):  # deleted since the listing: a newer checkpoint covers them, or a writer's
+            newer = self._checkpoint_head()  # own higher tail entry does
+            if newer is not None and newer[0] != head[0] and (checkpoint := self._checkpoint(newer)) is not None:
+                head, base = newer, checkpoint
+        newest = _newest({**base, **found})
+        if len(self._records) > len(found):  # keep only the tail's summaries: the checkpoint holds the rest
+            self._records = dict(found)
+            self._records_dirty = True
+        self._save_cache()
+        if len(tail) >= _tail_limit():
+            self._write_checkpoint(head[0], newest, base, list(found), tail)
+        return newest
+
+    def _index_from_listing(self, tail: list[str], head: tuple[int, Any] | None) -> dict[str, dict]:
+        """The index as a store without a (readable) checkpoint has it: every summary, from one listing."""
+        names = sorted(set(self._names(self.kind.index_dir)) | set(tail))
+        found = self._read_summaries(self.kind.index_dir, names)
+        newest = _newest(found)
+        superseded = [n for n in names if n not in newest]
+        self._drop(self.kind.index_dir, superseded)
+        self._save_cache()
+        if len(names) >= _tail_limit():
+            position = head[0] if head is not None else 0
+            self._write_checkpoint(position, newest, {}, names, tail)
+        return newest
+
+    def compact_index(self) -> bool:
+        """Write a checkpoint of the whole index from a full listing of the summaries (whatever the tail's
+        length), and delete the summaries and tail entries it makes redundant. Used by gc and after a sync;
+        returns whether this call's checkpoint became the newest."""
+        self._load_cache()
+        tail = self._names(self.kind.tail_dir)
+        head = self._checkpoint_head()
+        base = (self._checkpoint(head) if head is not None else None) or {}
+        names = sorted(set(self._names(self.kind.index_dir)) | set(tail))
+        found = self._read_summaries(self.kind.index_dir, [n for n in names if n not in base])
+        newest = _newest({**base, **found})
+        self._drop(self.kind.index_dir, [n for n in names if n not in newest])
+        return self._write_checkpoint(head[0] if head is not None else 0, newest, base, names, tail)
+
+    def _write_checkpoint(
+        self, position: int, newest: dict[str, dict], base: dict[str, dict], covered: list[str], tail: list[str]
+    ) -> bool:
+        """Publish ``newest`` as checkpoint ``position + 1`` (create-only: a lost race writes nothing more),
+        then delete the tail entries it covers and the summaries of lower positions it names (spec/tasks.md
+        §7.4). Best effort: a read-only store, or any store error, leaves the index as it was."""
+        superseded = [n for n in set(base) | set(covered) if n not in newest]
+        data = zlib.compress(pack({"index": self.kind.index_dir, "summaries": newest}), 1)
+        try:
+            blob = self.store.put(data)
+            value = {"checkpoint": blob, "summaries": len(newest), "time": time.time()}
+            if not self.refs.try_append(self.kind.checkpoint_ref, position + 1, value):
+                return False
+        except OSError:
+            return False
+        self._checkpoint_cache = (str(blob), newest)
+        self._save_checkpoint_cache(str(blob), data)
+        self._drop(self.kind.index_dir, superseded)
+        self._drop(self.kind.tail_dir, tail)
+        return True
+
+    def _checkpoint_head(self) -> tuple[int, Any] | None:
+        """The newest checkpoint entry ``(position, value)``, or None (none yet, or not a checkpoint entry)."""
+        try:
+            head = self.refs.head(self.kind.checkpoint_ref)
+        except Exception as exc:  # noqa: BLE001 - an unreadable head: read the summaries instead
+            warnings.warn(f"fstrack: ignoring the index checkpoint of {self.store.url!r} ({exc})", stacklevel=4)
+            return None
+        if head is None:
+            return None
+        link = head[1].get("checkpoint") if isinstance(head[1], dict) else None
+        if not isinstance(link, BlobId):
+            warnings.warn(
+                f"fstrack: ignoring malformed index checkpoint entry {head[0]} of {self.store.url!r}", stacklevel=2
+            )
+            return None
+        return head
+
+    def _checkpoint(self, head: tuple[int, Any]) -> dict[str, dict] | None:
+        """The summaries a checkpoint holds (from memory, the machine-local cache or the store), or None with a
+        warning when it cannot be read: the caller then reads the summaries themselves."""
+        link = str(head[1]["checkpoint"])
+        if self._checkpoint_cache is not None and self._checkpoint_cache[0] == link:
+            return self._checkpoint_cache[1]
+        summaries = self._load_checkpoint_cache(link)
+        if summaries is None:
+            try:
+                data = read_object(self.store, link)
+                summaries = _checkpoint_summaries(data)
+            except Exception as exc:  # noqa: BLE001 - corrupt, missing or malformed: fall back to the listing
+                warnings.warn(f"fstrack: ignoring index checkpoint {link} of {self.store.url!r} ({exc})", stacklevel=4)
+                return None
+            self._save_checkpoint_cache(link, data)
+        if self.kind.repair is not None:  # a checkpoint is another writer's bytes too
+            for name, record in summaries.items():
+                self.kind.repair(
+                    record, f"{self.kind.name} {name[:32]} (index checkpoint {link}) in store {self.store.url}"
+                )
+        self._checkpoint_cache = (link, summaries)
+        return summaries
+
+    def _names(self, folder: str) -> list[str]:
+        """The summary names (``<32 hex>.<20 digits>``) in an index folder, sorted."""
+        return [n for n in self.store.backend.list(folder) if _SUMMARY_NAME.fullmatch(n)]
+
+    def _read_summaries(self, folder: str, names: list[str]) -> dict[str, dict]:
+        """``name -> summary`` for the names still in ``folder`` (cached by name: summaries never change). A
+        summary that does not decode to a map with its task's id is skipped with a warning."""
+        missing = [f"{folder}/{n}" for n in names if n not in self._records]
         if missing:
             for key, data in self.store.backend.read_many(missing).items():
+                name = key.rsplit("/", 1)[-1]
                 try:
                     record = unpack(data)
-                    if not isinstance(record, dict):
-                        raise ValueError(f"a {type(record).__name__}, not a map")
-                except Exception as exc:  # noqa: BLE001 - one bad summary must not hide the other tasks
-                    problem = f"fstrack: {key} in store {self.store.url} is malformed ({exc}); skipped"
-                    warnings.warn(problem, stacklevel=2)
-                    wanted.discard(key.rsplit("/", 1)[-1])
+                except Exception as exc:  # noqa: BLE001 - a bad summary must not break the listing
+                    record, error = None, exc
+                else:
+                    error = None
+                if not isinstance(record, dict) or record.get("id") != name[:32]:
+                    warnings.warn(
+                        f"fstrack: skipping malformed index summary {key} ({error or 'not a summary'})", stacklevel=2
+                    )
                     continue
                 if self.kind.repair is not None:
-                    self.kind.repair(record, f"{self.kind.name} {record.get('id')} ({key}) in store {self.store.url}")
-                self._records[key.rsplit("/", 1)[-1]] = record
-            self._save_cache(wanted)
-        for stale in set(self._records) - wanted:
-            del self._records[stale]
-        return [r for n in sorted(wanted) if (r := self._records.get(n)) is not None and not r.get("deleted")]
+                    self.kind.repair(record, f"{self.kind.name} {record['id']} ({key}) in store {self.store.url}")
+                self._records[name] = record
+                self._records_dirty = True
+        return {n: r for n in names if (r := self._records.get(n)) is not None}
 
-    def _drop_superseded(self, names: list[str]) -> None:
-        """Delete summaries a higher position of the same task replaced (left by crashed or overtaken
-        writers). Safe for any reader to do: readers only ever use a task's highest position."""
+    def _drop(self, folder: str, names: list[str]) -> None:
+        """Delete redundant summaries or tail entries (a higher position, or a checkpoint, holds what they
+        hold). Best effort: a read-only view of the store leaves them."""
+        keys = [f"{folder}/{n}" for n in names]
+        if not keys:
+            return
+        try:
+            if self.store.backend.concurrent_io and len(keys) > 1:
+                with ThreadPoolExecutor(max_workers=16) as pool:
+                    list(pool.map(self.store.backend.delete, keys))
+            else:
+                for key in keys:
+                    self.store.backend.delete(key)
+        except OSError:
+            pass
         for name in names:
-            try:
-                self.store.backend.delete(f"{self.kind.index_dir}/{name}")
-            except OSError:
-                return  # a read-only view of the store: leave them
+            self._records.pop(name, None)
 
+    # -- machine-local cache (spec/tasks.md §10) -----------------------------------
     def _load_cache(self) -> None:
         if self._cache_loaded or self._cache_file is None:
             return
         self._cache_loaded = True
         try:
             with open(self._cache_file, "rb") as f:
-                self._records.update(unpack(f.read()))
-        except (OSError, ValueError):
+                cached = unpack(f.read())
+            self._records.update(cached["records"])
+        except (OSError, ValueError, KeyError, TypeError):
             pass
 
-    def _save_cache(self, wanted: set[str]) -> None:
-        if self._cache_file is None:
+    def _save_cache(self) -> None:
+        """Keep the summaries read so far (the tail's, or all of them before the first checkpoint)."""
+        if self._cache_file is None or not self._records_dirty:
             return
-        os.makedirs(os.path.dirname(self._cache_file), exist_ok=True)
-        staged = f"{self._cache_file}.{os.getpid()}.tmp"
-        with open(staged, "wb") as f:
-            f.write(pack({n: r for n, r in self._records.items() if n in wanted}))
-        os.replace(staged, self._cache_file)
+        self._records_dirty = False
+        _write_file(self._cache_file, pack({"records": self._records}))
+
+    def _checkpoint_cache_file(self, link: str) -> str | None:
+        return None if self._cache_file is None else f"{self._cache_file}.checkpoint-{link}"
+
+    def _load_checkpoint_cache(self, link: str) -> dict[str, dict] | None:
+        path = self._checkpoint_cache_file(link)
+        if path is None:
+            return None
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError:
+            return None
+        try:
+            return _checkpoint_summaries(data) if hash_bytes(data) == link else None
+        except Exception:  # noqa: BLE001 - a damaged cache file: read the store instead
+            return None
+
+    def _save_checkpoint_cache(self, link: str, data: bytes) -> None:
+        """Keep the newest checkpoint's bytes on this machine (immutable, named by its id), dropping older ones."""
+        path = self._checkpoint_cache_file(link)
+        if path is None:
+            return
+        folder, prefix = os.path.split(path.rsplit("-", 1)[0] + "-")
+        try:
+            _write_file(path, data)
+            for old in os.listdir(folder):
+                if old.startswith(prefix) and os.path.join(folder, old) != path:
+                    os.unlink(os.path.join(folder, old))
+        except OSError:
+            pass
 
     # -- projects ----------------------------------------------------------------
     def ensure_project(self, name: str) -> str:

@@ -82,7 +82,12 @@ def _check_objects(store: Store, report: FsckReport, listed: set[str]) -> set[st
 
 
 def _check_refs(store: Store, present: set[str], listed: set[str], report: FsckReport) -> None:
-    from fstrack.store.gc import classify_sequences, is_tombstone, list_sequences  # what gc keeps must be intact
+    from fstrack.store.gc import (  # what the collector keeps is what must be intact
+        HEAD_ONLY_KINDS,
+        classify_sequences,
+        is_tombstone,
+        list_sequences,
+    )
 
     _live, _tombstones, dead = classify_sequences(store, list_sequences(store, []))
     visited_docs: set[str] = set()
@@ -108,6 +113,8 @@ def _check_refs(store: Store, present: set[str], listed: set[str], report: FsckR
         if directory[len(REFS_DIR) + 1 :] in dead:
             # a deleted task or model (or a deleted task's log): only its tombstone's links are kept
             decoded = [(key, value) for key, value in decoded[-1:] if is_tombstone(value)]
+        elif directory[len(REFS_DIR) + 1 :].split("/", 1)[0] in HEAD_ONLY_KINDS:
+            decoded = decoded[-1:]  # index checkpoints: the collector keeps only the newest
         for key, value in decoded:
             _check_links(store, key, value, present, listed, visited_docs, report)
 

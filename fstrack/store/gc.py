@@ -49,6 +49,9 @@ LOCK_STALE_SECONDS = 3600.0
 _LOCK_REFRESH = 60.0
 #: Sequences a tombstone head ends: only the tombstone's own links stay roots.
 TOMBSTONED_KINDS = ("tasks", "models", "outputs")
+#: Sequences of which only the head is a root: the index checkpoints (``index/tasks``, ``index/models``), each of
+#: which holds the whole index, so older ones are garbage once a newer one exists.
+HEAD_ONLY_KINDS = ("index",)
 #: Per-task sequences that die with their task (``<kind>/<task id>``).
 TASK_OWNED_KINDS = ("segments",)
 _SEQ_NAME = re.compile(r"[0-9]{%d}" % SEQ_DIGITS)
@@ -201,7 +204,8 @@ def classify_sequences(
 ) -> tuple[dict[str, list[str]], dict[str, Any], set[str]]:
     """The roots of the store: ``(live, tombstones, dead)``.
 
-    ``live`` maps each sequence whose entries are all roots to its entry keys; ``tombstones`` maps the head
+    ``live`` maps each sequence to the entry keys that are roots (all of them, or only the head of an index
+    checkpoint sequence); ``tombstones`` maps the head
     key of each sequence ended by a tombstone (``tasks/``, ``models/``, ``outputs/``) to the tombstone value,
     whose own links stay roots; ``dead`` holds the ref keys whose entries are not roots (those sequences and
     the per-task logs of deleted tasks). fsck uses this to check only what the collector keeps.
@@ -222,7 +226,11 @@ def classify_sequences(
         kind, _, rest = ref.partition("/")
         if kind in TASK_OWNED_KINDS and rest.split("/", 1)[0] in dead_tasks:
             dead.add(ref)
-    live = {ref: keys for ref, keys in sequences.items() if ref not in dead}
+    live = {
+        ref: keys[-1:] if ref.split("/", 1)[0] in HEAD_ONLY_KINDS else keys
+        for ref, keys in sequences.items()
+        if ref not in dead
+    }
     return live, tombstones, dead
 
 

@@ -54,6 +54,9 @@ __all__ = ["push", "pull", "watch", "SyncProgress", "SyncError", "format_progres
 LOG_KINDS = frozenset({"segments", "outputs"})
 #: Kinds whose heads have index summaries: ref kind -> index folder.
 SUMMARY_DIRS = {"tasks": "index/tasks", "models": "index/models"}
+#: Ref kinds that are each store's own and never copied: the index checkpoints (spec/sync.md §6) summarise the
+#: summaries of one store; the destination makes its own from the summaries and tail entries a sync writes.
+STORE_OWN_KINDS = frozenset({"index"})
 #: Index folders of records that are created once and never change (copied if missing).
 RECORD_DIRS = ("index/projects", "index/queues")
 HEARTBEATS_DIR = "heartbeats"
@@ -193,6 +196,8 @@ def _list_refs(
         try:
             check_key(ref)
         except FstrackError:
+            continue
+        if ref.split("/", 1)[0] in STORE_OWN_KINDS:
             continue
         count = 0
         while count + 1 in positions:  # a listing racing a writer may show n + 1 without n: stop at the gap
@@ -847,9 +852,12 @@ class _Engine:
                 data = self._make_summary(seq)
                 if data is None:
                     return 0
+            tail = f"index/tail/{folder.rsplit('/', 1)[-1]}"
             self.dst.backend.create(f"{folder}/{name}", data)
+            self.dst.backend.create(f"{tail}/{name}", data)  # so the destination's checkpoint readers see it
             for old in lower:
                 self.dst.backend.delete(f"{folder}/{old}")
+                self.dst.backend.delete(f"{tail}/{old}")
             return 1
 
         summary["index_copied"] += sum(self._run_all("index", one, jobs, moves_bytes=False))
@@ -1171,6 +1179,18 @@ def _select(
     return chosen if ids is None else chosen & ids
 
 
+def _checkpoint_index(dst: Store) -> None:
+    """Read the destination's task and model index once, as any reader does: a reader that finds the tail long
+    (or a store without a checkpoint holding many summaries) writes the next checkpoint, so the first reader
+    after a large push need not."""
+    from fstrack.records.modeldb import MODEL_KIND
+    from fstrack.records.taskdb import TaskDB
+
+    tasks = TaskDB(dst, cache_dir="")
+    tasks.records()
+    tasks.sibling(MODEL_KIND).records()
+
+
 def _new_summary(direction: str, src: Store, dst: Store, selected: set[str] | None, dry_run: bool) -> dict:
     return {
         "direction": direction,
@@ -1241,6 +1261,7 @@ def _sync(
             engine.closure_round(selected, (), summary)
         if not dry_run:
             engine.state.save()
+            _checkpoint_index(dst)
     finally:
         engine.close()
         if stand_in is not None:
