@@ -157,8 +157,8 @@ def test_gc_sweeps_left_behind_summaries(index_store, cli):
     if loc.name == "memory":
         TaskDB(store, cache_dir="").compact_index()  # what fstrack gc does, in this process
     else:
-        options = [arg for k, v in loc.storage_options.items() for arg in ("-o", f"{k}={v}")]
-        out = cli("gc", loc.url, *options, env=loc.env)
+        env = {**loc.env, "FSTRACK_URL": loc.url, "FSTRACK_STORAGE_OPTIONS": json.dumps(loc.storage_options)}
+        out = cli("gc", env=env)
         assert out.returncode == 0, out.stderr
     assert store.backend.list("index/tasks") == [f"{task_id}.{3:020d}"]
     assert listed(store)[task_id]["name"] == "three"

@@ -1261,7 +1261,8 @@ def _sync(
             engine.closure_round(selected, (), summary)
         if not dry_run:
             engine.state.save()
-            _checkpoint_index(dst)
+            if summary["index_copied"]:
+                _checkpoint_index(dst)
     finally:
         engine.close()
         if stand_in is not None:
