@@ -17,8 +17,13 @@ UI server; or holding what a previous run of the same reader left: *warm*) and t
 
 *before* is the reader of ``--before`` (one listing of ``index/tasks/`` plus one read per summary not cached);
 *after* is this tree's (the newest checkpoint plus the tail). The first reader after the corpus was written finds
-no checkpoint and writes it ("first read"); later ones read it. Finally 200 tasks are updated, so the reader
-also reads a tail. Figures are printed, never asserted.
+no checkpoint and writes it ("first read"); later ones read it. Finally 200 tasks are updated (above
+``--index-only-above``: created), so the reader also reads a tail. Figures are printed, never asserted.
+
+Above ``--index-only-above`` tasks (default 50,000), building the real thing takes longer than the whole run may:
+only the index is written (every summary, of a real manifest, and the checkpoint holding them, as right after a
+checkpoint), and the old reader's cold read (one request per task) is not timed; its warm read is, from the cache
+file its cold read would have left.
 """
 
 from __future__ import annotations
@@ -89,6 +94,40 @@ def build(url: str, options: dict, count: int) -> float:
     return time.perf_counter() - t0
 
 
+def build_index_only(url: str, options: dict, count: int, old_cache: str) -> float:
+    """The index of ``count`` tasks as a store has it right after a checkpoint: every summary under
+    ``index/tasks/`` (real summaries of real manifests, made in memory), the checkpoint holding them all, an empty
+    tail. No manifests or heads: a listing reads none. Also writes the machine-local cache an *old* reader would
+    have after one cold read (name -> summary), so the old reader's warm listing can be timed without its cold
+    one (one read per task: 10 times the 10,000-task figure)."""
+    import hashlib
+    import zlib
+
+    from fstrack.records.taskdb import summarize
+    from fstrack.store.objects import pack
+    from fstrack.store.refs import Refs
+    from fstrack.store.store import open_store
+
+    template = template_manifest()
+    store = open_store(url, **options)
+    now = time.time()
+    summaries = {}
+    for i in range(count):
+        task_id = uuid.uuid4().hex
+        manifest = dict(template, id=task_id, name=f"task {i}", created=now + i, last_update=now + i)
+        summaries[f"{task_id}.{1:020d}"] = summarize(manifest)
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        list(pool.map(lambda item: store.backend.create(f"index/tasks/{item[0]}", pack(item[1])), summaries.items()))
+    blob = store.put(zlib.compress(pack({"index": "index/tasks", "summaries": summaries}), 1))
+    Refs(store).try_append("index/tasks", 1, {"checkpoint": blob, "summaries": count, "time": time.time()})
+    cache_file = os.path.join(old_cache, "index", hashlib.sha256(store.url.encode()).hexdigest()[:24])
+    os.makedirs(os.path.dirname(cache_file), exist_ok=True)
+    with open(cache_file, "wb") as f:
+        f.write(pack(summaries))
+    return time.perf_counter() - t0
+
+
 def update_some(url: str, options: dict, count: int) -> None:
     from fstrack.records.taskdb import TaskDB
     from fstrack.store.store import open_store
@@ -135,6 +174,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--before", default="/work/main", help="tree of the reader to compare with")
+    parser.add_argument(
+        "--index-only-above",
+        type=int,
+        default=50_000,
+        help="above this size, write only the index (summaries and a checkpoint) and skip the old cold reader",
+    )
     args = parser.parse_args()
     sys.path.insert(0, str(REPO / "tests"))
     sys.path.insert(0, str(REPO))
@@ -147,9 +192,15 @@ def main() -> None:
     try:
         for size in args.sizes:
             url, options = srv.url(f"index-{size}-{uuid.uuid4().hex[:8]}"), srv.storage_options
-            print(f"building {size:,} tasks ...", flush=True)
-            print(f"  built in {build(url, options, size):.0f} s", flush=True)
+            index_only = size > args.index_only_above
             with tempfile.TemporaryDirectory() as scratch:
+                print(f"building {size:,} tasks{' (index only)' if index_only else ''} ...", flush=True)
+                seconds = (
+                    build_index_only(url, options, size, os.path.join(scratch, "before"))
+                    if index_only
+                    else build(url, options, size)
+                )
+                print(f"  built in {seconds:.0f} s", flush=True)
 
                 def cache(name: str) -> str:
                     return os.path.join(scratch, name)
@@ -164,16 +215,21 @@ def main() -> None:
                     rows.append((size, label, seconds, ""))
                     print(f"  {label}: {seconds:.2f} s", flush=True)
 
-                measure("before: records(), cold", args.before, "before")
+                if not index_only:
+                    measure("before: records(), cold", args.before, "before")
                 measure("before: records(), warm", args.before, "before")
-                ls("before: fstrack ls, cold", args.before, "before-ls")
-                ls("before: fstrack ls, warm", args.before, "before-ls")
-                measure("after: first read (writes the checkpoint)", str(REPO), "first")
+                if not index_only:
+                    ls("before: fstrack ls, cold", args.before, "before-ls")
+                    ls("before: fstrack ls, warm", args.before, "before-ls")
+                    measure("after: first read (writes the checkpoint)", str(REPO), "first")
                 measure("after: records(), cold", str(REPO), "after")
                 measure("after: records(), warm", str(REPO), "after")
                 ls("after: fstrack ls, cold", str(REPO), "after-ls")
                 ls("after: fstrack ls, warm", str(REPO), "after-ls")
-                update_some(url, options, 200)
+                if index_only:
+                    build(url, options, 200)  # 200 new tasks: a 200-entry tail
+                else:
+                    update_some(url, options, 200)
                 measure("after: records(), cold, 200-entry tail", str(REPO), "after-tail")
                 measure("after: records(), warm, 200-entry tail", str(REPO), "after")
     finally:
