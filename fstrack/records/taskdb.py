@@ -518,7 +518,7 @@ class TaskDB:
         self._save_cache()
         if len(names) >= _tail_limit():
             position = head[0] if head is not None else 0
-            self._write_checkpoint(position, newest, {}, names, tail)
+            self._write_checkpoint(position, newest, {}, list(newest), tail)
         return newest
 
     def compact_index(self) -> bool:
