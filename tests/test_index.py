@@ -312,3 +312,25 @@ def test_checkpointer_killed_midway_loses_nothing(index_store, stop_at, tmp_path
     assert not store.backend.list("index/tail/tasks")
     assert strip(listed(store)) == strip(truth(db, ids))
     assert fsck(store).ok
+
+
+@pytest.mark.parametrize("index_store", ["local", pytest.param("s3", marks=pytest.mark.servers)], indirect=True)
+def test_push_gives_the_destination_its_own_checkpoint(index_store, location_factory, tmp_path, monkeypatch):
+    from fstrack.sync import push
+
+    monkeypatch.setenv("FSTRACK_CACHE_DIR", str(tmp_path / "cache"))
+    loc, store = index_store
+    db = TaskDB(store, cache_dir="")
+    ids = [db.create(manifest(f"t{i}"))["id"] for i in range(2 * LIMIT)]
+    db.delete(ids[0])
+    db.compact_index()
+    source_checkpoints = checkpoints(store)
+    db.update(ids[1], lambda m: m.update(name="after the checkpoint"))  # in the source's tail
+    dest_loc = location_factory("memory")
+    result = push(loc.url, dest_loc.url, src_options=loc.storage_options)
+    assert not result["errors"] and not result["conflicts"]
+    dest = open_store(dest_loc.url)
+    assert strip(listed(dest)) == strip(listed(store)) == strip(truth(db, ids))
+    assert checkpoints(dest) == [f"{1:020d}"] and source_checkpoints == [f"{1:020d}"]
+    assert TaskDB(dest, cache_dir="").refs.head("index/tasks")[1]["summaries"] == len(ids)
+    assert not dest.backend.list("index/tail/tasks")  # the push checkpointed the destination

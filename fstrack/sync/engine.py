@@ -1395,7 +1395,7 @@ class _Changes:
                     self.objects.add(shard + name)
             elif top == REFS_DIR:
                 directory, _, name = rest.rpartition("/")
-                if _SEQ_NAME.fullmatch(name) and directory:
+                if _SEQ_NAME.fullmatch(name) and directory and directory.split("/", 1)[0] not in STORE_OWN_KINDS:
                     self.refs.add(directory)
             elif top == "index" and "/" in rest:
                 self.index.add(rest)
