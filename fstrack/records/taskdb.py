@@ -78,6 +78,9 @@ LINKED_MEMBERS = (("script", "diff"), ("script", "code"), ("script", "requiremen
 LINK_MEMBERS_ABOVE = 1024
 #: How long a measured offset between the store's clock and this machine's is trusted (seconds).
 _CLOCK_TRUST = 60.0
+
+#: A decoded index summary (spec/tasks.md §7.1).
+Summary = dict[str, Any]
 _SUMMARY_NAME = re.compile(r"[0-9a-f]{32}\.[0-9]{20}")
 #: A reader that lists at least this many tail entries writes the next index checkpoint (spec/tasks.md §7.4).
 DEFAULT_TAIL_LIMIT = 256
@@ -97,7 +100,7 @@ def _tail_limit() -> int:
     return limit
 
 
-def _newest(summaries: dict[str, dict]) -> dict[str, dict]:
+def _newest(summaries: dict[str, Summary]) -> dict[str, Summary]:
     """Of ``name -> summary``, only each task's highest position (names sort by position: 20 digits)."""
     best: dict[str, str] = {}
     for name in summaries:
@@ -119,7 +122,7 @@ def _unpack_many(data: bytes) -> Any:
             gc.enable()
 
 
-def _checkpoint_summaries(data: bytes) -> dict[str, dict]:
+def _checkpoint_summaries(data: bytes) -> dict[str, Summary]:
     """The ``name -> summary`` map of a checkpoint blob (zlib-compressed msgpack, spec/tasks.md §7.4)."""
     body = _unpack_many(zlib.decompress(data))
     summaries = body.get("summaries") if isinstance(body, dict) else None
@@ -294,7 +297,7 @@ class TaskDB:
         self._cache_loaded = False
         self._records_dirty = False
         self._tombstones_seen: set[str] = set()
-        self._checkpoint_cache: tuple[str, dict[str, dict]] | None = None  # (blob id, its summaries)
+        self._checkpoint_cache: tuple[str, dict[str, Summary]] | None = None  # (blob id, its summaries)
 
     def sibling(self, kind: Kind) -> TaskDB:
         """The database of another kind of record in the same store (sharing refs, projects and cache folder)."""
@@ -500,12 +503,12 @@ class TaskDB:
         newest = self._index()
         return [r for n in sorted(newest) if not (r := newest[n]).get("deleted")]
 
-    def _index(self) -> dict[str, dict]:
+    def _index(self) -> dict[str, Summary]:
         """Summary name -> summary, the highest position of every task (index tombstones included)."""
         tail = self._names(self.kind.tail_dir)  # before the head: see spec/tasks.md §7.3
         head = self._checkpoint_head()
         base = self._checkpoint(head) if head is not None else None
-        if base is None:
+        if head is None or base is None:
             return self._index_from_listing(tail, head)
         found = self._read_summaries(self.kind.tail_dir, tail)
         if len(found) < len(tail):  # deleted since the listing: a newer checkpoint covers them, or a writer's
@@ -521,7 +524,7 @@ class TaskDB:
             self._write_checkpoint(head[0], newest, base, list(found), tail)
         return newest
 
-    def _index_from_listing(self, tail: list[str], head: tuple[int, Any] | None) -> dict[str, dict]:
+    def _index_from_listing(self, tail: list[str], head: tuple[int, Any] | None) -> dict[str, Summary]:
         """The index as a store without a (readable) checkpoint has it: every summary, from one listing."""
         names = sorted(set(self._names(self.kind.index_dir)) | set(tail))
         found = self._read_summaries(self.kind.index_dir, names)
@@ -549,7 +552,7 @@ class TaskDB:
         return self._write_checkpoint(head[0] if head is not None else 0, newest, base, names, tail)
 
     def _write_checkpoint(
-        self, position: int, newest: dict[str, dict], base: dict[str, dict], covered: list[str], tail: list[str]
+        self, position: int, newest: dict[str, Summary], base: dict[str, Summary], covered: list[str], tail: list[str]
     ) -> bool:
         """Publish ``newest`` as checkpoint ``position + 1`` (create-only: a lost race writes nothing more),
         then delete the tail entries it covers and the summaries of lower positions it names (spec/tasks.md
@@ -586,7 +589,7 @@ class TaskDB:
             return None
         return head
 
-    def _checkpoint(self, head: tuple[int, Any]) -> dict[str, dict] | None:
+    def _checkpoint(self, head: tuple[int, Any]) -> dict[str, Summary] | None:
         """The summaries a checkpoint holds (from memory, the machine-local cache or the store), or None with a
         warning when it cannot be read: the caller then reads the summaries themselves."""
         link = str(head[1]["checkpoint"])
@@ -613,19 +616,18 @@ class TaskDB:
         """The summary names (``<32 hex>.<20 digits>``) in an index folder, sorted."""
         return [n for n in self.store.backend.list(folder) if _SUMMARY_NAME.fullmatch(n)]
 
-    def _read_summaries(self, folder: str, names: list[str]) -> dict[str, dict]:
+    def _read_summaries(self, folder: str, names: list[str]) -> dict[str, Summary]:
         """``name -> summary`` for the names still in ``folder`` (cached by name: summaries never change). A
         summary that does not decode to a map with its task's id is skipped with a warning."""
         missing = [f"{folder}/{n}" for n in names if n not in self._records]
         if missing:
             for key, data in self.store.backend.read_many(missing).items():
                 name = key.rsplit("/", 1)[-1]
+                error: Exception | None = None
                 try:
                     record = unpack(data)
                 except Exception as exc:  # noqa: BLE001 - a bad summary must not break the listing
                     record, error = None, exc
-                else:
-                    error = None
                 if not isinstance(record, dict) or record.get("id") != name[:32]:
                     warnings.warn(
                         f"fstrack: skipping malformed index summary {key} ({error or 'not a summary'})", stacklevel=2
@@ -677,7 +679,7 @@ class TaskDB:
     def _checkpoint_cache_file(self, link: str) -> str | None:
         return None if self._cache_file is None else f"{self._cache_file}.checkpoint-{link}"
 
-    def _load_checkpoint_cache(self, link: str) -> dict[str, dict] | None:
+    def _load_checkpoint_cache(self, link: str) -> dict[str, Summary] | None:
         path = self._checkpoint_cache_file(link)
         if path is None:
             return None
