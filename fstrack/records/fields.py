@@ -87,7 +87,7 @@ FIELDS: dict[str, tuple[Check, Any]] = {
 }
 
 
-def field_problems(data: dict) -> list[str]:
+def field_problems(data: dict[str, Any]) -> list[str]:
     """One line per known field of ``data`` whose value has the wrong shape (naming the field and the value)."""
     return [
         f"field {name!r} has a malformed value {data[name]!r:.80}"
@@ -96,7 +96,7 @@ def field_problems(data: dict) -> list[str]:
     ]
 
 
-def repair_fields(record: dict, what: str) -> dict:
+def repair_fields(record: dict[str, Any], what: str) -> dict[str, Any]:
     """``record`` with each malformed known field replaced by its initial value; warns once per field, naming
     ``what`` (e.g. "task <id> in store <url>")."""
     for name, (check, initial) in FIELDS.items():
