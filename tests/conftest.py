@@ -165,9 +165,16 @@ def isolated_tasks(monkeypatch, tmp_path):
     monkeypatch.setenv("FSTRACK_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(config, "_explicit", None)
     monkeypatch.setattr(config, "_offline", None)
-    current.main = None
+    from fstrack.sdk import processes
+
+    def forget_main_task() -> None:  # processes started by later tests must not report into this test's task
+        current.main = None
+        os.environ.pop(processes.MASTER_ENV, None)
+        os.environ.pop(processes.STORE_ENV, None)
+
+    forget_main_task()
     yield
-    current.main = None
+    forget_main_task()
 
 
 @pytest.fixture

@@ -50,7 +50,8 @@ def run_script(
         "FSTRACK_CACHE_DIR": str(tmp_path / "cache"),
         **(env or {}),
     }
-    full_env.pop("FSTRACK_TASK_ID", None)
+    for name in ("FSTRACK_TASK_ID", "FSTRACK_PROC_MASTER_ID", "FSTRACK_PROC_MASTER_STORE"):
+        full_env.pop(name, None)
     command = [sys.executable, str(script), *args]
     if not wait:
         return subprocess.Popen(

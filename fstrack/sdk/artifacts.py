@@ -1101,6 +1101,19 @@ def _cleanup(job: _Job) -> None:
 _LIVE: weakref.WeakSet[_Uploader] = weakref.WeakSet()
 
 
+def _forget_parent_uploads() -> None:
+    """In a forked child: the parent finishes the uploads it queued (this copy has no thread to run them)."""
+    for uploader in list(_LIVE):
+        uploader._cv = threading.Condition()
+        uploader._queue.clear()
+        uploader._busy = 0
+        uploader._thread = None
+        uploader._pool = None
+
+
+os.register_at_fork(after_in_child=_forget_parent_uploads)
+
+
 @atexit.register
 def _wait_at_exit() -> None:
     for uploader in list(_LIVE):

@@ -229,8 +229,9 @@ class Logger:
 
     @classmethod
     def current_logger(cls) -> Logger | None:
-        """The logger of the current (main) task, or None if no task was initialised."""
-        task = current.main
+        """The logger of the current (main) task (in a child process, its parent's task), or None if no task was
+        initialised."""
+        task = current.main_task()
         return task.get_logger() if task is not None else None
 
     # -- scalars ------------------------------------------------------------------------------------

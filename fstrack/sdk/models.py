@@ -467,8 +467,13 @@ class _Uploader:
                 self._idle.wait(remaining)
         return True
 
+    def _forget_parent(self) -> None:
+        """In a forked child: the parent finishes the uploads it queued (this copy has no thread to run them)."""
+        self.__init__()
+
 
 _UPLOADS = _Uploader()
+os.register_at_fork(after_in_child=_UPLOADS._forget_parent)
 
 
 def wait_for_uploads(timeout: float | None = None) -> bool:
@@ -1226,7 +1231,7 @@ def _task_kind() -> Kind:
 
 def _resolve_task(task: Task | None) -> Task:
     if task is None:
-        task = current.main
+        task = current.main_task()
         if task is None:
             raise ValueError("task object was not provided, and no current task was found (call Task.init first)")
     if not isinstance(task, ModelsMixin):
@@ -1295,7 +1300,7 @@ class InputModel(Model):
         existing = _query(db, uri=url, include_archived=False)
         if existing:
             return cls(model_id=existing[0]["id"])
-        task = current.main
+        task = current.main_task()
         if task is not None:
             comment = f"Imported by task id: {task.id}" + (f"\n{comment}" if comment else "")
             name = name or f"Imported by {task.name or ''}"

@@ -131,12 +131,12 @@ class ReportingMixin(ReportingHost):
         if writer is not None and writer.has_pending():
             writer.flush()
 
-    def _close_reporting(self) -> None:
-        """Flush everything and compact the task's event log (``Task.close``/exit). Raises MetricsFlushError
-        if the events cannot be written (they stay buffered; an exit hook tries once more)."""
+    def _close_reporting(self, compact: bool = True) -> None:
+        """Flush everything and (``compact``) compact the task's event log (``Task.close``/exit). Raises
+        MetricsFlushError if the events cannot be written (they stay buffered; an exit hook tries once more)."""
         writer = self.__dict__.get("_fstrack_writer")
         if writer is not None:
-            writer.close()
+            writer.close(compact=compact)
 
     # -- reading ----------------------------------------------------------------------------------------
     def _flush_before_reading(self) -> None:

@@ -49,7 +49,7 @@ from fstrack.records.taskdb import (
     check_task_id,
     project_id,
 )
-from fstrack.sdk import current, parameters
+from fstrack.sdk import current, parameters, processes
 from fstrack.sdk.artifacts import ArtifactsMixin
 from fstrack.sdk.models import ModelsMixin, OutputModel
 from fstrack.sdk.parameters import ParametersMixin
@@ -200,6 +200,8 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
         self._manifest: dict | None = kwargs.get("manifest")
         self._record: dict | None = kwargs.get("record")
         self._remote = bool(kwargs.get("remote", False))
+        #: The process that may end this task (set its final status); None in a child attached to a parent's task.
+        self._owner_pid: int | None = os.getpid()
         self._ignore_remote_overrides = False
         self._closed = False
         self._exit_status: tuple[str, str] | None = None
@@ -418,6 +420,9 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
             if not current.main._closed:
                 return current.main
             current.main = None
+        parent = processes.parent_task()
+        if parent is not None:  # started by a process running a task: report into that task (as ClearML does)
+            return cls._attach_to_parent(*parent)
         task_type = check_task_type(task_type)
         settings = {
             "auto_connect_arg_parser": auto_connect_arg_parser,
@@ -448,6 +453,7 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
                 )
             task.output_uri = output_uri if isinstance(output_uri, str) else None
         current.main = task
+        processes.announce(task.id, db.store.url, db.store.storage_options)
         task._resource_monitor_option = auto_resource_monitoring  # may be a class (settings store True)
         task._start_process_tracking(auto_connect_arg_parser)
         where = "offline folder" if config.is_offline() else "store"
@@ -455,6 +461,27 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
         see = f"see it at: {page}" if page else f"see it with: fstrack show {task.id} --url {task.store_url}"
         print(f"fstrack Task: {task.name!r} id={task.id} in {where} {task.store_url} ({see})", file=sys.stderr)
         return task
+
+    @classmethod
+    def _attach_to_parent(cls, task_id: str, url: str, storage_options: dict[str, Any]) -> Task:
+        """This process was started by one running ``task_id``: make that task this process's main task, as a
+        child that reports into it and never ends it (see :mod:`fstrack.sdk.processes`)."""
+        with _ATTACH_LOCK:
+            if current.main is not None and not current.main._closed:
+                return current.main
+            db = config.get_taskdb(url, **storage_options)
+            remote = os.environ.get(AGENT_TASK_ENV) == task_id
+            task = cls(_PRIVATE, db=db, task_id=check_task_id(task_id), remote=remote)
+            task._owner_pid = None
+            try:
+                task.reload()
+            except TaskNotFoundError as exc:
+                raise TaskNotFoundError(
+                    f"this process was started by a process running task {task_id} ({processes.MASTER_ENV}), "
+                    f"but that task is not in store {url!r}: {exc}"
+                ) from exc
+            current.main = task  # no exit hooks: the child's reports are flushed at exit by the writers themselves
+            return task
 
     @classmethod
     def _attach_remote(cls, db: TaskDB, task_id: str) -> Task:
@@ -743,32 +770,40 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
             return
         how, why = self._exit_status or ("completed", "")
         try:
-            if how == "external":
+            if how == "external" or not self._owns_status():
                 self._finish(None)
             else:
                 self._finish(how, why)
         except Exception as exc:
             print(f"fstrack: could not record the final status of task {self.id}: {exc}", file=sys.stderr)
 
+    def _owns_status(self) -> bool:
+        """Whether this process may end the task: it made this Task object (``Task.init``, ``get_task``...); a
+        forked copy or a child attached to its parent's task only reports."""
+        return self._owner_pid == os.getpid()
+
     def _finish(self, status: str | None, message: str = "") -> None:
-        """Flush, stop background work, set the final status (unless another process already did)."""
+        """Flush, stop background work, set the final status (unless another process already did, or this process
+        is a child reporting into the task of its parent: then it only flushes)."""
+        owner = self._owns_status()
         self._heartbeat_stop.set()
         self._end_if_stale()  # a stale run must not flush its reports or set a status over a later run's
-        self._wait_for_capture()  # the execution record lands before the final status, not after close()
+        if owner:
+            self._wait_for_capture()  # the execution record lands before the final status, not after close()
         from fstrack.capture import console, monitor
 
         monitor.stop(self)
         console.disconnect(self)  # restores stdout/stderr; what was printed is reported before the flush below
         parameters.unbind_arg_parsers(self)
         try:
-            self._close_reporting()
+            self._close_reporting(compact=owner)
         except metrics.MetricsFlushError as exc:  # events stay buffered; the exit hook tries once more
             warnings.warn(f"fstrack: reports of task {self.id} are not all stored yet: {exc}", stacklevel=2)
         try:
             self._close_artifacts()
         except Exception as exc:  # uploads that failed are reported; the status is still recorded
             warnings.warn(f"fstrack: artifacts of task {self.id} were not all stored: {exc}", stacklevel=2)
-        if status is not None and self._db.load(self.id)["status"] == "in_progress":
+        if status is not None and owner and self._db.load(self.id)["status"] == "in_progress":
             if status == "failed":
                 self.mark_failed(
                     status_reason="exception" if message.startswith("Traceback") else message,
@@ -786,9 +821,12 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
         self._closed = True
         if current.main is self:
             current.main = None
+            if owner:
+                processes.withdraw(self.id)
 
     def close(self) -> None:
-        """Flush and mark the task completed (if it is still running); the process goes on."""
+        """Flush and mark the task completed (if it is still running); the process goes on. In a child process
+        (forked, or attached to its parent's task) it only stores what the child reported: the parent ends the task."""
         if not self._closed:
             self._finish("completed")
 
@@ -1464,7 +1502,10 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
     # -- current task ------------------------------------------------------------------
     @classmethod
     def current_task(cls) -> Task | None:
-        return current.main
+        """The task ``Task.init`` returned in this process; in a process started by one running a task (spawned
+        multiprocessing workers, ``subprocess.Popen``), that task, attached on first use (see
+        :mod:`fstrack.sdk.processes`)."""
+        return current.main_task()
 
     def is_main_task(self) -> bool:
         return current.main is self
@@ -1873,6 +1914,16 @@ def _agent_task() -> Task | None:
 
 
 parameters.set_remote_task_loader(_agent_task)
+_ATTACH_LOCK = threading.RLock()
+
+
+def _attach_current() -> Task | None:
+    """The parent process's task attached as this process's main task, if a parent runs one (else None)."""
+    parent = processes.parent_task()
+    return Task._attach_to_parent(*parent) if parent is not None else None
+
+
+current.attach_to_parent = _attach_current
 _hooks_installed = False
 
 
