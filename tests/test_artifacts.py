@@ -619,3 +619,25 @@ def test_output_storage_options_from_the_environment(monkeypatch):
     monkeypatch.setenv("FSTRACK_OUTPUT_STORAGE_OPTIONS", "not json")
     with pytest.raises(ArtifactError):
         artifacts.storage_options_for("s3://elsewhere")
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "file_and_folder"])
+def test_get_local_copy_of_a_bad_archive_returns_none(art_store, tmp_path, damage):
+    """ClearML's contract: ``raise_on_error=False`` (the default) gives None for an archive that cannot be
+    extracted; ``raise_on_error=True`` raises ArtifactError naming the artifact."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "x.txt").write_text("x")
+    task = Task.init(project_name="arts", task_name="bad archive", reuse_last_task_id=False)
+    task.upload_artifact("folder", folder, wait_on_upload=True)
+    art = Task.get_task(task_id=task.id).artifacts["folder"]
+    archive = Path(art.get_local_copy(extract_archive=False))  # the cached download that extraction reads
+    if damage == "corrupt":
+        archive.write_bytes(b"PK\x03\x04 not really a zip")
+    else:
+        with zipfile.ZipFile(archive, "w") as z:
+            z.writestr("a", "a file")
+            z.writestr("a/b", "and a file below it")
+    assert art.get_local_copy() is None
+    with pytest.raises(ArtifactError, match="folder"):
+        art.get_local_copy(raise_on_error=True)

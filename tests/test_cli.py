@@ -374,3 +374,22 @@ def test_errors_are_one_line_unless_debug(store, cli, tmp_path):
     assert_clean_failure(cli("ls", "--url", ""), "must not be empty")
     debug = cli("--debug", "show", "not-an-id", "--url", url)
     assert debug.returncode != 0 and "Traceback" in debug.stderr
+
+
+@pytest.mark.parametrize(
+    "options, expected",
+    [
+        (["--set", "=1"], "--set '=1'"),
+        (["--set", "Args/lr:0.01"], "Args/lr:0.01"),
+        (["--set", "Args/=1"], "Args/"),
+        (["--enqueue", ""], "queue name"),
+        (["--project", ""], "project"),
+    ],
+)
+def test_clone_validates_everything_before_writing(store, cli, options, expected):
+    url, (first, _second) = store
+    before = Task.query_tasks()
+    result = cli("clone", first, "--url", url, *options)
+    assert result.returncode != 0 and expected in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert Task.query_tasks() == before  # no half-made clone

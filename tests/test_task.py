@@ -330,8 +330,12 @@ def test_queries(task_store):
     c = Task.create(project_name="proj/sub", task_name="beta")
     c.set_archived(True)
     assert Task.get_task(project_name="proj", task_name="alpha one").id == a.id
+    assert Task.get_task(project_name="proj", task_name="alpha") is None  # exact names only; None as in ClearML
+    assert Task.get_task(project_name="nowhere") is None
     with pytest.raises(TaskNotFoundError, match="alpha"):
-        Task.get_task(project_name="proj", task_name="alpha")  # get_task matches the exact name
+        Task.get_by_name("alpha")
+    with pytest.raises(TaskNotFoundError):
+        Task.get_task(task_id="0" * 32)
     assert [t.id for t in Task.get_tasks(project_name="proj", task_name="alpha")] == [b.id, a.id]
     assert Task.query_tasks(tags=["best"]) == [a.id]
     assert c.id not in [t.id for t in Task.get_tasks(allow_archived=False)]

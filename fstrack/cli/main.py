@@ -256,14 +256,30 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_clone(args: argparse.Namespace) -> int:
+    from fstrack.dispatch.queues import queue_id
+    from fstrack.records.taskdb import check_project_name
+    from fstrack.sdk.parameters import _split_name
     from fstrack.sdk.task import Task
 
     _use_store(args)
-    clone = Task.clone(args.task, name=args.name, project=args.project)
-    if args.set:
-        clone.update_parameters({key: value for key, _, value in (p.partition("=") for p in args.set)})
+    # everything is checked before anything is written: a bad option leaves no half-made clone behind
+    edits = {}
+    for item in args.set or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set {item!r}: expected SECTION/NAME=VALUE (or NAME=VALUE for section General)")
+        _split_name(key)
+        edits[key] = value
+    if args.enqueue is not None:
+        queue_id(args.enqueue)
+    if args.project is not None:
+        check_project_name(args.project)
+    source = Task.get_task(task_id=args.task)
+    clone = Task.clone(source, name=args.name, project=args.project)
+    if edits:
+        clone.update_parameters(edits)
     result: dict[str, Any] = {"id": clone.id, "name": clone.name}
-    if args.enqueue:
+    if args.enqueue is not None:
         result["enqueue"] = Task.enqueue(clone, queue_name=args.enqueue)
     _emit(
         args,

@@ -764,7 +764,17 @@ class Artifact:
             if force_download or not local_cache.tree_unchanged(extracted):
                 staging = tempfile.mkdtemp(prefix=".extracting-", dir=folder)
                 try:
-                    safe_extract(target, staging)
+                    try:
+                        safe_extract(target, staging)
+                    except UnsafeArchiveError:
+                        raise
+                    except Exception as exc:  # noqa: BLE001 - a corrupt archive: None unless raise_on_error (ClearML)
+                        if raise_on_error:
+                            raise ArtifactError(f"could not extract archive artifact {self.name!r}: {exc}") from exc
+                        warnings.warn(
+                            f"fstrack: could not extract archive artifact {self.name!r} ({exc})", stacklevel=2
+                        )
+                        return None
                     if os.path.isdir(extracted):
                         shutil.rmtree(extracted, ignore_errors=True)
                     try:

@@ -1605,8 +1605,9 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
         tags: Sequence[str] | None = None,
         allow_archived: bool = True,
         task_filter: dict | None = None,
-    ) -> Task:
-        """A task by id, or the newest task matching project/name (exact name)/tags/filter."""
+    ) -> Task | None:
+        """A task by id (an unknown id raises :class:`TaskNotFoundError`), or the newest task matching
+        project/name (exact name)/tags/filter, or None if none does (as ClearML: scripts test ``if task:``)."""
         db = config.get_taskdb()
         if task_id is not None:
             task = cls(_PRIVATE, db=db, task_id=check_task_id(task_id))
@@ -1624,10 +1625,7 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
             default_order="-last_update",
         )
         if not matches:
-            raise TaskNotFoundError(
-                f"no task named {task_name!r} in project {project_name!r} "
-                f"(tags={tags!r}, task_filter={task_filter!r}) in store {db.store.url!r}"
-            )
+            return None
         return cls(_PRIVATE, db=db, task_id=matches[0]["id"], record=matches[0])
 
     @classmethod
@@ -1713,8 +1711,12 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
 
     @classmethod
     def get_by_name(cls, task_name: str) -> Task:
-        """The newest task with exactly this name, in any project."""
-        return cls.get_task(task_name=task_name)
+        """The newest task with exactly this name, in any project; raises :class:`TaskNotFoundError` if there is
+        none (as ClearML, which raises)."""
+        task = cls.get_task(task_name=task_name)
+        if task is None:
+            raise TaskNotFoundError(f"no task named {task_name!r} in store {config.get_store().url!r}")
+        return task
 
     @classmethod
     def _query(
