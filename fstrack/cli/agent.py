@@ -723,10 +723,13 @@ def _signal_group(proc: subprocess.Popen, sig: int) -> None:
 def child_environment(store, task_id: str, worker: str, entry: str | None = None) -> dict[str, str]:
     """The environment of a task's process: the agent's, plus the task id and the store to attach to (and the
     queue entry of the run: ``FSTRACK_AGENT_ENTRY``, so that the task can tell its run from a later one)."""
+    from fstrack.sdk import processes
     from fstrack.sdk.task import AGENT_ENTRY_ENV, AGENT_TASK_ENV
 
     env = dict(os.environ)
     env.pop("FSTRACK_OFFLINE", None)
+    for name in (processes.MASTER_ENV, processes.STORE_ENV):  # the run owns its task, even if the agent is a child
+        env.pop(name, None)
     env[AGENT_TASK_ENV] = task_id
     env["FSTRACK_URL"] = store.url
     env["FSTRACK_STORAGE_OPTIONS"] = json.dumps(store.storage_options, default=str)
