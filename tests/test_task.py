@@ -336,6 +336,8 @@ def test_queries(task_store):
         Task.get_by_name("alpha")
     with pytest.raises(TaskNotFoundError):
         Task.get_task(task_id="0" * 32)
+    assert Task.resolve_id(a) == a.id and Task.resolve_id("x") == "x"
+    assert Task.normalize_id(f" {a.id}\n") == a.id and Task.normalize_id("") is None
     assert [t.id for t in Task.get_tasks(project_name="proj", task_name="alpha")] == [b.id, a.id]
     assert Task.query_tasks(tags=["best"]) == [a.id]
     assert c.id not in [t.id for t in Task.get_tasks(allow_archived=False)]

@@ -271,6 +271,16 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
     def task_id(self) -> str:
         return self.id
 
+    @classmethod
+    def normalize_id(cls, id: str | None) -> str | None:  # noqa: A002 - ClearML's parameter name
+        """``id`` without surrounding whitespace (None for an empty id)."""
+        return id.strip() if id else None
+
+    @classmethod
+    def resolve_id(cls, obj: Any) -> Any:
+        """The id of a Task, anything else unchanged (so callers accept a Task or an id)."""
+        return obj.id if isinstance(obj, cls) else obj
+
     @property
     def name(self) -> str:
         return self._field("name")
