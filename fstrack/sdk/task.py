@@ -51,7 +51,7 @@ from fstrack.records.taskdb import (
 )
 from fstrack.sdk import current, parameters, processes
 from fstrack.sdk.artifacts import ArtifactsMixin
-from fstrack.sdk.models import ModelsMixin, OutputModel
+from fstrack.sdk.models import InputModel, ModelsMixin, OutputModel
 from fstrack.sdk.parameters import ParametersMixin
 from fstrack.sdk.reporting import ReportingMixin
 
@@ -681,7 +681,10 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
         monitor.start(self, self.__dict__.get("_resource_monitor_option"))
         parameters.bind_arg_parsers(self, auto_connect_arg_parser)
         frameworks.connect(
-            self, (self._data.get("settings") or {}).get("auto_connect_frameworks", True), output_model=OutputModel
+            self,
+            (self._data.get("settings") or {}).get("auto_connect_frameworks", True),
+            output_model=OutputModel,
+            input_model=_record_input_model,
         )
         if not self._remote:
             self._capture = _background_pool().submit(self._capture_execution)
@@ -1925,6 +1928,13 @@ def _agent_task() -> Task | None:
     return Task(_PRIVATE, db=config.get_taskdb(), task_id=check_task_id(task_id), remote=True) if task_id else None
 
 
+def _record_input_model(task: Task, path: str, framework: str | None) -> None:
+    """Called by framework capture when the script loads a model file: an input model of ``task``."""
+    stem = os.path.splitext(os.path.basename(path.rstrip(os.sep)))[0] or "model"
+    model = InputModel.import_model(weights_url=path, framework=framework, name=f"{task.name} - {stem}")
+    model.connect(task, name=stem)
+
+
 parameters.set_remote_task_loader(_agent_task)
 _ATTACH_LOCK = threading.RLock()
 
@@ -1936,6 +1946,9 @@ def _attach_current() -> Task | None:
 
 
 current.attach_to_parent = _attach_current
+
+frameworks.set_remote_task_loader(_agent_task)
+frameworks.install_parser_hooks()
 _hooks_installed = False
 
 

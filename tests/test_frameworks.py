@@ -1,0 +1,126 @@
+"""Automatic capture through real ML frameworks (``auto_connect_frameworks``): each test runs a real script with
+the real package on a tiny model or data made in the test, then reads what was captured through the public API."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import fstrack
+from fstrack import Task
+from fstrack.sdk import current
+
+pytestmark = pytest.mark.frameworks
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch, isolated_tasks):
+    """A local store this test process reads and the scripts it runs write."""
+    url = str(tmp_path / "store")
+    fstrack.set_store(url)
+    yield url
+    current.main = None
+
+
+def run(code: str, store: str, tmp_path: Path, *args: str, env: dict | None = None, timeout: float = 600) -> dict:
+    """Run ``code`` as a script (cwd ``tmp_path``) against ``store``; return the JSON its last line prints."""
+    script = tmp_path / "script.py"
+    script.write_text(textwrap.dedent(code))
+    child_env = {k: v for k, v in os.environ.items() if not k.startswith("FSTRACK_")}
+    child_env.update(FSTRACK_URL=store, FSTRACK_CACHE_DIR=str(tmp_path / "script-cache"), **(env or {}))
+    done = subprocess.run(
+        [sys.executable, str(script), *args],
+        cwd=tmp_path,
+        env=child_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def scalars(task_id: str) -> dict[str, dict[str, dict[int, float]]]:
+    """{title: {series: {iteration: value}}} of a task."""
+    reported = Task.get_task(task_id=task_id).get_reported_scalars()
+    return {t: {s: dict(zip(v["x"], v["y"], strict=True)) for s, v in ss.items()} for t, ss in reported.items()}
+
+
+# -- TensorBoard ---------------------------------------------------------------------------------------------
+TENSORBOARD = """
+    import json, os, sys
+    import numpy as np
+    from fstrack import Task, Logger
+    flavour = sys.argv[1]
+    if flavour == "grouped":
+        Logger.tensorboard_auto_group_scalars(True)
+    option = {"tensorboard": {"report_hparams": flavour != "nohp"}}
+    task = Task.init("fw", f"tb-{flavour}", auto_connect_frameworks=option)
+    if flavour == "tensorboardX":
+        from tensorboardX import SummaryWriter
+    else:
+        from torch.utils.tensorboard import SummaryWriter
+    train, val = SummaryWriter("runs/train"), SummaryWriter("runs/val")
+    for step in range(4):
+        train.add_scalar("loss/total", 1.0 / (step + 1), step)
+        val.add_scalar("loss/total", 2.0 / (step + 1), step)
+        train.add_scalar("accuracy", step / 4, step)
+        train.add_scalars("lr", {"head": 0.5 * step, "body": 0.25 * step}, step)
+    rng = np.random.default_rng(0)
+    train.add_image("samples/input", rng.random((3, 8, 8)), 2)
+    train.add_histogram("weights", rng.standard_normal(1000), 3)
+    train.add_text("notes", "hello from tensorboard", 1)
+    if flavour != "tensorboardX":  # tensorboardX's add_audio needs soundfile
+        train.add_audio("sound", rng.random((1, 800)) * 2 - 1, 0, sample_rate=8000)
+    train.add_pr_curve("pr", rng.integers(0, 2, 100), rng.random(100), 4)
+    train.add_hparams({"lr": 0.1, "layers": 3}, {"hparam/score": 0.75})
+    train.close(); val.close()
+    task.close()
+    print(json.dumps({"task": task.id, "events": sorted(os.listdir("runs/train"))}))
+"""
+
+
+@pytest.mark.parametrize("flavour", ["torch", "tensorboardX"])
+def test_tensorboard_summary_writer(flavour, store, tmp_path):
+    pytest.importorskip("torch" if flavour == "torch" else "tensorboardX")
+    out = run(TENSORBOARD, store, tmp_path, flavour)
+    assert any(name.startswith("events.out.tfevents") for name in out["events"])  # event files still written
+    got = scalars(out["task"])
+    assert got["loss"]["total"] == pytest.approx({0: 1.0, 1: 0.5, 2: 1 / 3, 3: 0.25})
+    assert got["loss"]["val: total"] == pytest.approx({0: 2.0, 1: 1.0, 2: 2 / 3, 3: 0.5})  # the second writer
+    assert got["accuracy"]["accuracy"] == pytest.approx({0: 0.0, 1: 0.25, 2: 0.5, 3: 0.75})
+    assert got["lr"]["head"] == pytest.approx({0: 0, 1: 0.5, 2: 1.0, 3: 1.5})
+    assert got["lr"]["body"] == pytest.approx({0: 0, 1: 0.25, 2: 0.5, 3: 0.75})
+    assert got["hparam"]["score"] == pytest.approx({0: 0.75})
+    task = Task.get_task(task_id=out["task"])
+    plots = {(p["metric"], p["variant"], p["iter"]) for p in task.get_reported_plots()}
+    assert {("Histograms", "weights", 3), ("pr", "pr", 4)} <= plots
+    assert [s["iter"] for s in task.get_debug_samples("samples", "input")] == [2]
+    if flavour == "torch":
+        assert [s["iter"] for s in task.get_debug_samples("Audio", "sound")] == [0]
+    text = task.get_debug_samples("notes", "text_summary")
+    assert len(text) == 1
+    params = task.get_parameters()
+    assert params["TB_hparams/lr"] == "0.1" and params["TB_hparams/layers"] == "3"
+
+
+def test_tensorboard_grouping_switches_and_off(store, tmp_path):
+    pytest.importorskip("torch")
+    grouped = scalars(run(TENSORBOARD, store, tmp_path, "grouped")["task"])
+    assert "Scalars" in grouped and "accuracy" in grouped["Scalars"]
+    no_hparams = run(TENSORBOARD, store, tmp_path, "nohp")["task"]
+    assert not any(k.startswith("TB_hparams/") for k in Task.get_task(task_id=no_hparams).get_parameters())
+    off = run(
+        TENSORBOARD.replace('{"tensorboard": {"report_hparams": flavour != "nohp"}}', '{"tensorboard": False}'),
+        store,
+        tmp_path,
+        "torch",
+    )
+    assert scalars(off["task"]) == {} and any(n.startswith("events.out") for n in off["events"])
