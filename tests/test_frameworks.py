@@ -124,3 +124,91 @@ def test_tensorboard_grouping_switches_and_off(store, tmp_path):
         "torch",
     )
     assert scalars(off["task"]) == {} and any(n.startswith("events.out") for n in off["events"])
+
+
+# -- fstrack run: libraries that call ClearML themselves -------------------------------------------------------
+def fstrack_run(code: str, store: str, tmp_path: Path, timeout: float = 600) -> dict:
+    """``fstrack run -- python script.py`` with ``code``; the JSON its last line prints."""
+    (tmp_path / "script.py").write_text(textwrap.dedent(code))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FSTRACK_", "CLEARML_"))}
+    env.update(FSTRACK_CACHE_DIR=str(tmp_path / "script-cache"), HF_HUB_OFFLINE="1")
+    command = [sys.executable, "-m", "fstrack", "run", "--url", store, "--", sys.executable, "script.py"]
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stderr[-4000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+HF_TRAINER = """
+    import json, subprocess, sys
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainingArguments
+
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=40, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=16, num_labels=2)
+    data = [{"input_ids": torch.randint(0, 40, (8,)), "attention_mask": torch.ones(8, dtype=torch.long),
+             "labels": torch.tensor(i % 2)} for i in range(16)]
+    args = TrainingArguments(output_dir="out", report_to="clearml", max_steps=4, logging_steps=1,
+                             per_device_train_batch_size=4, save_strategy="steps", save_steps=4, use_cpu=True)
+    Trainer(model=BertForSequenceClassification(config), args=args, train_dataset=data).train()
+    import clearml
+    child = subprocess.run([sys.executable, "-c", "import clearml; print(clearml.__file__)"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    print(json.dumps({"clearml": clearml.__file__, "child": child}))
+"""
+
+
+def test_fstrack_run_hf_transformers_clearml_callback(store, tmp_path):
+    pytest.importorskip("transformers")
+    out = fstrack_run(HF_TRAINER, store, tmp_path)
+    assert "clearml_shim" in out["clearml"] and "clearml_shim" in out["child"]  # the process and its children
+    (task,) = Task.get_tasks(project_name="HuggingFace Transformers", task_name="Trainer")
+    got = scalars(task.id)
+    assert set(got["train"]) >= {"loss", "learning_rate", "grad_norm"} and sorted(got["train"]["loss"]) == [1, 2, 3, 4]
+    params = task.get_parameters()
+    assert params["Transformers/max_steps"] == "4" and params["Transformers/per_device_train_batch_size"] == "4"
+    config = task.get_configuration_object_as_dict("Model Configuration")
+    assert config["hidden_size"] == 16 and config["id2label"] == {"0": "LABEL_0", "1": "LABEL_1"}
+    (model,) = task.models["output"]
+    assert model.name == "checkpoint-4"
+
+
+ACCELERATE = """
+    import json
+    from accelerate import Accelerator
+    accelerator = Accelerator(log_with="clearml", cpu=True)
+    accelerator.init_trackers("accelerate-run", config={"lr": 0.1, "layers": 2})
+    for step in range(3):
+        accelerator.log({"train_loss": 1.0 / (step + 1), "eval_accuracy": step / 3}, step=step)
+    task_id = accelerator.get_tracker("clearml").tracker.id
+    accelerator.end_training()
+    print(json.dumps({"task": task_id}))
+"""
+
+
+def test_fstrack_run_accelerate_clearml_tracker(store, tmp_path):
+    pytest.importorskip("accelerate")
+    out = fstrack_run(ACCELERATE, store, tmp_path)
+    got = scalars(out["task"])
+    assert got["loss"]["train"] == pytest.approx({0: 1.0, 1: 0.5, 2: 1 / 3})
+    assert got["accuracy"]["eval"] == pytest.approx({0: 0.0, 1: 1 / 3, 2: 2 / 3})
+    assert Task.get_task(task_id=out["task"]).get_configuration_object_as_dict("General") == {"lr": 0.1, "layers": 2}
+
+
+def test_real_clearml_is_not_shadowed_outside_fstrack_run(tmp_path):
+    pytest.importorskip("clearml")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FSTRACK_")}
+    found = subprocess.run(
+        [sys.executable, "-c", "import clearml; print(clearml.__file__)"], env=env, capture_output=True, text=True
+    )
+    assert found.returncode == 0 and "clearml_shim" not in found.stdout and "site-packages" in found.stdout
+
+
+def test_fstrack_run_errors_are_one_line(tmp_path):
+    for args, message in (([], "no command given"), (["--bogus", "python"], "unknown option '--bogus'")):
+        done = subprocess.run([sys.executable, "-m", "fstrack", "run", *args], capture_output=True, text=True)
+        assert done.returncode == 2 and message in done.stderr and len(done.stderr.splitlines()) == 1
+    missing = subprocess.run(
+        [sys.executable, "-m", "fstrack", "run", "--", "no-such-program-xyz"], capture_output=True, text=True
+    )
+    assert missing.returncode == 127 and "no-such-program-xyz" in missing.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import time
@@ -619,6 +620,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("agent", "run queued tasks: fstrack agent --queue NAME [--workers N] [--once]"),
         ("abort", "stop running or queued tasks: fstrack abort TASK..."),
         ("watchdog", "mark non-responsive tasks aborted and repair expired leases"),
+        ("run", "run a command with `import clearml` resolving to fstrack: fstrack run [--url URL] -- python ..."),
     ):
         commands.add_parser(name, help=text, add_help=False)
     log = add("log", cmd_log, "print a task's console output (stdout, stderr, logging, report_text)")
@@ -712,9 +714,52 @@ def _show_warning(message: Warning | str, category: type[Warning], *_where: Any,
 #: Commands that parse their own arguments (``fstrack agent --help``).
 _SELF_PARSED = {"agent": "main_agent", "abort": "main_abort", "watchdog": "main_watchdog"}
 
+RUN_USAGE = """usage: fstrack run [--url URL] [--] COMMAND [ARG ...]
+
+Run COMMAND (e.g. python train.py, python -m pkg) so that `import clearml` in it and in its children resolves
+to fstrack: code and libraries written for ClearML (HF Transformers' report_to="clearml", Accelerate's
+ClearMLTracker) report to the fstrack store unchanged. Other processes still see a real clearml, if installed.
+
+options:
+  --url URL   store URL or path for the run (default: FSTRACK_URL or the configured store)
+"""
+
+
+def main_run(argv: list[str]) -> int:
+    """``fstrack run [--url URL] [--] COMMAND ...``: replaces this process with COMMAND (its exit code is ours)."""
+    url = None
+    while argv and argv[0] != "--" and argv[0].startswith("-"):
+        option = argv.pop(0)
+        if option in ("-h", "--help"):
+            print(RUN_USAGE, end="")
+            return 0
+        if option == "--url" and argv:
+            url = argv.pop(0)
+        elif option.startswith("--url="):
+            url = option.split("=", 1)[1]
+        else:
+            print(
+                f"fstrack run: error: unknown option {option!r} (expected --url URL, then the command)", file=sys.stderr
+            )
+            return 2
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    if not argv:
+        print("fstrack run: error: no command given (e.g. fstrack run -- python train.py)", file=sys.stderr)
+        return 2
+    from fstrack.clearml_shim import environment
+
+    try:
+        os.execvpe(argv[0], argv, environment(url=url))
+    except OSError as exc:
+        print(f"fstrack run: error: cannot run {argv[0]!r}: {exc.strerror or exc}", file=sys.stderr)
+        return 127
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "run":
+        return main_run(argv[1:])
     if argv and argv[0] in _SELF_PARSED:
         from fstrack.cli import agent
 

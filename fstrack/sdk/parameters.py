@@ -377,6 +377,18 @@ def check_keys(mapping: Mapping, where: str = "dictionary") -> None:
                     pending.append((v, f"{path}[{i}]", inner))
 
 
+def _json_keys(value: Any) -> Any:
+    """``value`` with the dict keys JSON would turn into text (int, float, bool, None) turned so already."""
+    if isinstance(value, Mapping):
+        return {
+            (json.dumps(k) if isinstance(k, (int, float, bool)) or k is None else k): _json_keys(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_json_keys(v) for v in value]
+    return value
+
+
 def flatten_dict(a_dict: Mapping, prefix: str = "", sep: str = SEP) -> dict[str, Any]:
     """``{"a": {"b": 1}, "c": 2}`` -> ``{"a/b": 1, "c": 2}``; an empty nested dict stays a ``{}`` value."""
     flat: dict[str, Any] = {}
@@ -971,6 +983,24 @@ def _warn_dropped(dropped: dict[str, str]) -> None:
         )
 
 
+class _Arguments:
+    """ClearML's internal ``task._arguments`` helper, as far as code outside ClearML calls it (HF Transformers'
+    ``ClearMLCallback`` calls ``copy_from_dict``)."""
+
+    def __init__(self, task: Any) -> None:
+        self._task = task
+
+    def copy_from_dict(self, dictionary: Mapping, prefix: str | None = None, **_ignored: Any) -> None:
+        """Merge ``dictionary`` into the parameters under ``prefix`` (a section); values of other types than a
+        parameter may have are stored as their text, as ClearML does."""
+        head = f"{prefix.rstrip(SEP)}{SEP}" if prefix else ""
+        values = {}
+        for name, value in flatten_dict(dictionary).items():
+            ok, plain = _normalize(value)
+            values[f"{head}{name}"] = plain if ok else str(value)
+        self._task.update_parameters(values)
+
+
 if TYPE_CHECKING:  # the host contract, for the type checker only (see fstrack.sdk.host)
     from fstrack.sdk.host import ParametersHost
 else:
@@ -979,6 +1009,11 @@ else:
 
 class ParametersMixin(ParametersHost):
     """Parameters, configuration objects and labels of a task. See the module docstring."""
+
+    @property
+    def _arguments(self) -> _Arguments:
+        """ClearML's internal arguments helper (see :class:`_Arguments`)."""
+        return _Arguments(self)
 
     # -- internal helpers ---------------------------------------------------------------------
 
@@ -1724,7 +1759,9 @@ class ParametersMixin(ParametersHost):
         config_dict: dict | list | None = None,
     ) -> None:
         """Store configuration ``name`` from text (``config_text``) or a dict/list (``config_dict``,
-        stored as JSON, type ``"dictionary"`` unless ``config_type``): exactly one of the two."""
+        stored as JSON, type ``"dictionary"`` unless ``config_type``): exactly one of the two. Keys of
+        ``config_dict`` that JSON turns into text (int, float, bool, None: a model's ``id2label``) are stored as
+        their JSON text, as ClearML does; nothing is read back, so nothing expects the original keys."""
         if not isinstance(name, str) or not name:
             raise InvalidNameError(f"configuration name must be a non-empty str, got {name!r}")
         if config_text is not None and config_dict is not None:
@@ -1734,7 +1771,7 @@ class ParametersMixin(ParametersHost):
         if config_dict is not None:
             if not isinstance(config_dict, (Mapping, list)):
                 raise UnsupportedTypeError(f"config_dict must be a dict or a list, got {type(config_dict).__name__}")
-            text = self._config_to_text(config_dict)
+            text = self._config_to_text(_json_keys(config_dict))
             ctype = config_type or CONFIG_DICT_TYPE
         else:
             if not isinstance(config_text, str):

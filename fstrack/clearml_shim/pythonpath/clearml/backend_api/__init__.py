@@ -1,0 +1,3 @@
+from clearml.backend_api import session
+
+__all__ = ["session"]

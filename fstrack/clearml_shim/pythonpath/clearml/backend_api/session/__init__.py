@@ -1,0 +1,3 @@
+from clearml.backend_api.session import defs
+
+__all__ = ["defs"]

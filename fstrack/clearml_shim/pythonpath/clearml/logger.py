@@ -1,0 +1,3 @@
+from fstrack import Logger
+
+__all__ = ["Logger"]

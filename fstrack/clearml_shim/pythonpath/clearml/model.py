@@ -1,0 +1,4 @@
+from fstrack import InputModel, Model, OutputModel
+from fstrack.sdk.models import Framework
+
+__all__ = ["InputModel", "Model", "OutputModel", "Framework"]

@@ -1,0 +1,3 @@
+from fstrack import Task, TaskTypes
+
+__all__ = ["Task", "TaskTypes"]

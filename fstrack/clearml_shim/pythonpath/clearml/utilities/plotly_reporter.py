@@ -1,0 +1,1 @@
+from fstrack.utilities.plotly_reporter import *  # noqa: F403
