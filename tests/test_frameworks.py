@@ -212,3 +212,107 @@ def test_fstrack_run_errors_are_one_line(tmp_path):
         [sys.executable, "-m", "fstrack", "run", "--", "no-such-program-xyz"], capture_output=True, text=True
     )
     assert missing.returncode == 127 and "no-such-program-xyz" in missing.stderr
+
+
+# -- parameters from Hydra, jsonargparse, fire, absl: recorded, then overridden by an agent's run -------------
+HYDRA_CONFIG = "training:\n  lr: 0.1\n  epochs: 2\nname: base\n"
+HYDRA = """
+    import json
+    import hydra
+    from fstrack import Task
+
+    @hydra.main(version_base=None, config_path="conf", config_name="config")
+    def main(cfg):
+        task = Task.init("fw", "hydra")
+        print(json.dumps({"task": task.id, "lr": cfg.training.lr, "epochs": cfg.training.epochs}))
+
+    main()
+"""
+JSONARGPARSE = """
+    import json
+    from jsonargparse import CLI
+    from fstrack import Task
+
+    def train(lr: float = 0.1, depth: int = 2, name: str = "base"):
+        task = Task.init("fw", "jsonargparse")
+        print(json.dumps({"task": task.id, "lr": lr, "depth": depth, "name": name}))
+
+    CLI(train)
+"""
+FIRE = """
+    import json
+    import fire
+    from fstrack import Task
+
+    def train(lr=0.1, depth=2, name="base"):
+        task = Task.init("fw", "fire")
+        print(json.dumps({"task": task.id, "lr": lr, "depth": depth, "name": name}))
+
+    fire.Fire(train)
+"""
+ABSL = """
+    import json
+    from absl import app, flags
+    from fstrack import Task
+
+    flags.DEFINE_float("lr", 0.1, "learning rate")
+    flags.DEFINE_integer("depth", 2, "layers")
+
+    def main(argv):
+        task = Task.init("fw", "absl")
+        print(json.dumps({"task": task.id, "lr": flags.FLAGS.lr, "depth": flags.FLAGS.depth}))
+
+    app.run(main)
+"""
+
+PARSER_CASES = {
+    # library: (script, command line, parameters recorded, edits made in the clone, what the agent's run sees)
+    "hydra": (
+        HYDRA,
+        ["training.lr=0.5"],
+        {"Hydra/training.lr": "0.5"},
+        {"Hydra/training.lr": "0.9", "Hydra/training.epochs": "7"},
+        {"lr": 0.9, "epochs": 7},
+    ),
+    "jsonargparse": (
+        JSONARGPARSE,
+        ["--lr", "0.5"],
+        {"Args/lr": "0.5", "Args/depth": "2", "Args/name": "base"},
+        {"Args/lr": "0.9", "Args/name": "edited"},
+        {"lr": 0.9, "depth": 2, "name": "edited"},
+    ),
+    "fire": (
+        FIRE,
+        ["--lr", "0.5"],
+        {"Args/lr": "0.5", "Args/depth": "2", "Args/name": "base"},
+        {"Args/depth": "5", "Args/name": "edited"},
+        {"lr": 0.5, "depth": 5, "name": "edited"},
+    ),
+    "absl": (
+        ABSL,
+        ["--lr", "0.5"],
+        {"TF_DEFINE/lr": "0.5", "TF_DEFINE/depth": "2"},
+        {"TF_DEFINE/depth": "4"},
+        {"lr": 0.5, "depth": 4},
+    ),
+}
+
+
+@pytest.mark.parametrize("library", list(PARSER_CASES))
+def test_parser_library_parameters_and_agent_override(library, store, tmp_path):
+    pytest.importorskip({"absl": "absl.flags"}.get(library, library))
+    script, argv, recorded, edits, overridden = PARSER_CASES[library]
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "config.yaml").write_text(HYDRA_CONFIG)
+    local = run(script, store, tmp_path, *argv)
+    task = Task.get_task(task_id=local["task"])
+    assert recorded.items() <= task.get_parameters().items()
+    if library == "hydra":
+        assert "lr: 0.5" in task.get_configuration_object("OmegaConf")
+    clone = Task.clone(task, name=f"{library} edited")
+    for name, value in edits.items():
+        clone.set_parameter(name, value)
+    # what `fstrack agent` does for the clone: the same script and command line, with FSTRACK_TASK_ID set
+    remote = run(script, store, tmp_path, *argv, env={"FSTRACK_TASK_ID": clone.id})
+    assert remote["task"] == clone.id
+    assert {k: remote[k] for k in overridden} == overridden

@@ -67,8 +67,13 @@ SUPPORTED: dict[str, Framework] = {
     "joblib": Framework(("joblib",), "joblib", "ScikitLearn", ("scikit",)),
     "tensorboard": Framework(("torch.utils.tensorboard.writer", "tensorboardX.writer"), "tensorboard", "PyTorch"),
 }
-#: the parser-like libraries, hooked from import time on (key -> (modules, handler))
-PARSERS: dict[str, Framework] = {}
+#: the parser-like libraries, hooked from ``import fstrack`` on (they parse before Task.init in most scripts)
+PARSERS: dict[str, Framework] = {
+    "hydra": Framework(("hydra._internal.hydra",), "hydra", ""),
+    "jsonargparse": Framework(("jsonargparse",), "jsonargparse", ""),
+    "fire": Framework(("fire.core",), "fire", ""),
+    "tfdefines": Framework(("absl.flags",), "absl", ""),
+}
 #: keys ClearML knows that fstrack does not support, with the reason
 UNSUPPORTED: dict[str, str] = {
     "megengine": "MegEngine is not supported by fstrack (no maintained CPU wheels to test it against); "
@@ -122,13 +127,7 @@ def connect(
     for key, framework in SUPPORTED.items():
         if _core.enabled(key, option):
             _hook.apply(framework.modules)
-    for key, framework in PARSERS.items():
-        handler = _loaded_handlers.get(framework.handler)
-        if handler is not None and hasattr(handler, "bind"):
-            try:
-                handler.bind(task)
-            except Exception as exc:  # noqa: BLE001
-                _core.warn(f"could not connect what {key} parsed before Task.init", exc)
+    _core.connect_pending_parameters(task)
 
 
 def disconnect(task: Task | None = None) -> None:

@@ -205,3 +205,81 @@ def patch_method(owner: Any, name: str, after: Callable[..., None]) -> None:
     original = owner.__dict__.get(name) if isinstance(owner, type) else getattr(owner, name, None)
     if original is not None and callable(original):
         setattr(owner, name, wrap(original, after))
+
+
+# -- parameters from parser-like libraries -----------------------------------------------------------------
+#: (key, section) -> values parsed before Task.init, connected when a task binds
+pending_parameters: dict[tuple[str, str], dict[str, Any]] = {}
+#: (key, name) -> (text, type, description) of configuration objects made before Task.init
+pending_configurations: dict[tuple[str, str], tuple[str, str, str]] = {}
+_remote: dict[str, Any] = {}
+
+
+def task_for_parameters(key: str) -> Any:
+    """The task parsed values go to: the bound one, else (under an agent, before ``Task.init``) the agent's."""
+    task = bound_task()
+    if task is not None:
+        return task if enabled(key) else None
+    if "task" not in _remote:
+        loader = state.remote_task_loader
+        try:
+            _remote["task"] = loader() if loader is not None else None
+        except Exception as exc:  # noqa: BLE001 - never break the user's parsing
+            warn("could not load the agent's task to apply its parameters", exc)
+            _remote["task"] = None
+    return _remote["task"] if should_connect(state.option or True, key) else None
+
+
+def connect_parameters(key: str, section: str, values: dict[str, Any]) -> dict[str, Any] | None:
+    """Record ``values`` (parsed by the library of ``key``) as parameters ``<section>/<name>``. Returns the values
+    the script must use instead (the task's stored ones, under an agent), or None to keep the parsed ones."""
+    task = task_for_parameters(key)
+    if task is None:
+        if state.task is None:
+            pending_parameters[(key, section)] = dict(values)
+        return None
+    connected = task.connect(dict(values), name=section)
+    return dict(connected) if task._remote_overrides() else None
+
+
+def set_configuration(key: str, name: str, text: str, config_type: str, description: str) -> None:
+    """Store configuration object ``name`` in the task parameters go to (or when one binds)."""
+    task = task_for_parameters(key)
+    if task is None:
+        if state.task is None:
+            pending_configurations[(key, name)] = (text, config_type, description)
+        return
+    task.set_configuration_object(name, config_text=text, config_type=config_type, description=description)
+
+
+def connect_pending_parameters(task: Any) -> None:
+    """Called when ``task`` binds: connect what was parsed before."""
+    while pending_configurations:
+        (key, name), (text, config_type, description) = pending_configurations.popitem()
+        if enabled(key):
+            try:
+                task.set_configuration_object(name, config_text=text, config_type=config_type, description=description)
+            except Exception as exc:  # noqa: BLE001
+                warn(f"could not record the {key} configuration made before Task.init", exc)
+    while pending_parameters:
+        (key, section), values = pending_parameters.popitem()
+        if enabled(key):
+            try:
+                task.connect(values, name=section)
+            except Exception as exc:  # noqa: BLE001
+                warn(f"could not record the {key} parameters parsed before Task.init", exc)
+
+
+def plain(value: Any) -> Any:
+    """``value`` if a parameter can hold it as it is, else its text."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, (list, tuple)) and all(v is None or isinstance(v, (str, int, float, bool)) for v in value):
+        return list(value)
+    item = getattr(value, "item", None)  # numpy / torch scalars
+    if callable(item):
+        try:
+            return item()
+        except (TypeError, ValueError, RuntimeError):
+            pass
+    return str(value)
