@@ -316,3 +316,60 @@ def test_parser_library_parameters_and_agent_override(library, store, tmp_path):
     remote = run(script, store, tmp_path, *argv, env={"FSTRACK_TASK_ID": clone.id})
     assert remote["task"] == clone.id
     assert {k: remote[k] for k in overridden} == overridden
+
+
+# -- gradient boosting: per-iteration metrics as scalars, model files as models ------------------------------
+BOOSTING = """
+    import json, sys
+    import numpy as np
+    from fstrack import Task
+    task = Task.init("fw", sys.argv[1], auto_connect_frameworks={sys.argv[1]: ["*.model", "*.json", "*.cbm"]})
+    rng = np.random.default_rng(0)
+    x = rng.random((60, 3)); y = (x[:, 0] > 0.5).astype(int)
+    library = sys.argv[1]
+    if library == "xgboost":
+        import xgboost as xgb
+        train, valid = xgb.DMatrix(x[:40], y[:40]), xgb.DMatrix(x[40:], y[40:])
+        booster = xgb.train({"objective": "binary:logistic", "eval_metric": "logloss"}, train, num_boost_round=5,
+                            evals=[(train, "train"), (valid, "valid")])
+        booster.save_model("booster.json")
+        booster.save_model("ignored.ubj")  # not matched by the wildcards
+        xgb.Booster().load_model("booster.json")
+    elif library == "lightgbm":
+        import lightgbm as lgb
+        train = lgb.Dataset(x[:40], y[:40]); valid = lgb.Dataset(x[40:], y[40:], reference=train)
+        params = {"objective": "binary", "metric": "binary_logloss", "verbose": -1, "min_data_in_leaf": 2}
+        booster = lgb.train(params, train, num_boost_round=5, valid_sets=[train, valid], valid_names=["train", "valid"])
+        booster.save_model("booster.model")
+        lgb.Booster(model_file="booster.model")
+    else:
+        from catboost import CatBoostClassifier
+        model = CatBoostClassifier(iterations=5, verbose=False, allow_writing_files=False)
+        model.fit(x[:40], y[:40], eval_set=(x[40:], y[40:]))
+        model.save_model("booster.cbm")
+        CatBoostClassifier().load_model("booster.cbm")
+    task.close()
+    print(json.dumps({"task": task.id}))
+"""
+BOOSTING_METRICS = {  # library: (titles, series, iterations reported (CatBoost counts from 1), model file)
+    "xgboost": ({"train", "valid"}, "logloss", [0, 1, 2, 3, 4], "booster.json"),
+    "lightgbm": ({"train", "valid"}, "binary_logloss", [0, 1, 2, 3, 4], "booster.model"),
+    "catboost": ({"learn", "validation"}, "Logloss", [1, 2, 3, 4, 5], "booster.cbm"),
+}
+
+
+@pytest.mark.parametrize("library", list(BOOSTING_METRICS))
+def test_boosting_metrics_and_models(library, store, tmp_path):
+    pytest.importorskip(library)
+    titles, metric, iterations, model_file = BOOSTING_METRICS[library]
+    task_id = run(BOOSTING, store, tmp_path, library)["task"]
+    got = scalars(task_id)
+    assert titles <= set(got)
+    for title in titles:
+        assert sorted(got[title][metric]) == iterations
+    task = Task.get_task(task_id=task_id)
+    (output,) = task.models["output"]  # the file the wildcards leave out is not registered
+    assert output.name == f"{library} - booster"
+    assert output.framework == {"xgboost": "XGBoost", "lightgbm": "LightGBM", "catboost": "CatBoost"}[library]
+    (loaded,) = task.models["input"]
+    assert loaded.url.endswith(model_file)

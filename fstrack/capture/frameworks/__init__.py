@@ -66,6 +66,9 @@ SUPPORTED: dict[str, Framework] = {
     "pytorch": Framework(("torch",), "pytorch", "PyTorch"),
     "joblib": Framework(("joblib",), "joblib", "ScikitLearn", ("scikit",)),
     "tensorboard": Framework(("torch.utils.tensorboard.writer", "tensorboardX.writer"), "tensorboard", "PyTorch"),
+    "xgboost": Framework(("xgboost",), "xgboost", "XGBoost"),
+    "lightgbm": Framework(("lightgbm",), "lightgbm", "LightGBM"),
+    "catboost": Framework(("catboost",), "catboost", "CatBoost"),
 }
 #: the parser-like libraries, hooked from ``import fstrack`` on (they parse before Task.init in most scripts)
 PARSERS: dict[str, Framework] = {
