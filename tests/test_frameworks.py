@@ -158,6 +158,7 @@ HF_TRAINER = """
 """
 
 
+@pytest.mark.slow
 def test_fstrack_run_hf_transformers_clearml_callback(store, tmp_path):
     pytest.importorskip("transformers")
     out = fstrack_run(HF_TRAINER, store, tmp_path)
@@ -373,3 +374,51 @@ def test_boosting_metrics_and_models(library, store, tmp_path):
     assert output.framework == {"xgboost": "XGBoost", "lightgbm": "LightGBM", "catboost": "CatBoost"}[library]
     (loaded,) = task.models["input"]
     assert loaded.url.endswith(model_file)
+
+
+# -- PyTorch Lightning: its TensorBoard logger and checkpoints -----------------------------------------------
+LIGHTNING = """
+    import json
+    import torch
+    import lightning as L
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.loggers import TensorBoardLogger
+    from fstrack import Task
+
+    task = Task.init("fw", "lightning")
+
+    class Tiny(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.layer = torch.nn.Linear(3, 1)
+
+        def training_step(self, batch, _):
+            x, y = batch
+            loss = torch.nn.functional.mse_loss(self.layer(x), y)
+            self.log("train_loss", loss, on_step=True, on_epoch=False)
+            return loss
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    torch.manual_seed(0)
+    x = torch.rand(16, 3)
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, x.sum(1, keepdim=True)), batch_size=4)
+    trainer = L.Trainer(max_epochs=2, accelerator="cpu", logger=TensorBoardLogger("tb"), log_every_n_steps=1,
+                        callbacks=[ModelCheckpoint(dirpath="ckpt", filename="tiny", save_last=False)],
+                        enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(Tiny(), data)
+    task.close()
+    print(json.dumps({"task": task.id}))
+"""
+
+
+@pytest.mark.slow
+def test_lightning_tensorboard_logger_and_checkpoints(store, tmp_path):
+    pytest.importorskip("lightning")
+    task_id = run(LIGHTNING, store, tmp_path)["task"]
+    got = scalars(task_id)
+    assert sorted(got["train_loss"]["train_loss"]) == list(range(8))  # 2 epochs x 4 steps
+    assert sorted(got["epoch"]["epoch"]) == list(range(8))
+    (model,) = Task.get_task(task_id=task_id).models["output"]
+    assert model.name == "lightning - tiny" and model.framework == "PyTorch"

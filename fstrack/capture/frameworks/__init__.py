@@ -66,6 +66,9 @@ SUPPORTED: dict[str, Framework] = {
     "pytorch": Framework(("torch",), "pytorch", "PyTorch"),
     "joblib": Framework(("joblib",), "joblib", "ScikitLearn", ("scikit",)),
     "tensorboard": Framework(("torch.utils.tensorboard.writer", "tensorboardX.writer"), "tensorboard", "PyTorch"),
+    "lightning": Framework(
+        ("lightning.pytorch.trainer.trainer", "pytorch_lightning.trainer.trainer"), "lightning", "PyTorch", ("pytorch",)
+    ),
     "xgboost": Framework(("xgboost",), "xgboost", "XGBoost"),
     "lightgbm": Framework(("lightgbm",), "lightgbm", "LightGBM"),
     "catboost": Framework(("catboost",), "catboost", "CatBoost"),
