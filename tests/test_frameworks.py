@@ -422,3 +422,37 @@ def test_lightning_tensorboard_logger_and_checkpoints(store, tmp_path):
     assert sorted(got["epoch"]["epoch"]) == list(range(8))
     (model,) = Task.get_task(task_id=task_id).models["output"]
     assert model.name == "lightning - tiny" and model.framework == "PyTorch"
+
+
+# -- fastai ----------------------------------------------------------------------------------------------------
+FASTAI = """
+    import json
+    import torch
+    from fastai.data.core import DataLoaders
+    from fastai.learner import Learner
+    from fastai.metrics import mae
+    from fstrack import Task
+
+    task = Task.init("fw", "fastai")
+    torch.manual_seed(0)
+    x = torch.rand(32, 3)
+    data = list(zip(x, x.sum(1, keepdim=True)))
+    loaders = DataLoaders.from_dsets(data[:24], data[24:], bs=8, device="cpu")
+    learn = Learner(loaders, torch.nn.Linear(3, 1), loss_func=torch.nn.functional.mse_loss, metrics=[mae])
+    with learn.no_logging():
+        learn.fit(2, lr=0.1)
+    learn.save("tiny")
+    task.close()
+    print(json.dumps({"task": task.id}))
+"""
+
+
+def test_fastai_losses_metrics_and_saved_model(store, tmp_path):
+    pytest.importorskip("fastai")
+    task_id = run(FASTAI, store, tmp_path)["task"]
+    got = scalars(task_id)
+    assert sorted(got["metrics_0"]["train_loss"]) == [1, 2, 3, 4, 5, 6]  # 2 epochs x 3 batches
+    assert sorted(got["metrics_0"]["valid_loss"]) == [3, 6] and sorted(got["metrics_0"]["valid_mae"]) == [3, 6]
+    assert sorted(got["lr_0"]["lr"]) == [1, 2, 3, 4, 5, 6]
+    (model,) = Task.get_task(task_id=task_id).models["output"]
+    assert model.name == "fastai - tiny" and model.framework == "PyTorch"

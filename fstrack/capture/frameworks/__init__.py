@@ -69,6 +69,7 @@ SUPPORTED: dict[str, Framework] = {
     "lightning": Framework(
         ("lightning.pytorch.trainer.trainer", "pytorch_lightning.trainer.trainer"), "lightning", "PyTorch", ("pytorch",)
     ),
+    "fastai": Framework(("fastai.learner",), "fastai", "PyTorch"),
     "xgboost": Framework(("xgboost",), "xgboost", "XGBoost"),
     "lightgbm": Framework(("lightgbm",), "lightgbm", "LightGBM"),
     "catboost": Framework(("catboost",), "catboost", "CatBoost"),
