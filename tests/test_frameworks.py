@@ -456,3 +456,32 @@ def test_fastai_losses_metrics_and_saved_model(store, tmp_path):
     assert sorted(got["lr_0"]["lr"]) == [1, 2, 3, 4, 5, 6]
     (model,) = Task.get_task(task_id=task_id).models["output"]
     assert model.name == "fastai - tiny" and model.framework == "PyTorch"
+
+
+# -- environment variables, megengine --------------------------------------------------------------------------
+ENVIRONMENT = """
+    import json, os, warnings
+    from fstrack import Task
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        task = Task.init("fw", "environment", auto_connect_frameworks={"megengine": True})
+    print(json.dumps({"task": task.id, "MY_A": os.environ["MY_A"], "warnings": [str(w.message) for w in caught]}))
+"""
+
+
+def test_environment_variables_named_in_the_setting_and_megengine_warning(store, tmp_path):
+    env = {
+        "FSTRACK_LOG_ENVIRONMENT": "MY_*, EXACT_API_KEY",
+        "MY_A": "1",
+        "MY_SECRET_KEY": "never stored",  # a credential-like name matched only by a wildcard
+        "EXACT_API_KEY": "named exactly",
+    }
+    out = run(ENVIRONMENT, store, tmp_path, env=env)
+    assert any("megengine" in w and "not supported" in w for w in out["warnings"])
+    task = Task.get_task(task_id=out["task"])
+    recorded = {k: v for k, v in task.get_parameters().items() if k.startswith("Environment/")}
+    assert recorded == {"Environment/MY_A": "1", "Environment/EXACT_API_KEY": "named exactly"}
+    clone = Task.clone(task, name="environment edited")
+    clone.set_parameter("Environment/MY_A", "2")
+    remote = run(ENVIRONMENT, store, tmp_path, env={**env, "FSTRACK_TASK_ID": clone.id})
+    assert remote["MY_A"] == "2"

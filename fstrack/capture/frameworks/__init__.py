@@ -34,7 +34,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from fstrack.capture.frameworks import _core
+from fstrack.capture.frameworks import _core, environment
 from fstrack.capture.frameworks._core import matches_any_wildcard, should_connect
 from fstrack.capture.import_hooks import AfterImport
 
@@ -135,6 +135,10 @@ def connect(
         if _core.enabled(key, option):
             _hook.apply(framework.modules)
     _core.connect_pending_parameters(task)
+    try:
+        environment.connect(task)
+    except Exception as exc:  # noqa: BLE001
+        _core.warn("could not record the environment variables named in FSTRACK_LOG_ENVIRONMENT", exc)
 
 
 def disconnect(task: Task | None = None) -> None:
