@@ -485,3 +485,44 @@ def test_environment_variables_named_in_the_setting_and_megengine_warning(store,
     clone.set_parameter("Environment/MY_A", "2")
     remote = run(ENVIRONMENT, store, tmp_path, env={**env, "FSTRACK_TASK_ID": clone.id})
     assert remote["MY_A"] == "2"
+
+
+# -- TensorFlow / Keras: tf.summary (and the TensorBoard callback), model saves and loads --------------------
+KERAS = """
+    import json
+    import numpy as np
+    from fstrack import Task
+    task = Task.init("fw", "keras")
+    import tensorflow as tf
+    import keras
+    with tf.summary.create_file_writer("tb/custom").as_default():
+        for step in range(3):
+            tf.summary.scalar("loss/custom", 1.0 / (step + 1), step=step)
+        tf.summary.histogram("weights", np.random.default_rng(0).standard_normal(100), step=1)
+        tf.summary.image("samples", np.random.default_rng(0).random((1, 8, 8, 3)), step=2)
+        tf.summary.text("notes", "hello from tf", step=0)
+    x = np.random.default_rng(0).random((32, 3)).astype("float32")
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(x, x.sum(1, keepdims=True), epochs=2, batch_size=8, verbose=0,
+              callbacks=[keras.callbacks.TensorBoard("tb/fit"), keras.callbacks.ModelCheckpoint("ckpt.keras")])
+    model.save_weights("tiny.weights.h5")
+    keras.models.load_model("ckpt.keras")
+    task.close()
+    print(json.dumps({"task": task.id}))
+"""
+
+
+@pytest.mark.slow
+def test_tensorflow_summaries_and_keras_models(store, tmp_path):
+    pytest.importorskip("tensorflow")
+    task_id = run(KERAS, store, tmp_path)["task"]
+    got = scalars(task_id)
+    assert got["loss"]["custom"] == pytest.approx({0: 1.0, 1: 0.5, 2: 1 / 3})
+    assert sorted(got["epoch_loss"]["epoch_loss"]) == [0, 1]  # Keras' TensorBoard callback
+    task = Task.get_task(task_id=task_id)
+    assert ("Histograms", "weights", 1) in {(p["metric"], p["variant"], p["iter"]) for p in task.get_reported_plots()}
+    assert len(task.get_debug_samples("Images", "samples")) == 1 and len(task.get_debug_samples("Text", "notes")) == 1
+    assert sorted(m.name for m in task.models["output"]) == ["keras - ckpt", "keras - tiny.weights"]
+    assert {m.framework for m in task.models["output"]} == {"Keras"}
+    assert [m.name for m in task.models["input"]] == ["keras - ckpt"]

@@ -65,7 +65,10 @@ class Framework(NamedTuple):
 SUPPORTED: dict[str, Framework] = {
     "pytorch": Framework(("torch",), "pytorch", "PyTorch"),
     "joblib": Framework(("joblib",), "joblib", "ScikitLearn", ("scikit",)),
-    "tensorboard": Framework(("torch.utils.tensorboard.writer", "tensorboardX.writer"), "tensorboard", "PyTorch"),
+    "tensorboard": Framework(
+        ("torch.utils.tensorboard.writer", "tensorboardX.writer", "tensorflow"), "tensorboard", "PyTorch"
+    ),
+    "tensorflow": Framework(("keras",), "keras", "Keras"),
     "lightning": Framework(
         ("lightning.pytorch.trainer.trainer", "pytorch_lightning.trainer.trainer"), "lightning", "PyTorch", ("pytorch",)
     ),

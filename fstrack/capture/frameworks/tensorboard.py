@@ -1,8 +1,10 @@
 """TensorBoard: what a ``SummaryWriter`` writes also goes to the task's logger (key ``tensorboard``).
 
 Hooked: ``torch.utils.tensorboard`` and ``tensorboardX`` (each writer's ``FileWriter.add_summary``, through
-which every ``add_*`` call passes, and ``SummaryWriter.add_hparams``). The event files are still written as
-the script asked. The mapping is ClearML's:
+which every ``add_*`` call passes, and ``SummaryWriter.add_hparams``), and TensorFlow 2's ``tf.summary`` in
+eager mode (``tf.summary.write``, through which ``scalar``, ``image``, ``histogram``, ``text`` and ``audio``
+pass, so Keras' ``TensorBoard`` callback too; summaries inside a ``tf.function`` graph are not captured).
+The event files are still written as the script asked. The mapping is ClearML's:
 
 * scalars (``add_scalar``; ``add_scalars`` writes one sub-writer per series): a tag ``"a/b/c"`` is title
   ``"a_b"``, series ``"c"``; a tag without ``/`` is title and series both the tag (title ``"Scalars"`` after
@@ -136,6 +138,36 @@ class _Events:
                     title, series, step, stream=io.BytesIO(value.audio.encoded_audio_string), file_extension=extension
                 )
 
+    def report_tf(self, tag: str, plugin: str, data: Any, step: int) -> None:
+        """One ``tf.summary.write``: ``data`` is the written tensor as numpy, ``plugin`` its plugin's name."""
+        if plugin == "scalars" or (not plugin and getattr(data, "size", 0) == 1):
+            title, series = self.scalar_name(tag)
+            self.logger.report_scalar(title, series, float(data.reshape(-1)[0]), step)
+        elif plugin == "images":  # [width, height, png, png, ...]
+            for encoded in list(data.reshape(-1))[2:]:
+                self._image(tag, bytes(encoded), step)
+        elif plugin == "histograms" and data.ndim == 2 and data.shape[1] == 3 and len(data):  # [left, right, count]
+            title, series = self._split(tag, 1, "Histograms", "series_last")
+            self.logger.report_histogram(
+                title,
+                series,
+                values=[float(c) for c in data[:, 2]],
+                iteration=step,
+                xlabels=[f"{right:.4g}" for right in data[:, 1]],
+                xaxis="value (bucket upper limit)",
+                yaxis="count",
+            )
+        elif plugin == "text":
+            title, series = self._named(tag, 3, "Text")
+            text = "\n".join(
+                v.decode("utf-8", errors="replace") if isinstance(v, bytes) else str(v) for v in data.reshape(-1)
+            )
+            self.logger.report_media(title, series, step, stream=io.StringIO(text), file_extension=".txt")
+        elif plugin == "audio":  # [[wav, label], ...]
+            title, series = self._named(tag, 3, "Audio")
+            for encoded in data.reshape(-1, 2)[:, 0]:
+                self.logger.report_media(title, series, step, stream=io.BytesIO(bytes(encoded)), file_extension=".wav")
+
     def _tensor(self, value: Any, step: int) -> None:
         plugin = value.metadata.plugin_data.plugin_name
         tensor = value.tensor
@@ -260,7 +292,77 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def patch(name: str, writer_module: Any) -> None:
-    """``name`` is ``torch.utils.tensorboard.writer`` or ``tensorboardX.writer``."""
-    _core.patch_method(writer_module.FileWriter, "add_summary", _summary_added)
-    _core.patch_method(writer_module.SummaryWriter, "add_hparams", _hparams_added)
+# -- tf.summary (TensorFlow 2, eager) ----------------------------------------------------------------------------
+def _tf_written(
+    _result: Any, tag: Any = None, tensor: Any = None, step: Any = None, metadata: Any = None, *args: Any, **kwargs: Any
+) -> None:
+    task = _core.active(KEY)
+    if task is None:
+        return
+    try:
+        import tensorflow as tf
+        from tensorflow.python.ops import summary_ops_v2
+
+        writer = summary_ops_v2._summary_state.writer
+        if writer is None or not tf.executing_eagerly() or not summary_ops_v2.should_record_summaries():
+            return
+        if step is None:
+            step = tf.summary.experimental.get_step()
+        if step is None:
+            return
+        if callable(tensor):  # histogram and image summaries pass a lazily computed tensor
+            tensor = tensor()
+        plugin = _plugin_name(metadata)
+        events = writer.__dict__.get("_fstrack_events")
+        if events is None or events.task is not task:
+            events = writer.__dict__["_fstrack_events"] = _Events(task, writer.__dict__.get("_fstrack_logdir"))
+        import numpy as np
+
+        data = np.asarray(tensor.numpy() if hasattr(tensor, "numpy") else tensor)
+        events.report_tf(str(tag), plugin, data, int(step))
+    except Exception as exc:  # noqa: BLE001 - reporting must never break the user's summary
+        _core.warn(f"could not report a tf.summary to task {task.id}", exc)
+
+
+def _plugin_name(metadata: Any) -> str:
+    if metadata is None:
+        return ""
+    if isinstance(metadata, bytes):
+        from tensorboard.compat.proto.summary_pb2 import SummaryMetadata
+
+        metadata = SummaryMetadata.FromString(metadata)
+    return str(metadata.plugin_data.plugin_name)
+
+
+def _tf_writer_created(result: Any, logdir: Any = None, *args: Any, **kwargs: Any) -> None:
+    try:
+        result.__dict__["_fstrack_logdir"] = str(logdir)
+    except (AttributeError, TypeError):
+        pass
+
+
+def _patch_tensorflow(tensorflow: Any) -> None:
+    from tensorflow.python.ops import summary_ops_v2
+
+    write = _core.wrap(summary_ops_v2.write, _tf_written)
+    create = _core.wrap(summary_ops_v2.create_file_writer_v2, _tf_writer_created)
+    summary_ops_v2.write = write
+    summary_ops_v2.create_file_writer_v2 = create
+    # the public API modules hold their own references (TensorBoard's summary ops call tf.compat.v2's)
+    for api in (tensorflow.summary, getattr(getattr(tensorflow, "compat", None), "v2", None)):
+        api = getattr(api, "summary", api)
+        if api is None:
+            continue
+        if getattr(api, "write", None) is not None:
+            api.write = write
+        if getattr(api, "create_file_writer", None) is not None:
+            api.create_file_writer = create
+
+
+def patch(name: str, module: Any) -> None:
+    """``name`` is ``torch.utils.tensorboard.writer``, ``tensorboardX.writer`` or ``tensorflow``."""
+    if name == "tensorflow":
+        _patch_tensorflow(module)
+        return
+    _core.patch_method(module.FileWriter, "add_summary", _summary_added)
+    _core.patch_method(module.SummaryWriter, "add_hparams", _hparams_added)
