@@ -1,5 +1,10 @@
 """Automatic capture through real ML frameworks (``auto_connect_frameworks``): each test runs a real script with
-the real package on a tiny model or data made in the test, then reads what was captured through the public API."""
+the real package on a tiny model or data made in the test, then reads what was captured through the public API.
+
+The packages are the ``frameworks`` extra (``pip install -e '.[test,frameworks]'``); fastai, whose package
+requires torchvision (which does not import beside the CPU torch), is installed apart:
+``pip install --no-deps fastai==2.8.12 fastcore fastdownload fasttransform plum-dispatch beartype
+fastprogress==1.0.3``. A test whose package is missing is skipped."""
 
 from __future__ import annotations
 
