@@ -23,7 +23,7 @@ def _reporter(task: Any) -> Any:
         except Exception as exc:  # noqa: BLE001 - reporting never stops training
             _core.warn("could not report LightGBM metrics", exc)
 
-    report.order = 100  # after LightGBM's own callbacks
+    setattr(report, "order", 100)  # noqa: B010 - after LightGBM's own callbacks (it sorts them by .order)
     return report
 
 
