@@ -531,3 +531,64 @@ def test_tensorflow_summaries_and_keras_models(store, tmp_path):
     assert sorted(m.name for m in task.models["output"]) == ["keras - ckpt", "keras - tiny.weights"]
     assert {m.framework for m in task.models["output"]} == {"Keras"}
     assert [m.name for m in task.models["input"]] == ["keras - ckpt"]
+
+
+# -- a real `fstrack agent` run of an edited clone: Hydra, jsonargparse and fire values overridden --------------
+AGENT_COMBO = """
+    import json
+    from dataclasses import dataclass
+    import fire
+    import hydra
+    from hydra.core.config_store import ConfigStore
+    from jsonargparse import CLI
+    from fstrack import Task
+
+    @dataclass
+    class Config:
+        lr: float = 0.1
+
+    ConfigStore.instance().store(name="config", node=Config)  # in code: the agent runs this file alone
+
+    def network(depth: int = 2):
+        return depth
+
+    def data(width=3):
+        return width
+
+    @hydra.main(version_base=None, config_name="config")
+    def main(cfg):
+        task = Task.init("fw", "agent-combo")
+        depth = CLI(network, args=["--depth", "2"])
+        width = fire.Fire(data, command=["--width", "3"])
+        for name, value in (("lr", cfg.lr), ("depth", depth), ("width", width)):
+            task.get_logger().report_single_value(name, value)
+        print(json.dumps({"task": task.id}))
+
+    main()
+"""
+
+
+@pytest.mark.slow
+def test_agent_run_overrides_hydra_jsonargparse_and_fire(store, tmp_path):
+    for package in ("hydra", "jsonargparse", "fire"):
+        pytest.importorskip(package)
+    local = run(AGENT_COMBO, store, tmp_path, "lr=0.5")
+    original = Task.get_task(task_id=local["task"])
+    assert original.get_reported_single_values() == {"lr": 0.5, "depth": 2, "width": 3}
+    clone = Task.clone(original, name="edited")
+    clone.set_parameters({**clone.get_parameters(), "Hydra/lr": "0.9", "Args/depth": "7", "Args/width": "11"})
+    Task.enqueue(clone, queue_name="frameworks")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FSTRACK_")}
+    env.update(FSTRACK_URL=store, FSTRACK_CACHE_DIR=str(tmp_path / "agent-cache"))
+    agent = subprocess.run(
+        [sys.executable, "-m", "fstrack", "agent", "--queue", "frameworks", "--once", "--workdir", str(tmp_path / "w")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        stdin=subprocess.DEVNULL,
+    )
+    assert agent.returncode == 0, agent.stdout[-3000:] + agent.stderr[-3000:]
+    clone = Task.get_task(task_id=clone.id)
+    assert clone.get_status() == "completed", agent.stdout[-3000:]
+    assert clone.get_reported_single_values() == {"lr": 0.9, "depth": 7, "width": 11}
