@@ -592,3 +592,26 @@ def test_agent_run_overrides_hydra_jsonargparse_and_fire(store, tmp_path):
     clone = Task.get_task(task_id=clone.id)
     assert clone.get_status() == "completed", agent.stdout[-3000:]
     assert clone.get_reported_single_values() == {"lr": 0.9, "depth": 7, "width": 11}
+
+
+# -- gradio: the app's URL recorded (there is no server to route it through) ----------------------------------
+GRADIO = """
+    import json
+    from fstrack import Task
+    task = Task.init("fw", "gradio")
+    import gradio as gr
+    demo = gr.Interface(fn=lambda text: text.upper(), inputs="text", outputs="text")
+    demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+    url = demo.local_url
+    demo.close()
+    task.close()
+    print(json.dumps({"task": task.id, "url": url}))
+"""
+
+
+def test_gradio_app_url_is_recorded(store, tmp_path):
+    pytest.importorskip("gradio")
+    out = run(GRADIO, store, tmp_path, env={"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"})
+    assert out["url"].startswith("http://127.0.0.1:")
+    properties = Task.get_task(task_id=out["task"]).get_user_properties(value_only=True)
+    assert properties["gradio_url"] == out["url"]

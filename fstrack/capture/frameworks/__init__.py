@@ -73,6 +73,7 @@ SUPPORTED: dict[str, Framework] = {
         ("lightning.pytorch.trainer.trainer", "pytorch_lightning.trainer.trainer"), "lightning", "PyTorch", ("pytorch",)
     ),
     "fastai": Framework(("fastai.learner",), "fastai", "PyTorch"),
+    "gradio": Framework(("gradio.blocks",), "gradio", ""),
     "xgboost": Framework(("xgboost",), "xgboost", "XGBoost"),
     "lightgbm": Framework(("lightgbm",), "lightgbm", "LightGBM"),
     "catboost": Framework(("catboost",), "catboost", "CatBoost"),
