@@ -615,3 +615,16 @@ def test_gradio_app_url_is_recorded(store, tmp_path):
     assert out["url"].startswith("http://127.0.0.1:")
     properties = Task.get_task(task_id=out["task"]).get_user_properties(value_only=True)
     assert properties["gradio_url"] == out["url"]
+
+
+def test_notebook_install_makes_clearml_fstrack_for_the_kernel_and_its_children():
+    code = (
+        "import subprocess, sys, fstrack.clearml_shim as shim; shim.install(); import clearml; "
+        "child = subprocess.run([sys.executable, '-c', 'import clearml; print(clearml.__file__)'], "
+        "capture_output=True, text=True, check=True).stdout.strip(); print(clearml.__file__, child)"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FSTRACK_")}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    here, child = done.stdout.split()
+    assert "clearml_shim" in here and "clearml_shim" in child
