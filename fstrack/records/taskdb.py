@@ -249,7 +249,8 @@ class Kind:
     summarize: Callable[[dict[str, Any]], dict[str, Any]]  # manifest -> summary
     not_found: type[Exception]  # raised for a missing (or deleted, or malformed) id
     cache_suffix: str = ""  # suffix of the machine-local summary cache file
-    repair: Callable[[dict[str, Any], str], dict[str, Any]] | None = None  # readers' fix of malformed fields (record, its name)
+    #: readers' fix of malformed fields (record, its name)
+    repair: Callable[[dict[str, Any], str], dict[str, Any]] | None = None
 
     @property
     def tail_dir(self) -> str:
