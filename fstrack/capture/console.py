@@ -80,6 +80,7 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from fstrack import threads
 from fstrack.capture.import_hooks import AfterImport
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -284,7 +285,7 @@ class _FdTee:
                     pass
             raise
         self.thread = threading.Thread(target=self._run, name=f"fstrack-console-{name}", daemon=True)
-        self.thread.start()
+        threads.start(self.thread)
 
     def _open_channel(self) -> tuple[int, int]:
         if os.isatty(self.real):
@@ -395,9 +396,11 @@ class _FdTee:
             )
         except OSError:  # no cat: forward from a thread for as long as this process lives
             read_fd, real, self.read_fd, self.real = self.read_fd, self.real, -1, -1
-            threading.Thread(
-                target=_forward_until_eof, args=(read_fd, real), name=f"fstrack-console-{self.name}", daemon=True
-            ).start()
+            threads.start(
+                threading.Thread(
+                    target=_forward_until_eof, args=(read_fd, real), name=f"fstrack-console-{self.name}", daemon=True
+                )
+            )
 
     def _close_fds(self) -> None:
         for fd in (self.read_fd, self.wake_r, self.wake_w, self.real, self.keep_fd):

@@ -52,6 +52,8 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from fstrack import threads
+
 if TYPE_CHECKING:  # pragma: no cover
     from fstrack.sdk.task import Task
 
@@ -294,7 +296,7 @@ class ResourceMonitor:
             return
         self._stop_event.clear()
         self._thread = threading.Thread(target=self._run, name="fstrack-monitor", daemon=True)
-        self._thread.start()
+        threads.start(self._thread)
 
     def stop(self, timeout: float | None = 5.0) -> None:
         """Stop sampling (no report of the current partial period, as in ClearML)."""

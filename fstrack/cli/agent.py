@@ -58,6 +58,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     from watchdog.observers.api import BaseObserver
 
+from fstrack import threads
+
 AGENT_WORKER_ENV = "FSTRACK_AGENT_WORKER"
 #: Set for a task run by an agent: its console is already streamed into the task by the agent.
 AGENT_STREAMS_ENV = "FSTRACK_AGENT_STREAMS"
@@ -186,7 +188,7 @@ class Agent:
         watchdog_thread = None
         if self.cfg.watchdog_interval and self.cfg.watchdog_interval > 0:
             watchdog_thread = threading.Thread(target=self._watchdog_loop, name="fstrack-agent-watchdog", daemon=True)
-            watchdog_thread.start()
+            threads.start(watchdog_thread)
         self.log(
             f"fstrack agent {self.worker}: serving {', '.join(self.cfg.queues)} of {self.db.store.url} "
             f"with {self.cfg.workers} worker(s)"
@@ -290,7 +292,7 @@ class Agent:
             target=self._execute, args=(run,), name=f"fstrack-run-{run.task_id[:8]}", daemon=False
         )
         self.threads = [t for t in self.threads if t.is_alive()] + [thread]
-        thread.start()
+        threads.start(thread)
         return True
 
     def _beat(self, task_id: str, interval: float) -> None:
@@ -307,7 +309,7 @@ class Agent:
         monitor = threading.Thread(
             target=self._monitor, args=(run,), name=f"fstrack-lease-{run.task_id[:8]}", daemon=True
         )
-        monitor.start()
+        threads.start(monitor)
         try:
             if self._stopping and self._requeue_on_stop:
                 run.request_stop("shutdown")
@@ -352,7 +354,7 @@ class Agent:
         renewer = threading.Thread(
             target=self._renew, args=(run,), name=f"fstrack-renew-{run.task_id[:8]}", daemon=True
         )
-        renewer.start()
+        threads.start(renewer)
         beat_every = self._beat_every()
         last_beat = time.monotonic()
         while not run.done.wait(self.check_interval):
@@ -502,7 +504,7 @@ class Agent:
             os.makedirs(path, exist_ok=True)
             observer.schedule(_Handler(), path, recursive=False)
         observer.daemon = True
-        observer.start()
+        threads.start(observer)
         self._observer = observer
 
     def _unwatch(self) -> None:
@@ -675,7 +677,7 @@ class ProcessRunner:
             threading.Thread(target=console.pump, args=(proc.stderr, "stderr"), daemon=True),
         ]
         for reader in readers:
-            reader.start()
+            threads.start(reader)
         termed = killed = None
         while True:
             try:
@@ -995,7 +997,7 @@ def _die_with_parent(parent: int, keepalive_fd: int | None = None, timeout: floa
             if os.getppid() != parent:
                 die()
 
-    threading.Thread(target=watch, name="fstrack-agent-parent-watch", daemon=True).start()
+    threads.start(threading.Thread(target=watch, name="fstrack-agent-parent-watch", daemon=True))
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -29,11 +29,13 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
-
+from fstrack import threads
 from fstrack.records import config, metrics, query
 from fstrack.records.taskdb import TaskDB
+
+with threads.signals_blocked():  # pyarrow starts a thread as it is imported (see fstrack.threads)
+    import pyarrow as pa
+    import pyarrow.compute as pc
 
 COLUMNS = ("task", "project", "task_name", "title", "series", "iteration", "timestamp", "value")
 _STR = pa.dictionary(pa.int32(), pa.string())
@@ -173,7 +175,9 @@ def scalars(
     if len(records) == 1 or workers <= 1:
         tables = [one(r) for r in records]
     else:
-        with ThreadPoolExecutor(max_workers=min(workers, len(records))) as pool:
+        with ThreadPoolExecutor(
+            max_workers=min(workers, len(records)), initializer=threads.block_process_signals
+        ) as pool:
             tables = list(pool.map(one, records))
     tables = [t for t in tables if t is not None]
     if not tables:

@@ -60,13 +60,15 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
-
+from fstrack import threads
 from fstrack.errors import FstrackError, StoreError
 from fstrack.store.objects import BlobId, unpack
 from fstrack.store.refs import REFS_DIR, SEQ_DIGITS, Refs
 from fstrack.store.store import Store, object_key
+
+with threads.signals_blocked():  # pyarrow starts a thread as it is imported (see fstrack.threads)
+    import pyarrow as pa
+    import pyarrow.compute as pc
 
 try:  # the entry encoding of fstrack.store.refs (a token-wrapped value in newer versions)
     from fstrack.store.refs import entry_value as _entry_value
@@ -178,14 +180,16 @@ def encode_segment(table: pa.Table) -> bytes:
     """An Arrow IPC file with ZSTD-compressed buffers (dictionaries unified: the file format needs it)."""
     table = table.unify_dictionaries().combine_chunks()
     sink = pa.BufferOutputStream()
-    with pa.ipc.new_file(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression=COMPRESSION)) as writer:
-        writer.write_table(table)
+    with threads.signals_blocked():  # Arrow's compression pool starts its threads here (see fstrack.threads)
+        with pa.ipc.new_file(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression=COMPRESSION)) as writer:
+            writer.write_table(table)
     data: bytes = sink.getvalue().to_pybytes()
     return data
 
 
 def decode_segment(data: bytes | pa.Buffer) -> pa.Table:
-    return pa.ipc.open_file(pa.BufferReader(data)).read_all()
+    with threads.signals_blocked():  # Arrow's decompression pool starts its threads here
+        return pa.ipc.open_file(pa.BufferReader(data)).read_all()
 
 
 # Columns are built from Python values through array.array buffers, never pyarrow.array(): pyarrow.array()
@@ -339,7 +343,7 @@ def _read_blobs(store: Store, ids: Sequence[str], max_workers: int | None = None
     if len(ids) <= 1:
         return [store.get(i) for i in ids]
     workers = max_workers or (16 if store.backend.concurrent_io else 4)
-    with ThreadPoolExecutor(max_workers=min(workers, len(ids))) as pool:
+    with ThreadPoolExecutor(max_workers=min(workers, len(ids)), initializer=threads.block_process_signals) as pool:
         try:
             futures = [pool.submit(store.get, oid) for oid in ids]
         except RuntimeError:  # exit hooks run after concurrent.futures stopped taking work: read one by one
@@ -509,7 +513,7 @@ class MetricsWriter:
         if self._thread is None or not self._thread.is_alive():
             self._stopping = False
             self._thread = threading.Thread(target=self._loop, name=f"fstrack-metrics-{self.task_id[:8]}", daemon=True)
-            self._thread.start()
+            threads.start(self._thread)
 
     def set_flush_period(self, period: float | None) -> None:
         """Seconds between background flushes; None or 0 flushes only when buffers fill or on request."""

@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 
 import blake3
 
+from fstrack import threads
 from fstrack.errors import FstrackError, InvalidNameError
 from fstrack.sdk import local_cache
 from fstrack.store.objects import BlobId, ObjectId
@@ -954,7 +955,7 @@ class _Uploader:
             self._busy += 1
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._loop, name="fstrack-artifacts", daemon=True)
-                self._thread.start()
+                threads.start(self._thread)
             self._cv.notify_all()
         return job
 
@@ -1017,7 +1018,9 @@ class _Uploader:
         remote = any((stores.get(j.target_url) or own).backend.concurrent_io for j in batch)
         if len(batch) > 1 and remote:
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="fstrack-artifact-put")
+                self._pool = ThreadPoolExecutor(
+                    max_workers=16, thread_name_prefix="fstrack-artifact-put", initializer=threads.block_process_signals
+                )
             list(self._pool.map(lambda j: self._transfer(j, stores.get(j.target_url) or own), batch))
         else:  # local disks: one thread (the caller's thread prepares the next artifacts meanwhile)
             for job in batch:

@@ -43,6 +43,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast, overload
 
+from fstrack import threads
 from fstrack.errors import FstrackError, InvalidNameError
 from fstrack.records import config, query
 from fstrack.records.modeldb import MODEL_KIND, ModelNotFoundError, check_model_id
@@ -428,7 +429,7 @@ class _Uploader:
             self._pending += 1
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="fstrack-model-uploads", daemon=True)
-                self._thread.start()
+                threads.start(self._thread)
         self._jobs.put((job, on_failure))
 
     def _run(self) -> None:

@@ -27,6 +27,7 @@ from concurrent import futures
 from datetime import UTC
 from typing import Any, ClassVar, NoReturn, TypeAlias
 
+from fstrack import threads
 from fstrack.capture import execution, frameworks
 from fstrack.dispatch.queues import Queues
 from fstrack.errors import FstrackError, InvalidNameError
@@ -755,7 +756,7 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
         if self._abort_callback is not None:
             callback, timeout = self._abort_callback
             worker = threading.Thread(target=callback, daemon=True)
-            worker.start()
+            threads.start(worker)
             worker.join(timeout)
         self._heartbeat_stop.set()
         os.kill(os.getpid(), signal.SIGTERM)
@@ -1893,7 +1894,9 @@ def _background_pool() -> futures.ThreadPoolExecutor:
     per task would cost milliseconds of ``Task.init``. The interpreter waits for queued work at exit."""
     global _pool
     if _pool is None:
-        _pool = futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="fstrack-background")
+        _pool = futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="fstrack-background", initializer=threads.block_process_signals
+        )
     return _pool
 
 
@@ -1909,7 +1912,7 @@ class _Heartbeat:
         cls.task = task
         if cls.thread is None:
             cls.thread = threading.Thread(target=cls._run, name="fstrack-heartbeat", daemon=True)
-            cls.thread.start()
+            threads.start(cls.thread)
         cls.wake.set()
 
     @classmethod

@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from fstrack import threads
 from fstrack.errors import CorruptObjectError, FstrackError, ObjectNotFoundError, StoreLinkError
 from fstrack.store.objects import DocId, ObjectId, hash_bytes, iter_links, new_token, pack, unpack
 from fstrack.store.refs import REFS_DIR, SEQ_DIGITS, entry_value
@@ -413,7 +414,7 @@ def _each(store: Store, fn: Any, items: list[Any], lock: _Lock | None) -> list[A
         if width == 1:
             results.extend(fn(item) for item in chunk)
         else:
-            with ThreadPoolExecutor(max_workers=width) as pool:
+            with ThreadPoolExecutor(max_workers=width, initializer=threads.block_process_signals) as pool:
                 results.extend(pool.map(fn, chunk))
     return results
 

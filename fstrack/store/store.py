@@ -18,6 +18,7 @@ from typing import Any, BinaryIO
 import blake3
 import fsspec
 
+from fstrack import threads
 from fstrack.errors import (
     CorruptObjectError,
     IncompatibleStoreError,
@@ -89,7 +90,8 @@ class Store:
             # A listing cache would hide entries other writers just created.
             options.setdefault("use_listings_cache", False)
         try:
-            fs, root = fsspec.core.url_to_fs(url, **options)
+            with threads.signals_blocked():  # fsspec's event-loop thread starts here and inherits the mask
+                fs, root = fsspec.core.url_to_fs(url, **options)
         except ImportError as exc:
             extra = _EXTRAS.get(protocol, "all")
             raise StoreError(

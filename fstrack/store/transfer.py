@@ -13,6 +13,7 @@ from typing import Any
 
 import blake3
 
+from fstrack import threads
 from fstrack.errors import StoreError
 
 #: Files up to this size are read whole (one request); larger ones stream.
@@ -49,7 +50,7 @@ def parallel_copy_and_hash(source: str, target: str) -> tuple[str, int]:
             result["error"] = exc
 
     worker = threading.Thread(target=run, name="fstrack-hash", daemon=True)
-    worker.start()
+    threads.start(worker)
     try:
         shutil.copyfile(source, target)
     finally:

@@ -40,6 +40,7 @@ from typing import Any
 
 import blake3
 
+from fstrack import threads
 from fstrack.errors import CorruptObjectError, FstrackError, ObjectNotFoundError
 from fstrack.records import config
 from fstrack.records.taskdb import is_beating, store_clock_offset
@@ -434,7 +435,9 @@ class _Engine:
         self.progress = progress
         self.dry_run = dry_run
         self.state = _State(src, dst, cache_dir)
-        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fstrack-sync")
+        self.pool = ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix="fstrack-sync", initializer=threads.block_process_signals
+        )
         self.dst_present: set[str] = set()  # objects known to be in the destination
         self.verified: set[str] = set()  # documents whose whole closure is known to be in the destination
         self.projects_done: set[str] = set()
@@ -971,7 +974,9 @@ class _Engine:
             lambda: _list_refs(self.dst, dst_listing),
             lambda: _list_objects(self.dst, dst_listing),
         ]
-        with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="fstrack-sync-list") as pool:
+        with ThreadPoolExecutor(
+            max_workers=len(jobs), thread_name_prefix="fstrack-sync-list", initializer=threads.block_process_signals
+        ) as pool:
             for future in [pool.submit(job) for job in jobs]:
                 future.result()
         return src_listing, dst_listing
@@ -1528,8 +1533,9 @@ def watch(
                         collected.add(event.dest_path)
 
             observer = Observer()
-            observer.schedule(_Handler(), src.backend.root, recursive=True)
-            observer.start()
+            with threads.signals_blocked():  # the observer's threads inherit the mask
+                observer.schedule(_Handler(), src.backend.root, recursive=True)
+                observer.start()
         run_round("full")  # a first round that fails (bad URL, credentials) raises
         last_full = time.monotonic()
         failures = 0

@@ -26,6 +26,7 @@ from typing import Any, BinaryIO, cast
 import blake3
 from fsspec import AbstractFileSystem
 
+from fstrack import threads
 from fstrack.store.objects import hash_stream
 from fstrack.store.transfer import hash_file, stream_upload
 
@@ -230,7 +231,7 @@ def _download_hashing(backend: Backend, key: str, local_path: str, chunk_size: i
             put(exc)
 
     reader = threading.Thread(target=run, name="fstrack-download", daemon=True)
-    reader.start()
+    threads.start(reader)
     hasher, size = blake3.blake3(), 0
     try:
         with open(local_path, "wb") as out:
