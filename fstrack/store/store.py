@@ -26,7 +26,7 @@ from fstrack.errors import (
     StoreError,
     UnsupportedBackendError,
 )
-from fstrack.store.backends import backend_for, check_protocol
+from fstrack.store.backends import backend_for, check_protocol, with_default_timeouts
 from fstrack.store.backends.base import STAGING_DIR, Backend
 from fstrack.store.objects import BlobId, DocId, ObjectId, hash_bytes, hash_stream, new_token, pack, unpack
 from fstrack.store.transfer import SMALL_FILE
@@ -85,10 +85,7 @@ class Store:
             url = os.path.abspath(expanded)
         protocol = url.split("://", 1)[0].lower() if "://" in url else "file"
         check_protocol(protocol)
-        options = dict(storage_options)
-        if protocol not in ("file", "local", "memory"):
-            # A listing cache would hide entries other writers just created.
-            options.setdefault("use_listings_cache", False)
+        options = with_default_timeouts(protocol, storage_options)
         try:
             with threads.signals_blocked():  # fsspec's event-loop thread starts here and inherits the mask
                 fs, root = fsspec.core.url_to_fs(url, **options)

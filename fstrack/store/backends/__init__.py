@@ -9,6 +9,7 @@ atomically is refused, with the reason. A new backend is one module and one :fun
 from __future__ import annotations
 
 from importlib import import_module
+from typing import Any
 
 from fsspec import AbstractFileSystem
 
@@ -64,3 +65,39 @@ def backend_for(fs: AbstractFileSystem, root: str, *, fsync: bool = False) -> Ba
             return _backend_class(target)(fs, root, fsync=fsync)
     check_protocol(protocols[0])
     raise AssertionError("unreachable")
+
+
+#: Seconds to wait for a connection / for a reply, and how often a failed request is retried, by default.
+CONNECT_TIMEOUT = 5
+READ_TIMEOUT = 10
+REQUEST_ATTEMPTS = 2
+
+
+def with_default_timeouts(protocol: str, storage_options: dict[str, Any]) -> dict[str, Any]:
+    """``storage_options`` plus fstrack's defaults for ``protocol`` (the user's own values always win).
+
+    Every request to an object store gets a connect timeout of :data:`CONNECT_TIMEOUT` s, a read timeout of
+    :data:`READ_TIMEOUT` s and at most :data:`REQUEST_ATTEMPTS` attempts, set on the filesystem itself, so
+    that an endpoint that refuses connections fails a call in seconds, and one that accepts connections and
+    never answers fails a read after at most ``4 x READ_TIMEOUT`` on S3 (s3fs nests two retry loops) instead
+    of hanging for minutes. Set on the filesystems: s3fs ``config_kwargs`` (botocore ``connect_timeout``,
+    ``read_timeout``, ``retries``) and s3fs's own retry loop (:class:`~fstrack.store.backends.s3.S3Backend`);
+    gcsfs ``requests_timeout``; adlfs ``connection_timeout``/``read_timeout``.
+    A listing cache is turned off (it would hide entries other writers just created).
+    """
+    options = dict(storage_options)
+    if protocol in ("file", "local", "memory"):
+        return options
+    options.setdefault("use_listings_cache", False)
+    if protocol in ("s3", "s3a"):
+        config = dict(options.get("config_kwargs") or {})
+        config.setdefault("connect_timeout", CONNECT_TIMEOUT)
+        config.setdefault("read_timeout", READ_TIMEOUT)
+        config.setdefault("retries", {"max_attempts": 1, "mode": "standard"})  # s3fs retries around it
+        options["config_kwargs"] = config
+    elif protocol in ("gs", "gcs"):
+        options.setdefault("requests_timeout", CONNECT_TIMEOUT + READ_TIMEOUT)
+    elif protocol in ("az", "abfs", "abfss"):
+        options.setdefault("connection_timeout", CONNECT_TIMEOUT)
+        options.setdefault("read_timeout", READ_TIMEOUT)
+    return options
