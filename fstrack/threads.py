@@ -9,7 +9,10 @@ So every thread fstrack starts blocks those signals, and the kernel always picks
 
 Use :func:`start` for a ``threading.Thread``, :func:`signals_blocked` around code that makes threads of its own
 (a library's event loop, a file watcher: threads inherit the mask of the thread that creates them) and
-:func:`block_process_signals` as a ``ThreadPoolExecutor`` ``initializer``. This module imports no fstrack layer.
+:func:`block_process_signals` as a ``ThreadPoolExecutor`` ``initializer``. A child process inherits the mask of
+the thread that starts it, so code that may run on such a thread starts children inside
+:func:`signals_unblocked` (else the child, a task script run by the agent say, could never be interrupted).
+This module imports no fstrack layer.
 """
 
 from __future__ import annotations
@@ -42,6 +45,20 @@ def signals_blocked() -> Iterator[None]:
         yield
         return
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, PROCESS_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+@contextmanager
+def signals_unblocked() -> Iterator[None]:
+    """Unblock :data:`PROCESS_SIGNALS` in the calling thread for the block: child processes started inside it
+    receive signals normally whatever thread starts them."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_UNBLOCK, PROCESS_SIGNALS)
     try:
         yield
     finally:

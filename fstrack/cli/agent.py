@@ -657,15 +657,16 @@ class ProcessRunner:
         argv = [prepared.python, "-c", _CHILD_BOOT, json.dumps(spec)]
         console.note(f"running {prepared.spec['target']} {' '.join(prepared.spec['args'])} in {prepared.cwd}")
         try:
-            proc = subprocess.Popen(
-                argv,
-                cwd=prepared.cwd,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                **popen_kwargs,
-            )
+            with threads.signals_unblocked():  # a run slot's thread blocks them; the task script must not
+                proc = subprocess.Popen(
+                    argv,
+                    cwd=prepared.cwd,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    **popen_kwargs,
+                )
         except BaseException:
             run.close_keepalive()
             raise
@@ -916,7 +917,8 @@ def _requirement_name(line: str) -> str:
 
 
 def _run_logged(argv: list[str], console: _Console | None) -> None:
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    with threads.signals_unblocked():
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     assert proc.stdout is not None  # stdout=PIPE
     tail: collections.deque = collections.deque(maxlen=20)
     for raw in iter(proc.stdout.readline, b""):

@@ -201,6 +201,8 @@ class Backend:
             found = self.fs.find(self.path(prefix), detail=True)
         except FileNotFoundError:
             return
+        if not isinstance(found, dict):  # adlfs answers a list (empty) for a prefix with nothing below it
+            found = {path: self.fs.info(path) for path in found}
         for path, info in sorted(found.items()):
             if info.get("type", "file") == "file" and path.startswith(self.root):
                 key = path[len(self.root) :].lstrip("/")
