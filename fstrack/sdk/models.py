@@ -470,7 +470,7 @@ class _Uploader:
 
     def _forget_parent(self) -> None:
         """In a forked child: the parent finishes the uploads it queued (this copy has no thread to run them)."""
-        self.__init__()
+        type(self).__init__(self)
 
 
 _UPLOADS = _Uploader()

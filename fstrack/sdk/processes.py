@@ -23,8 +23,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from multiprocessing import pool as mp_pool
-from typing import Any
+from typing import Any, NoReturn
 
 from fstrack.sdk import current
 
@@ -68,13 +69,14 @@ def parent_task() -> tuple[str, str, dict[str, Any]] | None:
 
 
 # -- multiprocessing.Pool workers ------------------------------------------------------------------------------
-_original_worker = mp_pool.worker
+_pool_module: Any = mp_pool  # typeshed does not declare multiprocessing.pool.worker (undocumented, but stable)
+_original_worker = _pool_module.worker
 
 
 def patch_pool() -> None:
     """Make pool workers started from now on flush their task's reports before handing back each result."""
-    if mp_pool.worker is not _pool_worker:
-        mp_pool.worker = _pool_worker
+    if _pool_module.worker is not _pool_worker:
+        _pool_module.worker = _pool_worker
 
 
 def _pool_worker(inqueue: Any, outqueue: Any, *args: Any, **kwargs: Any) -> Any:
@@ -112,13 +114,13 @@ def flush_child_reports() -> None:
 
 
 # -- os.fork ----------------------------------------------------------------------------------------------------
-_exit_without_flush: Any = None
+_exit_without_flush: Callable[[int], NoReturn] = os._exit  # the child's os._exit, set again after each fork
 
 
-def _exit_flushing(code: int) -> None:
+def _exit_flushing(status: int) -> NoReturn:
     """``os._exit`` in a forked child of a task: store what the child reported first (atexit does not run)."""
     flush_child_reports()
-    _exit_without_flush(code)
+    _exit_without_flush(status)
 
 
 def _after_fork_in_child() -> None:

@@ -25,7 +25,7 @@ import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent import futures
 from datetime import UTC
-from typing import Any, ClassVar, NoReturn, TypeAlias
+from typing import Any, ClassVar, NoReturn, TypeAlias, overload
 
 from fstrack import threads
 from fstrack.capture import execution, frameworks
@@ -1610,6 +1610,30 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
             config.write_config({"url": url, "storage_options": options})
 
     # -- queries -----------------------------------------------------------------------
+    @overload
+    @classmethod
+    def get_task(
+        cls,
+        task_id: str,
+        project_name: str | None = None,
+        task_name: str | None = None,
+        tags: Sequence[str] | None = None,
+        allow_archived: bool = True,
+        task_filter: dict | None = None,
+    ) -> Task: ...
+
+    @overload
+    @classmethod
+    def get_task(
+        cls,
+        task_id: None = None,
+        project_name: str | None = None,
+        task_name: str | None = None,
+        tags: Sequence[str] | None = None,
+        allow_archived: bool = True,
+        task_filter: dict | None = None,
+    ) -> Task | None: ...
+
     @classmethod
     def get_task(
         cls,
