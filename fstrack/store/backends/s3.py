@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fsspec import AbstractFileSystem
+
 from fstrack.store.backends.objectstore import ObjectStoreBackend
 
 
@@ -12,7 +14,7 @@ class S3Backend(ObjectStoreBackend):
 
     name = "s3"
 
-    def __init__(self, fs, root: str, *, fsync: bool = False):
+    def __init__(self, fs: AbstractFileSystem, root: str, *, fsync: bool = False):
         super().__init__(fs, root, fsync=fsync)
         from fstrack.store.backends import REQUEST_ATTEMPTS
 
