@@ -384,7 +384,7 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 def _compact_indexes(store: Store) -> None:
     """Checkpoint the task and model indexes from full listings, deleting the summaries left behind by crashed
-    or overtaken writers (spec/tasks.md §7.5); the collector then frees the checkpoints this one replaced."""
+    or overtaken writers (spec/tasks.md §7.5); a later collection frees the checkpoints this one replaced."""
     from fstrack.records.modeldb import MODEL_KIND
     from fstrack.records.taskdb import TaskDB
 
@@ -398,8 +398,6 @@ def cmd_gc(args: argparse.Namespace) -> int:
 
     url, options = (args.url, {}) if args.url is not None else config.store_location()
     options = {**options, **_storage_options(args.option)}
-    if not args.dry_run:
-        _compact_indexes(open_store(url, create=False, **options))
     try:
         report = gc_command(
             url,
@@ -411,6 +409,8 @@ def cmd_gc(args: argparse.Namespace) -> int:
     except GCBusyError as exc:
         print(escape(f"fstrack: {exc}"), file=sys.stderr)
         return 1
+    if not args.dry_run:  # only after a collection ran: one refused (a link, a corrupt ref) writes nothing
+        _compact_indexes(open_store(url, create=False, **options))
     _emit(args, report, report["text"].split("\n"))
     return 0
 
@@ -541,8 +541,9 @@ def _sync_text(summary: dict) -> str:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    from fstrack.ui import serve
+    from fstrack.ui import check_options, serve
 
+    check_options(args.port, args.token)  # bad options first: then whether there is a store at all
     _use_store(args)
     url, options = config.store_location()
     serve(url, options, host=args.host, port=args.port, token=args.token, read_only=args.read_only)

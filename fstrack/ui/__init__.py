@@ -13,6 +13,14 @@ from typing import Any, TextIO
 from fstrack.ui.security import is_loopback, new_token
 
 
+def check_options(port: Any, token: str | None) -> None:
+    """Refuse a port outside 0..65535 or an empty token (before anything else is looked at)."""
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
+        raise ValueError(f"port must be an integer in 0..65535, got {port!r}")
+    if token is not None and not token.strip():
+        raise ValueError("token must not be empty")
+
+
 def serve(
     url: str,
     storage_options: dict[str, Any] | None = None,
@@ -28,10 +36,7 @@ def serve(
 
     from fstrack.ui.app import create_app, public_url
 
-    if not isinstance(port, int) or not 0 <= port <= 65535:
-        raise ValueError(f"port must be an integer in 0..65535, got {port!r}")
-    if token is not None and not token.strip():
-        raise ValueError("token must not be empty")
+    check_options(port, token)
     loopback = is_loopback(host)
     if token is None and not loopback:
         token = new_token()
