@@ -1157,32 +1157,11 @@ def main_agent(argv: Sequence[str] | None = None) -> int:
 
 
 def abort(task_id: str, message: str | None = None) -> str:
-    """Abort a task (``fstrack abort``): ``in_progress`` or ``queued`` -> ``stopped``. The process running it
-    sees the change at its next heartbeat, runs its abort callback and exits; its agent terminates it
-    after a grace period otherwise. Returns the status the task had."""
-    from fstrack.sdk.task import Task, UsageError
+    """Abort a task (``fstrack abort``); returns the status it had (see :func:`fstrack.sdk.abort.abort_task`)."""
+    from fstrack.sdk.abort import abort_task, who
+    from fstrack.sdk.task import Task
 
-    task = Task.get_task(task_id=task_id)
-    status = task.get_status()
-    if status not in ("in_progress", "queued"):
-        raise UsageError(f"task {task_id} is {status!r}: only a running or queued task can be aborted")
-    import getpass
-    import socket
-
-    try:
-        who = f"{getpass.getuser()}@{socket.gethostname()}"
-    except Exception:  # noqa: BLE001
-        who = socket.gethostname()
-    execution = task._data.get("execution") or {}
-    if status == "queued" and execution.get("queue") and execution.get("entry"):
-        from fstrack.dispatch.queues import Queues
-
-        try:  # withdraw the entry if no worker took it yet (else the worker finds the task stopped)
-            Queues(task._db.store).claim(execution["queue"], execution["entry"])
-        except OSError:
-            pass
-    task.mark_stopped(status_message=message or f"aborted by {who}")
-    return status
+    return abort_task(Task.get_task(task_id=task_id), message or f"aborted by {who()}")
 
 
 def main_abort(argv: Sequence[str] | None = None) -> int:

@@ -4,14 +4,11 @@ and safe while agents and scripts write the same task). They act on the configur
 
 from __future__ import annotations
 
-import getpass
-import socket
 from collections.abc import Callable
 from typing import Any
 
-from fstrack.dispatch.queues import Queues
-from fstrack.records import config
-from fstrack.sdk.task import Task, UsageError
+from fstrack.sdk.abort import abort_task, who
+from fstrack.sdk.task import Task
 from fstrack.ui.views import BadRequest
 
 
@@ -29,27 +26,10 @@ def _tags(body: dict, key: str) -> list[str]:
     return value
 
 
-def _who() -> str:
-    try:
-        return f"{getpass.getuser()}@{socket.gethostname()}"
-    except Exception:  # noqa: BLE001 - no user name in this environment
-        return socket.gethostname()
-
-
 def abort(task: Task, message: str | None = None) -> dict[str, Any]:
-    """Stop a running or queued task as ``fstrack abort`` does: its process sees the status at its next
-    heartbeat, runs its abort callback and exits (its agent kills it after a grace period otherwise)."""
-    status = task.get_status()
-    if status not in ("in_progress", "queued"):
-        raise UsageError(f"task {task.id} is {status!r}: only a running or queued task can be aborted")
-    execution = task.data.get("execution") or {}
-    if status == "queued" and execution.get("queue") and execution.get("entry"):
-        try:  # withdraw the entry if no worker took it yet (else the worker finds the task stopped)
-            Queues(config.get_store()).claim(execution["queue"], execution["entry"])
-        except OSError:
-            pass
-    task.mark_stopped(status_message=message or f"aborted by {_who()} (web UI)")
-    return {"was": status, "status": "stopped"}
+    """Stop a running or queued task as ``fstrack abort`` does."""
+    was = abort_task(task, message or f"aborted by {who()} (web UI)")
+    return {"was": was, "status": "stopped"}
 
 
 def _tags_action(task: Task, body: dict) -> dict[str, Any]:
