@@ -110,6 +110,42 @@ def test_forked_child_exit_does_not_end_parent_task(tmp_path, how):
     assert out["parent_points"] == 1
 
 
+FORK_WHILE_BEATING = """
+import json, time
+task = Task.init(project_name="proc", task_name="fork while beating", reuse_last_task_id=False)
+deadline = time.monotonic() + 120
+while not task.is_alive() and time.monotonic() < deadline:  # the first heartbeat is written
+    time.sleep(0.05)
+held, release = threading.Event(), threading.Event()
+
+def beat_in_progress():  # what the heartbeat thread does while it writes a beat
+    with task._beat_lock:
+        held.set()
+        release.wait()
+
+threading.Thread(target=beat_in_progress, daemon=True).start()
+held.wait()
+pid = os.fork()
+if pid == 0:
+    task.close()  # a child only flushes; it must not wait for the parent's heartbeat or remove it
+    os._exit(0)
+release.set()
+deadline = time.monotonic() + 120
+while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+    time.sleep(0.05)
+if done[0] == 0:
+    os.kill(pid, 9)
+print(json.dumps({"child_ended": done[0] == pid, "parent_alive": task.is_alive()}))
+"""
+
+
+@pytest.mark.slow
+def test_fork_while_a_heartbeat_is_written_does_not_hang_the_child(tmp_path):
+    out = run(FORK_WHILE_BEATING, tmp_path)
+    assert out["child_ended"]  # before: the child waited forever on a lock held by a thread it does not have
+    assert out["parent_alive"]  # before: the child's close removed the parent's heartbeat
+
+
 POPEN_CHILD = """
 import json
 task = Task.init(project_name="other", task_name="child script")

@@ -1949,6 +1949,21 @@ class _Heartbeat:
             cls.wake.wait(HEARTBEAT_SECONDS)
 
 
+def _after_fork_in_child() -> None:
+    """A forked child has only the thread that forked: locks other threads held stay held forever, and the
+    parent's heartbeat is the parent's (the child must neither wait on its lock nor remove it at close)."""
+    global _ATTACH_LOCK
+    _ATTACH_LOCK = threading.RLock()
+    _Heartbeat.thread, _Heartbeat.task, _Heartbeat.wake = None, None, threading.Event()
+    task = current.main
+    if task is not None:
+        task._beat_lock = threading.Lock()
+        task._beaten = False
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _agent_task() -> Task | None:
     """The task an agent runs this process for (for argument parses before ``Task.init``)."""
     task_id = os.environ.get(AGENT_TASK_ENV)
