@@ -473,6 +473,10 @@ def cmd_sync(args: argparse.Namespace) -> int:
         raise FstrackError(f"--filter must be a JSON object, got {args.filter!r} ({exc})") from None
     if task_filter is not None and not isinstance(task_filter, dict):
         raise FstrackError(f'--filter must be a JSON object like \'{{"status": ["completed"]}}\', got {args.filter!r}')
+    if args.command == "push" and args.src and not args.watch:
+        continued = _push_unsent(args)
+        if continued is not None:
+            return continued
     show = _progress_line() if sys.stderr.isatty() and not args.quiet else None
     common = dict(
         src_options=_storage_options(args.src_option),
@@ -506,6 +510,25 @@ def cmd_sync(args: argparse.Namespace) -> int:
         show(None)
     _emit(args, summary, _sync_text(summary).split("\n"))
     return 1 if summary["errors"] or summary["conflicts"] else 0
+
+
+def _push_unsent(args: argparse.Namespace) -> int | None:
+    """``fstrack push FOLDER [STORE]`` of what a process saved at exit because its store failed
+    (:mod:`fstrack.sdk.unsent`): continue the task it names. None: FOLDER is not such a folder."""
+    from fstrack.sdk.offline_import import import_offline_session
+    from fstrack.sdk.task import Task
+    from fstrack.sdk.unsent import continued_task
+
+    task_id = continued_task(os.path.expanduser(args.src))
+    if task_id is None:
+        return None
+    if args.dry_run or args.project or args.task or args.filter:
+        raise FstrackError(f"{args.src} holds what one run could not write; push it whole, without filters")
+    import_offline_session(
+        Task, args.src, previous_task_id=task_id, url=args.dst, storage_options=_storage_options(args.dst_option)
+    )
+    _emit(args, {"continued": task_id}, [f"stored what was left of task {task_id}"])
+    return 0
 
 
 def _progress_line() -> Callable[[Any], None]:

@@ -483,6 +483,9 @@ class MetricsWriter:
         self.last_error: BaseException | None = None
         self._last_flush = time.monotonic()
         self._thread: threading.Thread | None = None
+        self._requested = False  # flush_within asked for a flush now
+        self._flushed = threading.Event()  # set after every stored flush
+        self._abandoned = False
         self.flushes = 0
         _WRITERS.add(self)
         if start:
@@ -505,6 +508,7 @@ class MetricsWriter:
         self._pending_stats = None
         self._flush_lock = threading.Lock()
         self._wake = threading.Event()
+        self._flushed = threading.Event()
         self._thread = None
         if had_thread:
             self.start()
@@ -546,7 +550,8 @@ class MetricsWriter:
                 continue
             period = self.flush_period
             due = (
-                self._prepared is not None
+                self._requested
+                or self._prepared is not None
                 or self._pending_stats is not None
                 or self._failures
                 or self.pending_rows() >= self.max_rows
@@ -593,15 +598,44 @@ class MetricsWriter:
             f"{self.store.url!r}: {type(error).__name__}: {error} (they stay buffered and are retried)"
         ) from error
 
-    def close(self, *, attempts: int = 5, compact: bool = True) -> None:
-        """Stop the flusher, write everything, and compact the log (errors in compaction only warn)."""
+    def flush_within(self, timeout: float) -> bool:
+        """Have the background thread write everything buffered now and wait for it at most ``timeout`` seconds
+        (the training loop's flush: it never blocks longer). False if something is still buffered then."""
+        thread = self._thread
+        if thread is None or not thread.is_alive() or self._stopping:
+            return not self.has_pending()
+        deadline = time.monotonic() + timeout
+        self._requested = True
+        self._wake.set()
+        while self.has_pending():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not thread.is_alive():
+                return False
+            self._flushed.wait(min(remaining, _POLL_SECONDS))
+            self._flushed.clear()
+        return True
+
+    def close(self, *, attempts: int | None = 5, compact: bool = True) -> None:
+        """Stop the flusher, write everything, and compact the log (errors in compaction only warn).
+        ``attempts=None``: retry until stored (the caller bounds the time, see ``Task._finish``)."""
         self._stopping = True
         self._wake.set()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join()
         self._closed = True
-        self.flush(attempts=attempts)
+        if attempts is not None:
+            self.flush(attempts=attempts)
+        else:
+            while not self._abandoned:
+                try:
+                    self._flush_once()
+                    break
+                except Exception as exc:  # noqa: BLE001 - retried until stored or abandoned
+                    self._failed(exc)
+                    time.sleep(max(0.0, self._retry_at - time.monotonic()))
+            if self._abandoned:
+                return
         if compact:
             try:
                 compact_log(
@@ -613,6 +647,17 @@ class MetricsWriter:
                     RuntimeWarning,
                     stacklevel=2,
                 )
+
+    def abandon(self) -> None:
+        """Drop everything buffered and stop writing (at exit, once it was saved elsewhere or reported lost)."""
+        self._abandoned = True
+        self._stopping = True
+        self._wake.set()
+        del self.scalars[:]
+        for rows in self.rows.values():
+            del rows[:]
+        self._prepared = None
+        self._pending_stats = None
 
     def _next_seq(self) -> int:
         self._seq += 1
@@ -644,6 +689,8 @@ class MetricsWriter:
             self._retry_at = 0.0
             self.last_error = None
             self._last_flush = time.monotonic()
+            self._requested = False
+            self._flushed.set()
 
     def _prepare(self) -> _Prepared:
         """Snapshot the front of every buffer into segments (buffers are not changed here)."""
@@ -1132,12 +1179,17 @@ def compact_log(
 _WRITERS: weakref.WeakSet[MetricsWriter] = weakref.WeakSet()
 
 
-def flush_all(timeout_attempts: int = 3) -> None:
-    """Flush every writer of this process that still holds events (run at interpreter exit)."""
+def flush_all(timeout: float = 5.0) -> None:
+    """Flush every writer of this process that still holds events (run at interpreter exit), waiting at most
+    ``timeout`` seconds for each. A writer whose store is failing is left to its task's exit, which has the
+    deadline and saves what it cannot write (``Task._finish``)."""
     for writer in list(_WRITERS):
-        if writer.has_pending():
+        if writer.has_pending() and writer.last_error is None and not writer._abandoned:
+            if writer._thread is not None and writer._thread.is_alive() and not writer._stopping:
+                writer.flush_within(timeout)
+                continue
             try:
-                writer.flush(attempts=timeout_attempts)
+                writer.flush(attempts=1)
             except Exception as exc:  # noqa: BLE001
                 print(f"fstrack: {exc}", file=__import__("sys").stderr)
 

@@ -947,6 +947,9 @@ class _Uploader:
         self._thread: threading.Thread | None = None
         self._errors: list[str] = []
         self._pool: ThreadPoolExecutor | None = None
+        self.last_error: BaseException | None = None  # the store failure an upload is retrying (None: fine)
+        self.last_stored = time.monotonic()  # when an upload last finished
+        self._abandoned = False
         _LIVE.add(self)
 
     def submit(self, job: _Job) -> _Job:
@@ -973,9 +976,23 @@ class _Uploader:
             warnings.warn(f"fstrack: {message}", stacklevel=3)
         return not failed
 
+    def busy(self) -> bool:
+        """Whether an upload is queued or running."""
+        return self._busy > 0
+
     def pending_names(self) -> set[str]:
         with self._cv:
             return {job.prepared.name for job in self._queue}
+
+    def abandon(self) -> set[str]:
+        """At exit, once the store failed past the deadline: stop waiting for uploads; their names."""
+        with self._cv:
+            self._abandoned = True
+            names = {job.prepared.name for job in self._queue}
+            self._queue.clear()
+            self._busy = 0
+            self._cv.notify_all()
+        return names
 
     def _loop(self) -> None:
         while True:
@@ -1002,7 +1019,7 @@ class _Uploader:
                                 f"artifact {job.prepared.name!r} was not stored: "
                                 f"{type(job.error).__name__}: {job.error}"
                             )
-                        self._busy -= 1
+                        self._busy = max(0, self._busy - 1)  # abandon() may have zeroed it
                         job.done.set()
                     self._cv.notify_all()
 
@@ -1084,8 +1101,10 @@ class _Uploader:
         while True:
             try:
                 oid, size, deduped = put_local_file(store, prepared.path)
+                self.last_error, self.last_stored = None, time.monotonic()
                 break
             except Exception as exc:  # noqa: BLE001
+                self.last_error = exc
                 if attempt >= job.retries:
                     job.error = exc
                     return
@@ -1130,6 +1149,8 @@ os.register_at_fork(after_in_child=_forget_parent_uploads)
 @atexit.register
 def _wait_at_exit() -> None:
     for uploader in list(_LIVE):
+        if uploader._abandoned:
+            continue
         try:
             uploader.wait(timeout=3600)
         except Exception:  # noqa: BLE001

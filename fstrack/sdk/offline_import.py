@@ -7,7 +7,8 @@ Two kinds of session are accepted, each as a folder or a zip of it:
   With ``previous_task_id`` its one task is pushed and then *continued into* the previous task: its parameters,
   configuration, labels, user properties and script are merged in, its reports (scalars, plots, console, debug
   samples, single values) are appended with iterations shifted by ``iteration_offset``, and its artifacts and
-  models are listed on the previous task, which ends ``completed``.
+  models are listed on the previous task, which ends ``completed`` (``failed`` or ``stopped`` if the session
+  ended so: what a run saved at exit, :mod:`fstrack.sdk.unsent`).
 * **a ClearML offline session** (``task.json``, ``metrics.jsonl``, ``log.jsonl``, ``data/``, ``models/``, as
   ClearML's ``Task.set_offline(True)`` leaves it in ``~/.clearml/cache/offline/<id>[.zip]``). It becomes a new
   task with ClearML's fields mapped to fstrack's (tasks.md): name, project, type, tags, comment, parameters
@@ -178,16 +179,27 @@ def _import_fstrack(task_cls: type[Task], root: Path, db, previous_task_id: str 
     for side in ("input", "output"):
         for entry in (manifest.get("models") or {}).get(side) or ():
             holding._add_model_entry(side, entry["model"], entry["name"])
-    holding._set_status("completed", force=True)  # not mark_completed: that ends the process running the task
+    # the session's own end when it failed or was stopped (a run saved at exit: fstrack.sdk.unsent), else completed;
+    # not mark_completed: that ends the process running the task
+    if manifest.get("status") in ("failed", "stopped"):
+        holding._set_status(
+            manifest["status"],
+            force=True,
+            message=manifest.get("status_message") or "",
+            reason=manifest.get("status_reason") or "",
+        )
+    else:
+        holding._set_status("completed", force=True)
     return holding.id
 
 
 def _merge_fields(holding, manifest: Mapping[str, Any]) -> None:
     """ClearML's ``import_task(..., update=True)``: the session's parameters, configuration, labels, user
-    properties, script and runtime are merged into the task (nested maps key by key); tags are added."""
+    properties, script and runtime are merged into the task (nested maps key by key), a comment replaces the
+    task's; tags are added."""
     changes = {
         k: manifest[k]
-        for k in ("hyperparams", "configuration", "labels", "user_properties", "script", "runtime")
+        for k in ("hyperparams", "configuration", "labels", "user_properties", "script", "runtime", "comment")
         if manifest.get(k)
     }
     if changes:

@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 from fstrack.records import metrics
 from fstrack.records.metrics import MetricsWriter
 from fstrack.records.taskdb import FINAL_STATUSES
+from fstrack.sdk import current, writeback
 
 if TYPE_CHECKING:  # pragma: no cover
     from fstrack.sdk.logger import Logger
@@ -123,20 +124,24 @@ class ReportingMixin(ReportingHost):
     def logger(self) -> Logger:
         return self.get_logger()
 
-    def _flush_reports(self) -> None:
-        """Write everything reported so far to the store (images and media included). Raises
-        :class:`fstrack.records.metrics.MetricsFlushError` if the store keeps failing; the events stay buffered and are
-        retried in the background."""
+    def _flush_reports(self) -> bool:
+        """Write everything reported so far to the store (images and media included). For the running task
+        (``Task.init``'s) this waits at most ``FSTRACK_CALL_TIMEOUT`` seconds and returns False if the store did
+        not take it all by then; for another task it raises :class:`fstrack.records.metrics.MetricsFlushError` if
+        the store keeps failing. Either way the events stay buffered and are retried in the background."""
         writer = self.__dict__.get("_fstrack_writer")
-        if writer is not None and writer.has_pending():
-            writer.flush()
+        if writer is None or not writer.has_pending():
+            return True
+        if current.main is self:
+            return writer.flush_within(writeback.call_wait())
+        return writer.flush()
 
     def _close_reporting(self, compact: bool = True) -> None:
-        """Flush everything and (``compact``) compact the task's event log (``Task.close``/exit). Raises
-        MetricsFlushError if the events cannot be written (they stay buffered; an exit hook tries once more)."""
+        """Flush everything and (``compact``) compact the task's event log (``Task.close``/exit), retrying until
+        the store takes it: the caller bounds the time (``Task._finish``)."""
         writer = self.__dict__.get("_fstrack_writer")
         if writer is not None:
-            writer.close(compact=compact)
+            writer.close(attempts=None, compact=compact)
 
     # -- reading ----------------------------------------------------------------------------------------
     def _flush_before_reading(self) -> None:

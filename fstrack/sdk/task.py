@@ -13,6 +13,7 @@ from __future__ import annotations
 import atexit
 import copy
 import json
+import math
 import os
 import re
 import signal
@@ -50,7 +51,7 @@ from fstrack.records.taskdb import (
     check_task_id,
     project_id,
 )
-from fstrack.sdk import current, parameters, processes
+from fstrack.sdk import current, parameters, processes, unsent, writeback
 from fstrack.sdk.artifacts import ArtifactsMixin
 from fstrack.sdk.models import InputModel, ModelsMixin, OutputModel
 from fstrack.sdk.parameters import ParametersMixin
@@ -214,6 +215,10 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
         self._initial_iteration = 0
         self._publish_on_completion = False
         self._own_status_change: float | None = None
+        self._ending: tuple[str | None, str] = (None, "")  # the final status being stored, and its message
+        self._final_stored = False  # the final status and every queued change are in the store
+        self._view_lock = threading.Lock()
+        self._unwritten: list[tuple[writeback.Change, Callable[[dict], None]]] = []  # queued edits, oldest first
 
     def __repr__(self) -> str:
         return f"<Task id={self.id} name={self.name!r} project={self.get_project_name()!r}>"
@@ -251,8 +256,46 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
                 )
             fn(manifest)
 
-        self._manifest = self._db.update(self.id, guarded)
-        self._record = None
+        if current.main is not self:
+            self._manifest = self._db.update(self.id, guarded)
+            self._record = None
+            return
+        # the running task: the store write is the writeback thread's; the loop waits only while the store answers
+        kind = ", ".join(sorted(fields)) if fields is not None else "other fields"
+        change = writeback.Change(kind=kind, apply=lambda: self._db.update(self.id, guarded))
+        change.on_stored = lambda stored: self._stored(change, stored)
+        with self._view_lock:
+            self._unwritten.append((change, guarded))
+        try:
+            if writeback.call(change, self._db.store.url):
+                return
+        except BaseException:
+            with self._view_lock:
+                self._unwritten = [(c, g) for c, g in self._unwritten if c is not change]
+            raise
+        with self._view_lock:  # queued: this object shows the change now, the store when the thread stores it
+            if self._manifest is not None:
+                shown = copy.deepcopy(self._manifest)
+                try:
+                    guarded(shown)
+                except Exception:  # noqa: BLE001 - raised again (to a warning) when the thread applies it
+                    return
+                self._manifest = shown
+
+    def _stored(self, change: writeback.Change, manifest: dict) -> None:
+        """The writeback thread stored ``change``: show the stored manifest, with the changes still queued."""
+        with self._view_lock:
+            self._unwritten = [(c, g) for c, g in self._unwritten if c is not change and not c.done.is_set()]
+            shown = manifest
+            for _change, edit in self._unwritten:
+                candidate = copy.deepcopy(shown)
+                try:
+                    edit(candidate)
+                except Exception:  # noqa: BLE001 - this one fails when stored, and is reported then
+                    continue
+                shown = candidate
+            self._manifest = shown
+            self._record = None
 
     def _remote_overrides(self) -> bool:
         return self._remote and not self._ignore_remote_overrides
@@ -798,10 +841,16 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
 
     def _finish(self, status: str | None, message: str = "") -> None:
         """Flush, stop background work, set the final status (unless another process already did, or this process
-        is a child reporting into the task of its parent: then it only flushes)."""
+        is a child reporting into the task of its parent: then it only flushes). The store gets as long as it
+        answers; a failing store gets :data:`EXIT_TIMEOUT_ENV` seconds, then what is left is saved for ``fstrack
+        push`` and named in one line (:mod:`fstrack.sdk.unsent`)."""
         owner = self._owns_status()
         self._heartbeat_stop.set()
-        self._end_if_stale()  # a stale run must not flush its reports or set a status over a later run's
+        try:
+            self._end_if_stale()  # a stale run must not flush its reports or set a status over a later run's
+        except Exception as exc:
+            if not writeback.is_store_failure(exc):
+                raise
         if owner:
             self._wait_for_capture()  # the execution record lands before the final status, not after close()
         from fstrack.capture import console, monitor
@@ -809,9 +858,20 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
         monitor.stop(self)
         console.disconnect(self)  # restores stdout/stderr; what was printed is reported before the flush below
         parameters.unbind_arg_parsers(self)
+        self._ending = (status, message) if owner else (None, "")
+        if not self._within_exit_deadline(lambda: self._store_final(status, message, owner)):
+            self._save_unsent()
+        self._closed = True
+        if current.main is self:
+            current.main = None
+            if owner:
+                processes.withdraw(self.id)
+
+    def _store_final(self, status: str | None, message: str, owner: bool) -> None:
+        """The store part of :meth:`_finish` (run in a thread the caller waits on under the exit deadline)."""
         try:
             self._close_reporting(compact=owner)
-        except metrics.MetricsFlushError as exc:  # events stay buffered; the exit hook tries once more
+        except metrics.MetricsFlushError as exc:  # the deadline decides what happens to what is left
             warnings.warn(f"fstrack: reports of task {self.id} are not all stored yet: {exc}", stacklevel=2)
         try:
             self._close_artifacts()
@@ -828,15 +888,99 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
                 self._set_status(status, message=message, force=True)
             if status == "completed" and self._publish_on_completion:
                 self.publish()
+        writeback.drain(math.inf)
+        self._final_stored = True
         with self._beat_lock:
             if self._beaten:  # the run is over: its heartbeat goes (spec/tasks.md §9)
                 self._db.end_beats(self.id)
                 self._beaten = False
-        self._closed = True
-        if current.main is self:
-            current.main = None
-            if owner:
-                processes.withdraw(self.id)
+
+    def _store_failure(self) -> BaseException | None:
+        """The error of a store write of this task that is being retried (None: the store takes them)."""
+        writer = self.__dict__.get("_fstrack_writer")
+        uploader = self.__dict__.get("_fstrack_uploader")
+        return (
+            writeback.failure()
+            or (writer.last_error if writer is not None else None)
+            or (uploader.last_error if uploader is not None else None)
+        )
+
+    def _store_stalled(self, since: float, budget: float) -> bool:
+        """Whether the store took none of this task's writes (changes, report flushes, uploads) for ``budget``
+        seconds after ``since``. An upload still running counts as progress until the store fails it (a large
+        file takes as long as it takes)."""
+        writer = self.__dict__.get("_fstrack_writer")
+        uploader = self.__dict__.get("_fstrack_uploader")
+        last = max(
+            since,
+            writeback.last_stored(),
+            writer._last_flush if writer is not None else since,
+            uploader.last_stored if uploader is not None else since,
+        )
+        if time.monotonic() - last < budget:
+            return False
+        return uploader is None or not uploader.busy() or self._store_failure() is not None
+
+    def _within_exit_deadline(self, work: Callable[[], None]) -> bool:
+        """Run ``work`` in a thread and wait for it: as long as the store takes writes, but no more than
+        :data:`EXIT_TIMEOUT_ENV` seconds without one. False when that ran out. At process exit, a Ctrl-C or
+        SIGTERM while waiting ends the process at once (after saving what is left, a local write)."""
+        done = threading.Event()
+        raised: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                work()
+            except BaseException as exc:  # noqa: BLE001 - raised again in the caller
+                raised.append(exc)
+            finally:
+                done.set()
+
+        threads.start(threading.Thread(target=run, name="fstrack-close", daemon=True))
+        budget = writeback.seconds_from_env(EXIT_TIMEOUT_ENV, DEFAULT_EXIT_TIMEOUT)
+        started = time.monotonic()
+        try:
+            while not done.wait(0.25):
+                if _end_now is not None:
+                    raise SystemExit(_end_now)
+                if self._store_stalled(started, budget):
+                    return False
+        except (KeyboardInterrupt, SystemExit) as exc:
+            if not _exiting:
+                raise
+            self._save_unsent()
+            code = 130 if isinstance(exc, KeyboardInterrupt) else exc.code
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code if isinstance(code, int) else 1)
+        if raised:
+            raise raised[0]
+        return True
+
+    def _save_unsent(self) -> None:
+        """Say in one line what this process could not write to the store, and save it for ``fstrack push``."""
+        status, message = self._ending
+        writer = self.__dict__.get("_fstrack_writer")
+        uploader = self.__dict__.get("_fstrack_uploader")
+        reports = unsent.report_counts(writer)
+        changes = [kind for change in writeback.take_pending() for kind in change.kind.split(", ")]
+        uploads = uploader.abandon() if uploader is not None else set()
+        failure = self._store_failure()
+        why = f"{type(failure).__name__}: {failure}" if failure is not None else "no answer"
+        url = self._db.store.url
+        try:
+            with self._view_lock:
+                manifest = copy.deepcopy(self._manifest)
+            saved: str | None = unsent.save(manifest, writer, url, status, message)
+        except Exception as exc:  # noqa: BLE001 - a full disk: say it is lost
+            saved = None
+            why += f"; saving it locally failed too ({type(exc).__name__}: {exc})"
+        if writer is not None:
+            writer.abandon()
+        if "status" not in changes and self._final_stored:
+            status = None  # stored: the stall came after it
+        line = unsent.line(self.id, url, why, reports, changes, uploads, status, saved)
+        print(line, file=sys.stderr, flush=True)
 
     def close(self) -> None:
         """Flush and mark the task completed (if it is still running); the process goes on. In a child process
@@ -1276,11 +1420,11 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
 
         return monitor.get(self)
 
-    def _flush_reports(self) -> None:
+    def _flush_reports(self) -> bool:
         from fstrack.capture import console
 
         console.sync(self)  # read-your-writes: lines printed so far are in the buffers first
-        super()._flush_reports()
+        return super()._flush_reports()
 
     # -- queues ------------------------------------------------------------------------
     @classmethod
@@ -1363,7 +1507,8 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
     _MULTI_NODE_SECTION = "multi_node_instance"
 
     def _wait_for_capture(self) -> None:
-        """Let the background capture of the execution record finish (a clone must carry it)."""
+        """Let the background capture of the execution record finish (a clone must carry it); its store write
+        is queued like any change of the running task, so this waits no longer than the capture itself."""
         if self._capture is not None:
             futures.wait([self._capture], timeout=30)
 
@@ -1905,10 +2050,20 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
 
     def flush(self, wait_for_uploads: bool = False) -> bool:
         """Write buffered reports (scalars, plots, console, debug samples) and registered artifacts to the
-        store; with ``wait_for_uploads``, also wait for artifact uploads still running."""
-        self._flush_reports()
-        return self._flush_artifacts(wait_for_uploads)
+        store; with ``wait_for_uploads``, also wait for artifact uploads still running. False if something is
+        not stored yet: the running task waits at most ``FSTRACK_CALL_TIMEOUT`` seconds for its reports, which
+        stay buffered and are retried in the background."""
+        stored = self._flush_reports()
+        return self._flush_artifacts(wait_for_uploads) and stored
 
+
+#: Environment variable: seconds the end of a task (close, process exit) waits for a failing store (default 10).
+EXIT_TIMEOUT_ENV = "FSTRACK_EXIT_TIMEOUT"
+DEFAULT_EXIT_TIMEOUT = 10.0
+#: True once the interpreter runs its exit hooks: a Ctrl-C or SIGTERM then ends the process at once.
+_exiting = False
+#: The exit code a Ctrl-C or SIGTERM received while exiting asks for (None: none was).
+_end_now: int | None = None
 
 _pool: futures.ThreadPoolExecutor | None = None
 
@@ -1959,6 +2114,8 @@ def _after_fork_in_child() -> None:
     if task is not None:
         task._beat_lock = threading.Lock()
         task._beaten = False
+        task._view_lock = threading.Lock()
+        task._unwritten = []
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
@@ -2000,9 +2157,33 @@ def _install_process_hooks() -> None:
     if _hooks_installed:
         return
     _hooks_installed = True
-    atexit.register(lambda: current.main._at_exit() if current.main is not None else None)
+
     previous_hook = sys.excepthook
     original_exit = sys.exit
+
+    def end_now(signum: int, frame: Any) -> None:  # no I/O: the exit wait sees the flag and ends the process
+        global _end_now
+        _end_now = 128 + signum
+        original_exit(_end_now)
+
+    def exiting() -> None:
+        """First of the interpreter's exit hooks (before threads are joined): from now on a Ctrl-C or SIGTERM
+        ends the process at once, whatever wait it interrupts."""
+        global _exiting
+        _exiting = True
+        if threading.current_thread() is threading.main_thread():
+            for signum, ours in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, on_sigterm)):
+                if signal.getsignal(signum) is ours:
+                    signal.signal(signum, end_now)
+
+    def at_exit() -> None:
+        exiting()  # when threading's hook did not run (an interpreter without it)
+        if current.main is not None:
+            current.main._at_exit()
+
+    if hasattr(threading, "_register_atexit"):
+        threading._register_atexit(exiting)
+    atexit.register(at_exit)
 
     def record(status: str, why: str) -> None:
         task = current.main
@@ -2021,17 +2202,16 @@ def _install_process_hooks() -> None:
             record("failed", f"exit code {code}")
         original_exit(code)
 
+    def on_sigterm(signum: int, frame: Any) -> None:  # no store I/O here: the exit hooks write, under a deadline
+        record("stopped", "terminated by SIGTERM")
+        original_exit(128 + signum)
+
     sys.excepthook = excepthook
     sys.exit = exit_recording_code
     if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) in (
         signal.SIG_DFL,
         None,
     ):
-
-        def on_sigterm(signum, frame):
-            record("stopped", "terminated by SIGTERM")
-            original_exit(128 + signum)
-
         signal.signal(signal.SIGTERM, on_sigterm)
 
 

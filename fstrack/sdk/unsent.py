@@ -1,0 +1,120 @@
+"""What a process could not write to its store before its exit deadline: counted, said in one line, and saved
+to a local folder that ``fstrack push`` delivers later (issue 13, items 13-15).
+
+The folder (``<offline folder>/unsent/<task id>-<UTC time>``) is an fstrack offline folder holding one task: the
+running task's fields as this process last knew them (its queued changes applied), its final status, and the
+reports that were still buffered. A file ``continues.json`` (``{"task": <id>, "store": <url>}``) says which task
+it continues; ``fstrack push FOLDER [STORE]`` imports it into that task (``Task.import_offline_session`` with
+``previous_task_id``): the fields are merged, the reports appended, and the task ends with the saved status.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import time
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+from fstrack.records import config, metrics
+from fstrack.records.taskdb import TaskDB
+from fstrack.store.objects import new_token
+from fstrack.store.store import open_store
+
+#: The file in a saved folder that names the task it continues.
+CONTINUES_FILE = "continues.json"
+
+
+def report_counts(writer: metrics.MetricsWriter | None) -> Counter[str]:
+    """Rows buffered in ``writer`` by kind (``scalars``, ``console lines``, ...)."""
+    counts: Counter[str] = Counter()
+    if writer is None:
+        return counts
+    counts["scalars"] = len(writer.scalars) // 4
+    names = {"console": "console lines", "plots": "plots", "debug_samples": "debug samples"}
+    for kind, rows in writer.rows.items():
+        counts[names.get(kind, kind.replace("_", " "))] += len(rows)
+    return counts
+
+
+def save(
+    manifest: dict[str, Any] | None,
+    writer: metrics.MetricsWriter | None,
+    store_url: str,
+    status: str | None,
+    message: str,
+) -> str:
+    """Save ``manifest`` (the task as this process knows it), ``writer``'s buffered rows and the final ``status``
+    to a new folder under the offline folder; returns its path. Raises OSError if the folder cannot be written
+    (a full disk): the caller says the data is lost."""
+    if manifest is None:
+        raise OSError("the task's fields were never read from the store")
+    task_id = manifest["id"]
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    folder = os.path.join(config.offline_folder(), "unsent", f"{task_id}-{stamp}-{new_token()[:6]}")
+    db = TaskDB(open_store(folder, create=True), cache_dir="")
+    saved = copy.deepcopy(manifest)
+    saved.update(
+        id=new_token(),
+        artifacts={},  # records of stored objects: the task already lists them
+        models={"input": [], "output": []},
+        last_metrics={},
+        execution={"queue": None, "worker": None},
+    )
+    if status is not None:
+        saved.update(status=status, status_message=message[-4000:], status_changed=time.time())
+    db.ensure_project(saved["project"])
+    db.create(saved)
+    if writer is not None and writer.has_pending():
+        copy_writer = metrics.MetricsWriter(
+            db.store, db.refs, saved["id"], run=lambda: int(saved.get("run") or 1), start=False
+        )
+        copy_writer.scalars = list(writer.scalars)
+        copy_writer.series = list(writer.series)
+        copy_writer.rows = {kind: list(rows) for kind, rows in writer.rows.items()}
+        copy_writer.flush(attempts=1)
+    with open(os.path.join(folder, CONTINUES_FILE), "w", encoding="utf-8") as f:
+        json.dump({"task": task_id, "store": store_url}, f)
+    return folder
+
+
+def continued_task(folder: str) -> str | None:
+    """The id of the task a saved folder continues (None: an ordinary offline folder)."""
+    try:
+        with open(os.path.join(folder, CONTINUES_FILE), encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return None
+    task = data.get("task") if isinstance(data, dict) else None
+    return task if isinstance(task, str) else None
+
+
+def line(
+    task_id: str,
+    store_url: str,
+    why: str,
+    reports: Counter[str],
+    changes: Iterable[str],
+    uploads: Iterable[str],
+    status: str | None,
+    saved: str | None,
+) -> str:
+    """The one line printed at exit for what was not written: counts per kind, and how to recover it."""
+    parts = [", ".join(f"{n:,} {kind}" for kind, n in sorted(reports.items()) if n)]
+    changes = sorted(set(changes), key=str)
+    if changes:
+        parts.append(f"changes to {', '.join(changes)}")
+    if status is not None:
+        parts.append(f"the final status {status!r}")
+    uploads = sorted(uploads)
+    if uploads:
+        parts.append(f"{len(uploads)} artifact upload(s) ({', '.join(uploads)}; not saved: upload them again)")
+    what = "; ".join(p for p in parts if p) or "nothing"
+    if saved is not None:
+        recover = f"saved to {saved}; deliver it with: fstrack push {saved} {store_url}"
+    else:
+        recover = "it could not be saved either and is lost"
+    text = f"fstrack: store {store_url} failed ({why}); not written for task {task_id}: {what}; {recover}"
+    return " ".join(text.split())  # one line, whatever the error text held
