@@ -32,9 +32,9 @@ class GCSBackend(ObjectStoreBackend):
         from fstrack.store.backends import REQUEST_ATTEMPTS
 
         for name in ("_request", "_get_file_request"):
-            method = getattr(type(fs), name, None)
-            if name not in vars(fs) and hasattr(method, "__wrapped__"):
-                setattr(fs, name, MethodType(retry_request(retries=REQUEST_ATTEMPTS)(method.__wrapped__), fs))
+            unwrapped = getattr(getattr(type(fs), name, None), "__wrapped__", None)
+            if name not in vars(fs) and unwrapped is not None:
+                setattr(fs, name, MethodType(retry_request(retries=REQUEST_ATTEMPTS)(unwrapped), fs))
         if hasattr(fs, "_get_bucket_type") and "_get_bucket_type" not in vars(fs):
             fs._get_bucket_type = MethodType(_bounded_bucket_type_lookup, fs)
 
