@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import re
 import sys
@@ -44,13 +45,14 @@ def _use_store(args: argparse.Namespace, *, must_exist: bool = True) -> None:
         config.set_store(args.url, **_storage_options(args.option))
     if must_exist:
         url, options = config.store_location()
-        config.get_taskdb(url, create=False, **options)
+        args.store = config.get_taskdb(url, create=False, **options).store
 
 
 def _open(args: argparse.Namespace, *, create: bool = False) -> Store:
     _use_store(args, must_exist=False)
     url, options = config.store_location()
-    return config.get_taskdb(url, create=create, **options).store
+    args.store = config.get_taskdb(url, create=create, **options).store
+    return args.store
 
 
 def _when(timestamp: float | None) -> str:
@@ -735,6 +737,10 @@ def _show_warning(message: Warning | str, category: type[Warning], *_where: Any,
     print(f"fstrack: warning: {escape(text)}", file=sys.stderr)
 
 
+#: Loggers of the object-store libraries, silent unless ``--debug``: gcsfs logs a traceback for every failed
+#: request and a warning when it cannot tell a bucket's type; errors reach the user as one line instead.
+_QUIET_LOGGERS = ("gcsfs", "adlfs", "azure", "s3fs", "aiobotocore", "botocore", "google", "grpc")
+
 #: Commands that parse their own arguments (``fstrack agent --help``).
 _SELF_PARSED = {"agent": "main_agent", "abort": "main_abort", "watchdog": "main_watchdog"}
 
@@ -797,6 +803,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.url = option
     if not args.debug:
         warnings.showwarning = _show_warning
+        for name in _QUIET_LOGGERS:  # their tracebacks and retry notes would bury the one line an error gets
+            logging.getLogger(name).addHandler(logging.NullHandler())
     try:
         return args.handler(args)
     except KeyboardInterrupt:
@@ -804,10 +812,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - one clear line, the traceback only with --debug
         if args.debug:
             raise
-        message = (
-            str(exc)
-            if isinstance(exc, (FstrackError, LookupError, ValueError, OSError)) and str(exc)
-            else f"{type(exc).__name__}: {exc}"
-        )
+        store: Store | None = getattr(args, "store", None)
+        unreachable = store.backend.unreachable(exc) if store is not None else None
+        if store is not None and unreachable:  # the store answered when opened, then stopped
+            message = f"cannot reach store at {store.url!r}: {unreachable}"
+        elif isinstance(exc, (FstrackError, LookupError, ValueError, OSError)) and str(exc):
+            message = str(exc)
+        else:
+            message = f"{type(exc).__name__}: {exc}"
         print(f"fstrack: error: {escape(message)}", file=sys.stderr)
         return 2

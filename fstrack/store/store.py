@@ -111,7 +111,8 @@ class Store:
                 raise StoreError(f"no fstrack store at {self.url!r} (it has no {MARKER_KEY})") from None
             raw = self._initialise()
         except Exception as exc:  # unreachable endpoint, bad credentials: each backend says it its own way
-            raise StoreError(f"cannot read store at {self.url!r}: {_summary(exc)}") from exc
+            reason = self.backend.unreachable(exc) or _summary(exc)
+            raise StoreError(f"cannot read store at {self.url!r}: {reason}") from exc
         try:
             marker = json.loads(raw)
             name, version = marker["format"], marker["version"]

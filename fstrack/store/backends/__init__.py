@@ -67,9 +67,11 @@ def backend_for(fs: AbstractFileSystem, root: str, *, fsync: bool = False) -> Ba
     raise AssertionError("unreachable")
 
 
-#: Seconds to wait for a connection / for a reply, and how often a failed request is retried, by default.
+#: Seconds to wait for a connection / for the first byte of a reply (or the next one), and how many times a
+#: request is tried in all (one quick retry rides out a transient failure on a healthy store). Together they
+#: bound what one request to an unreachable endpoint costs: about ``REQUEST_ATTEMPTS x READ_TIMEOUT`` = 10 s.
 CONNECT_TIMEOUT = 5
-READ_TIMEOUT = 10
+READ_TIMEOUT = 5
 REQUEST_ATTEMPTS = 2
 
 
@@ -77,13 +79,17 @@ def with_default_timeouts(protocol: str, storage_options: dict[str, Any]) -> dic
     """``storage_options`` plus fstrack's defaults for ``protocol`` (the user's own values always win).
 
     Every request to an object store gets a connect timeout of :data:`CONNECT_TIMEOUT` s, a read timeout of
-    :data:`READ_TIMEOUT` s and at most :data:`REQUEST_ATTEMPTS` attempts, set on the filesystem itself, so
-    that an endpoint that refuses connections fails a call in seconds, and one that accepts connections and
-    never answers fails a read after at most ``4 x READ_TIMEOUT`` on S3 (s3fs nests two retry loops) instead
-    of hanging for minutes. Set on the filesystems: s3fs ``config_kwargs`` (botocore ``connect_timeout``,
-    ``read_timeout``, ``retries``) and s3fs's own retry loop (:class:`~fstrack.store.backends.s3.S3Backend`);
-    gcsfs ``requests_timeout``; adlfs ``connection_timeout``/``read_timeout``.
-    A listing cache is turned off (it would hide entries other writers just created).
+    :data:`READ_TIMEOUT` s (time to the first byte of the reply, and between bytes: a long transfer is not cut)
+    and :data:`REQUEST_ATTEMPTS` attempts in all, so that a request to an endpoint that refuses connections
+    fails in about a second and one to an endpoint that accepts connections and never answers in about
+    ``REQUEST_ATTEMPTS x READ_TIMEOUT`` s. Set as each filesystem's options where it has them: s3fs
+    ``config_kwargs`` (botocore ``connect_timeout``, ``read_timeout``, ``retries``); gcsfs ``requests_timeout``
+    (an ``aiohttp.ClientTimeout``: gcsfs sends no timeout at all by default) and ``retry_timeout`` (its
+    bucket-type lookup over gRPC); adlfs ``connection_timeout``/``read_timeout``. The retry loops these
+    libraries hard-code around the SDK's own are capped by the backend classes (see
+    :class:`~fstrack.store.backends.s3.S3Backend`, :class:`~fstrack.store.backends.gcs.GCSBackend`,
+    :class:`~fstrack.store.backends.azure.AzureBackend`). A listing cache is turned off (it would hide
+    entries other writers just created).
     """
     options = dict(storage_options)
     if protocol in ("file", "local", "memory"):
@@ -93,10 +99,14 @@ def with_default_timeouts(protocol: str, storage_options: dict[str, Any]) -> dic
         config = dict(options.get("config_kwargs") or {})
         config.setdefault("connect_timeout", CONNECT_TIMEOUT)
         config.setdefault("read_timeout", READ_TIMEOUT)
-        config.setdefault("retries", {"max_attempts": 1, "mode": "standard"})  # s3fs retries around it
+        # botocore's "max_attempts" counts retries, not attempts: "total_max_attempts" is what it says
+        config.setdefault("retries", {"total_max_attempts": REQUEST_ATTEMPTS, "mode": "standard"})
         options["config_kwargs"] = config
     elif protocol in ("gs", "gcs"):
-        options.setdefault("requests_timeout", CONNECT_TIMEOUT + READ_TIMEOUT)
+        from aiohttp import ClientTimeout
+
+        options.setdefault("requests_timeout", ClientTimeout(sock_connect=CONNECT_TIMEOUT, sock_read=READ_TIMEOUT))
+        options.setdefault("retry_timeout", REQUEST_ATTEMPTS * READ_TIMEOUT)
     elif protocol in ("az", "abfs", "abfss"):
         options.setdefault("connection_timeout", CONNECT_TIMEOUT)
         options.setdefault("read_timeout", READ_TIMEOUT)

@@ -64,6 +64,11 @@ class Backend:
     def path(self, key: str) -> str:
         return f"{self.root}/{key}" if key else self.root
 
+    def unreachable(self, error: BaseException) -> str | None:
+        """If ``error`` says the store's endpoint could not be reached (connection refused, no answer in time),
+        what happened, naming the endpoint and nothing else of the request (no credentials); else None."""
+        return None
+
     # -- atomic primitives ---------------------------------------------------
     def create(self, key: str, data: bytes) -> bool:
         """Write ``data`` at ``key`` unless it exists. True if this call created it."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import time
+from urllib.parse import urlsplit
 
 from fstrack.store.backends.base import Backend
 from fstrack.store.objects import new_token
@@ -20,6 +21,25 @@ class ObjectStoreBackend(Backend):
 
     #: How many times a create is retried on a transient "conditional request conflict".
     conflict_retries = 10
+    #: What the filesystem raises when a request got no answer: the endpoint refused the connection, did not
+    #: answer in time, or cut it off (each backend adds its SDK's own types).
+    transport_errors: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError)
+
+    def endpoint(self) -> str:
+        """Where requests go, as ``scheme://host[:port]``."""
+        raise NotImplementedError
+
+    def unreachable(self, error: BaseException) -> str | None:
+        chain = list(_chain(error))
+        if not any(isinstance(e, self.transport_errors) for e in chain):
+            return None
+        if any(isinstance(e, ConnectionRefusedError) for e in chain):
+            what = "refused the connection"
+        elif any(isinstance(e, TimeoutError) or "timeout" in type(e).__name__.lower() for e in chain):
+            what = "did not answer in time"
+        else:
+            what = "could not be reached"
+        return f"endpoint {self.endpoint()} {what} ({type(error).__name__})"
 
     def create(self, key: str, data: bytes) -> bool:
         for attempt in range(self.conflict_retries):
@@ -70,10 +90,31 @@ class ObjectStoreBackend(Backend):
         return data if won else None
 
 
+def origin(url: str) -> str:
+    """``scheme://host[:port]`` of ``url``: no user, password, path or query (any of which may hold a secret)."""
+    parts = urlsplit(url if "://" in url else f"https://{url}")
+    host = parts.hostname or "?"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    host = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{host}" + (f":{port}" if port else "")
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    """``error`` and the exceptions it was raised from or while handling, outermost first."""
+    chain: list[BaseException] = []
+    seen: BaseException | None = error
+    while seen is not None and seen not in chain:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    return chain
+
+
 def _error_code(exc: BaseException) -> int | str | None:
     """The HTTP status or service error code behind a filesystem error (botocore keeps it on the cause)."""
-    seen: BaseException | None = exc
-    while seen is not None:
+    for seen in _chain(exc):
         response = getattr(seen, "response", None)
         if isinstance(response, dict):
             code = (response.get("Error") or {}).get("Code")
@@ -86,5 +127,4 @@ def _error_code(exc: BaseException) -> int | str | None:
             value = getattr(seen, attribute, None)
             if isinstance(value, int) and 100 <= value < 600:
                 return value
-        seen = seen.__cause__ or seen.__context__
     return None
