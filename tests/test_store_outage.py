@@ -208,6 +208,9 @@ def test_training_goes_on_and_exits_in_bounded_time_while_the_store_is_paused(en
     assert task.get_parameters()["late/lr"] in ("0.5", 0.5)
     points = task.get_reported_scalars()["loss"]["train"]
     assert sorted(points["x"]) == list(range(10))  # the five stored before the pause and the five saved
+    again = _push(folder, loc.url, options)  # would repeat the reports
+    assert again.returncode != 0 and "already pushed" in again.stderr
+    assert sorted(task.get_reported_scalars()["loss"]["train"]["x"]) == list(range(10))
 
 
 EXIT_SIGNAL = """

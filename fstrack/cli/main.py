@@ -516,20 +516,28 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 def _push_unsent(args: argparse.Namespace) -> int | None:
     """``fstrack push FOLDER [STORE]`` of what a process saved at exit because its store failed
-    (:mod:`fstrack.sdk.unsent`): continue the task it names. None: FOLDER is not such a folder."""
+    (:mod:`fstrack.sdk.unsent`, spec/sync.md §12): continue the task it names. None: FOLDER is not such a folder."""
+    from fstrack.sdk import unsent
     from fstrack.sdk.offline_import import import_offline_session
     from fstrack.sdk.task import Task
-    from fstrack.sdk.unsent import continued_task
 
-    task_id = continued_task(os.path.expanduser(args.src))
-    if task_id is None:
+    folder = os.path.expanduser(args.src)
+    saved = unsent.continuation(folder)
+    if saved is None:
         return None
+    if saved.get("delivered"):
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(saved["delivered"])))
+        raise FstrackError(
+            f"{args.src} was already pushed into task {saved['task']} ({when}); pushing it again would "
+            "repeat its reports"
+        )
     if args.dry_run or args.project or args.task or args.filter:
         raise FstrackError(f"{args.src} holds what one run could not write; push it whole, without filters")
     import_offline_session(
-        Task, args.src, previous_task_id=task_id, url=args.dst, storage_options=_storage_options(args.dst_option)
+        Task, folder, previous_task_id=saved["task"], url=args.dst, storage_options=_storage_options(args.dst_option)
     )
-    _emit(args, {"continued": task_id}, [f"stored what was left of task {task_id}"])
+    unsent.mark_delivered(folder)
+    _emit(args, {"continued": saved["task"]}, [f"stored what was left of task {saved['task']}"])
     return 0
 
 

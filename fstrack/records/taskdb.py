@@ -34,6 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from fstrack import threads
 from fstrack.errors import CorruptObjectError, FstrackError, InvalidNameError
 from fstrack.records.fields import repair_fields
 from fstrack.store.gc import read_object
@@ -648,7 +649,7 @@ class TaskDB:
             return
         try:
             if self.store.backend.concurrent_io and len(keys) > 1:
-                with ThreadPoolExecutor(max_workers=16) as pool:
+                with ThreadPoolExecutor(max_workers=16, initializer=threads.block_process_signals) as pool:
                     list(pool.map(self.store.backend.delete, keys))
             else:
                 for key in keys:

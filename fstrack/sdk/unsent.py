@@ -80,15 +80,24 @@ def save(
     return folder
 
 
-def continued_task(folder: str) -> str | None:
-    """The id of the task a saved folder continues (None: an ordinary offline folder)."""
+def continuation(folder: str) -> dict[str, Any] | None:
+    """What ``folder``'s ``continues.json`` says (``task``, ``store``, ``delivered``), or None for an ordinary
+    offline folder."""
     try:
         with open(os.path.join(folder, CONTINUES_FILE), encoding="utf-8") as f:
             data = json.load(f)
     except (OSError, ValueError):
         return None
-    task = data.get("task") if isinstance(data, dict) else None
-    return task if isinstance(task, str) else None
+    return data if isinstance(data, dict) and isinstance(data.get("task"), str) else None
+
+
+def mark_delivered(folder: str) -> None:
+    """Record in ``continues.json`` that the folder was pushed (spec/sync.md §12): it is refused from now on."""
+    data = continuation(folder) or {}
+    staged = os.path.join(folder, CONTINUES_FILE + ".tmp")
+    with open(staged, "w", encoding="utf-8") as f:
+        json.dump({**data, "delivered": time.time()}, f)
+    os.replace(staged, os.path.join(folder, CONTINUES_FILE))
 
 
 def line(

@@ -21,6 +21,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from fstrack import threads
 from fstrack.errors import FstrackError
 from fstrack.records import config
 from fstrack.records.taskdb import check_task_id
@@ -325,7 +326,7 @@ def create_app(
     ]
     warm_up = threading.Timer(2.0, _warm_up)  # after the first page's requests, which it would slow down
     warm_up.daemon = True
-    warm_up.start()
+    threads.start(warm_up)
     app = Starlette(routes=routes)
     app.state.view = view
     return Guard(app, token=token, read_only=read_only, check_host=check_host)

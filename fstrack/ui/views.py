@@ -29,6 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from fstrack import threads
 from fstrack.dispatch.leases import read_lease
 from fstrack.dispatch.queues import Queues
 from fstrack.records import query
@@ -201,7 +202,9 @@ class StoreView:
         self._params_file = _params_cache_file(db.store.url)
         self._params.update(_read_params_cache(self._params_file))
         self._pool = ThreadPoolExecutor(
-            max_workers=16 if db.store.backend.concurrent_io else 4, thread_name_prefix="fstrack-ui"
+            max_workers=16 if db.store.backend.concurrent_io else 4,
+            thread_name_prefix="fstrack-ui",
+            initializer=threads.block_process_signals,  # Ctrl-C reaches the server's main thread
         )
 
     # -- tasks --------------------------------------------------------------------------------------
