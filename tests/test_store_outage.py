@@ -36,13 +36,16 @@ EXIT_BOUND = 60
 
 TRAIN = """
 import json, os, sys, time
-from fstrack import Task
+from fstrack import OutputModel, Task
 
 def say(**data):
     print(json.dumps(data), flush=True)
 
 task = Task.init(project_name="outage", task_name="train", reuse_last_task_id=False)
 logger = task.get_logger()
+model = OutputModel(task=task, name="net")
+with open("weights.bin", "wb") as f:
+    f.write(os.urandom(4096))
 for i in range(5):
     logger.report_scalar("loss", "train", value=1.0 / (i + 1), iteration=i)
 assert task.flush(), "the store answers: the flush is stored"
@@ -61,6 +64,7 @@ timed("set_comment", lambda: task.set_comment("written while the store was down"
 for i in range(5, 10):
     logger.report_scalar("loss", "train", value=1.0 / (i + 1), iteration=i)
 flushed = timed("flush", lambda: task.flush())
+timed("update_weights", lambda: model.update_weights(weights_filename="weights.bin"))
 say(took=took, flushed=flushed, tags=task.get_tags(), comment=task.comment)
 if sys.argv[1:] == ["raise"]:
     raise RuntimeError("training failed")
@@ -193,6 +197,7 @@ def test_training_goes_on_and_exits_in_bounded_time_while_the_store_is_paused(en
     folder = _saved_folder(stderr)
     line = next(line for line in stderr.splitlines() if "not written for task" in line)
     assert task_id in line and "scalars" in line and "final status" in line
+    assert re.search(r"upload\(s\) \(model weights \S*weights.bin; not saved", line), line
     assert paused_store.secret not in stderr and paused_store.secret not in json.dumps(during)
 
     paused_store.resume()

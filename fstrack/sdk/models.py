@@ -48,7 +48,8 @@ from fstrack.errors import FstrackError, InvalidNameError
 from fstrack.records import config, query
 from fstrack.records.modeldb import MODEL_KIND, ModelNotFoundError, check_model_id
 from fstrack.records.taskdb import Kind, TaskDB, check_project_name, project_id
-from fstrack.sdk import current, local_cache
+from fstrack.sdk import current, local_cache, writeback
+from fstrack.store import transfer
 from fstrack.store.objects import BlobId, hash_bytes, hash_stream
 from fstrack.store.store import Store, object_key
 
@@ -423,24 +424,30 @@ class _Uploader:
         self._pending = 0
         self._idle = threading.Condition(self._lock)
         self.errors: list[BaseException] = []
+        self.names: list[str] = []  # what the pending jobs upload, for the exit report
+        self.last_error: BaseException | None = None  # the failure an upload is retrying (None: fine)
+        self.last_stored = time.monotonic()
 
-    def submit(self, job: Callable[[], None], on_failure: Callable[[], None] | None = None) -> None:
+    def submit(self, job: Callable[[], None], on_failure: Callable[[], None] | None = None, name: str = "") -> None:
         with self._lock:
             self._pending += 1
+            self.names.append(name)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="fstrack-model-uploads", daemon=True)
                 threads.start(self._thread)
-        self._jobs.put((job, on_failure))
+        self._jobs.put((job, on_failure, name))
 
     def _run(self) -> None:
         while True:
-            job, on_failure = self._jobs.get()
+            job, on_failure, name = self._jobs.get()
             try:
                 for attempt in range(4):
                     try:
                         job()
+                        self.last_error, self.last_stored = None, time.monotonic()
                         break
                     except Exception as exc:  # noqa: BLE001 - retried, then reported
+                        self.last_error = exc
                         if attempt == 3:
                             self.errors.append(exc)
                             warnings.warn(
@@ -454,7 +461,9 @@ class _Uploader:
                             time.sleep(0.5 * 2**attempt)
             finally:
                 with self._lock:
-                    self._pending -= 1
+                    self._pending = max(0, self._pending - 1)  # abandon_uploads may have zeroed it
+                    if name in self.names:
+                        self.names.remove(name)
                     if not self._pending:
                         self._idle.notify_all()
 
@@ -484,10 +493,33 @@ def wait_for_uploads(timeout: float | None = None) -> bool:
     return _UPLOADS.wait(timeout)
 
 
+def abandon_uploads() -> list[str]:
+    """Stop waiting for the weights uploads still queued (the store failed past the exit deadline); their files."""
+    with _UPLOADS._lock:
+        left, _UPLOADS._pending, _UPLOADS.names = list(_UPLOADS.names), 0, []
+        _UPLOADS._idle.notify_all()
+    return left
+
+
 def _wait_at_exit() -> None:
-    if _UPLOADS._pending:
-        print("fstrack: waiting for model uploads to finish...", file=sys.stderr)
-        _UPLOADS.wait()
+    """Wait for the weights uploads as long as the store takes them (a large one moving counts), but no more than
+    ``FSTRACK_EXIT_TIMEOUT`` s without progress; then name what is left, once (the files stay where they are).
+    With a running task, its own exit waits for them under its deadline and names them in its line."""
+    if not _UPLOADS._pending or (current.main is not None and not current.main._closed):
+        return
+    print("fstrack: waiting for model uploads to finish...", file=sys.stderr)
+    budget = writeback.exit_timeout()
+    started = time.monotonic()
+    while not _UPLOADS.wait(0.25):
+        if time.monotonic() - max(started, _UPLOADS.last_stored, transfer.last_progress()) >= budget:
+            error = _UPLOADS.last_error or TimeoutError("no answer")
+            left = abandon_uploads()
+            print(
+                f"fstrack: the store failed ({type(error).__name__}: {error}); {len(left)} model weights upload(s) "
+                f"not stored: {', '.join(left)} (upload them again with OutputModel.update_weights)",
+                file=sys.stderr,
+            )
+            return
 
 
 if hasattr(threading, "_register_atexit"):
@@ -1700,8 +1732,8 @@ class OutputModel(BaseModel):
         framework = framework_for_file(source)
         if upload_uri:
             self.set_upload_destination(upload_uri)
-        model_id = self._materialize(entry_name)
         if register_uri is not None:
+            self._materialize(entry_name)
             url = _normalize_url(register_uri)
             self._apply_weights(
                 {"url": url, "file": _safe_file_name(url.split("?", 1)[0]), "package": bool(is_package)},
@@ -1733,7 +1765,8 @@ class OutputModel(BaseModel):
             }
         local_file = weights_filename
 
-        def finish() -> None:
+        def finish() -> None:  # on the uploads thread when async: a failing store never blocks the caller
+            model_id = self._materialize(entry_name)
             oid = BlobId(digest)
             existed = dest.has(oid)
             if not existed:
@@ -1753,7 +1786,7 @@ class OutputModel(BaseModel):
                     pass
 
         if async_enable and dest.backend.concurrent_io:
-            _UPLOADS.submit(finish, on_failure=lambda: _discard(staged))
+            _UPLOADS.submit(finish, on_failure=lambda: _discard(staged), name=str(local_file))
         else:
             try:
                 finish()

@@ -51,11 +51,12 @@ from fstrack.records.taskdb import (
     check_task_id,
     project_id,
 )
-from fstrack.sdk import current, parameters, processes, unsent, writeback
+from fstrack.sdk import current, models, parameters, processes, unsent, writeback
 from fstrack.sdk.artifacts import ArtifactsMixin
 from fstrack.sdk.models import InputModel, ModelsMixin, OutputModel
 from fstrack.sdk.parameters import ParametersMixin
 from fstrack.sdk.reporting import ReportingMixin
+from fstrack.store import transfer
 
 AGENT_TASK_ENV = "FSTRACK_TASK_ID"
 #: Set by ``fstrack agent``: the queue entry of the run it started this process for (spec/queues.md §6).
@@ -842,7 +843,7 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
     def _finish(self, status: str | None, message: str = "") -> None:
         """Flush, stop background work, set the final status (unless another process already did, or this process
         is a child reporting into the task of its parent: then it only flushes). The store gets as long as it
-        answers; a failing store gets :data:`EXIT_TIMEOUT_ENV` seconds, then what is left is saved for ``fstrack
+        answers; a failing store gets ``FSTRACK_EXIT_TIMEOUT`` seconds, then what is left is saved for ``fstrack
         push`` and named in one line (:mod:`fstrack.sdk.unsent`)."""
         owner = self._owns_status()
         self._heartbeat_stop.set()
@@ -877,6 +878,8 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
             self._close_artifacts()
         except Exception as exc:  # uploads that failed are reported; the status is still recorded
             warnings.warn(f"fstrack: artifacts of task {self.id} were not all stored: {exc}", stacklevel=2)
+        if current.main is self:
+            models.wait_for_uploads()  # weights of this process's models: within this deadline, not after it
         if status is not None and owner and self._db.load(self.id)["status"] == "in_progress":
             if status == "failed":
                 self.mark_failed(
@@ -906,24 +909,22 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
         )
 
     def _store_stalled(self, since: float, budget: float) -> bool:
-        """Whether the store took none of this task's writes (changes, report flushes, uploads) for ``budget``
-        seconds after ``since``. An upload still running counts as progress until the store fails it (a large
-        file takes as long as it takes)."""
+        """Whether the store took none of this task's writes (changes, report flushes, upload parts) for
+        ``budget`` seconds after ``since``: a large upload that is still moving is progress."""
         writer = self.__dict__.get("_fstrack_writer")
         uploader = self.__dict__.get("_fstrack_uploader")
         last = max(
             since,
             writeback.last_stored(),
+            transfer.last_progress(),
             writer._last_flush if writer is not None else since,
             uploader.last_stored if uploader is not None else since,
         )
-        if time.monotonic() - last < budget:
-            return False
-        return uploader is None or not uploader.busy() or self._store_failure() is not None
+        return time.monotonic() - last >= budget
 
     def _within_exit_deadline(self, work: Callable[[], None]) -> bool:
         """Run ``work`` in a thread and wait for it: as long as the store takes writes, but no more than
-        :data:`EXIT_TIMEOUT_ENV` seconds without one. False when that ran out. At process exit, a Ctrl-C or
+        ``FSTRACK_EXIT_TIMEOUT`` seconds without one. False when that ran out. At process exit, a Ctrl-C or
         SIGTERM while waiting ends the process at once (after saving what is left, a local write)."""
         done = threading.Event()
         raised: list[BaseException] = []
@@ -937,7 +938,7 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
                 done.set()
 
         threads.start(threading.Thread(target=run, name="fstrack-close", daemon=True))
-        budget = writeback.seconds_from_env(EXIT_TIMEOUT_ENV, DEFAULT_EXIT_TIMEOUT)
+        budget = writeback.exit_timeout()
         started = time.monotonic()
         try:
             while not done.wait(0.25):
@@ -964,7 +965,8 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
         uploader = self.__dict__.get("_fstrack_uploader")
         reports = unsent.report_counts(writer)
         changes = [kind for change in writeback.take_pending() for kind in change.kind.split(", ")]
-        uploads = uploader.abandon() if uploader is not None else set()
+        uploads = sorted(uploader.abandon()) if uploader is not None else []
+        uploads += [f"model weights {path}" for path in models.abandon_uploads()] if current.main is self else []
         failure = self._store_failure()
         why = f"{type(failure).__name__}: {failure}" if failure is not None else "no answer"
         url = self._db.store.url
@@ -2057,9 +2059,6 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
         return self._flush_artifacts(wait_for_uploads) and stored
 
 
-#: Environment variable: seconds the end of a task (close, process exit) waits for a failing store (default 10).
-EXIT_TIMEOUT_ENV = "FSTRACK_EXIT_TIMEOUT"
-DEFAULT_EXIT_TIMEOUT = 10.0
 #: True once the interpreter runs its exit hooks: a Ctrl-C or SIGTERM then ends the process at once.
 _exiting = False
 #: The exit code a Ctrl-C or SIGTERM received while exiting asks for (None: none was).

@@ -119,7 +119,7 @@ def line(
         parts.append(f"the final status {status!r}")
     uploads = sorted(uploads)
     if uploads:
-        parts.append(f"{len(uploads)} artifact upload(s) ({', '.join(uploads)}; not saved: upload them again)")
+        parts.append(f"{len(uploads)} upload(s) ({', '.join(uploads)}; not saved: upload them again)")
     what = "; ".join(p for p in parts if p) or "nothing"
     if saved is not None:
         recover = f"saved to {saved}; deliver it with: fstrack push {saved} {store_url}"

@@ -30,6 +30,9 @@ from fstrack.errors import StoreError
 #: Environment variable: seconds a store call from the training loop may wait for the store (default 5).
 CALL_WAIT_ENV = "FSTRACK_CALL_TIMEOUT"
 DEFAULT_CALL_WAIT = 5.0
+#: Environment variable: seconds the end of a task (close, process exit) waits without a stored write (default 10).
+EXIT_TIMEOUT_ENV = "FSTRACK_EXIT_TIMEOUT"
+DEFAULT_EXIT_TIMEOUT = 10.0
 _MAX_BACKOFF = 30.0
 #: Exception modules of the object-store client libraries: their errors are the store's.
 _CLIENT_MODULES = ("botocore", "aiobotocore", "aiohttp", "s3fs", "gcsfs", "google", "azure", "adlfs", "requests")
@@ -52,6 +55,10 @@ def seconds_from_env(name: str, default: float) -> float:
 
 def call_wait() -> float:
     return seconds_from_env(CALL_WAIT_ENV, DEFAULT_CALL_WAIT)
+
+
+def exit_timeout() -> float:
+    return seconds_from_env(EXIT_TIMEOUT_ENV, DEFAULT_EXIT_TIMEOUT)
 
 
 def is_store_failure(exc: BaseException) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+import time
 from typing import Any
 
 import blake3
@@ -63,6 +64,21 @@ def parallel_copy_and_hash(source: str, target: str) -> tuple[str, int]:
     return digest, size
 
 
+_last_progress = 0.0
+
+
+def note_progress(*_args: Any, **_kwargs: Any) -> None:
+    """A transfer of this process moved data now (also usable as an fsspec callback's hook)."""
+    global _last_progress
+    _last_progress = time.monotonic()
+
+
+def last_progress() -> float:
+    """``time.monotonic()`` when a transfer of this process last moved data: the end of a task tells a large
+    upload that is still going from a store that stopped answering (``Task._store_stalled``)."""
+    return _last_progress
+
+
 def stream_upload(backend: Any, path: str, key: str) -> None:
     """Upload a local file to ``key`` as one multipart (resumable, block-list) upload of 32 MiB parts: memory
     stays bounded (fsspec's ``put_file`` holds whole files in memory on some clouds) and the object appears
@@ -71,7 +87,8 @@ def stream_upload(backend: Any, path: str, key: str) -> None:
     try:
         with open(path, "rb") as src:
             while chunk := src.read(CHUNK):
-                target.write(chunk)
+                target.write(chunk)  # returns once the part it completed (if any) is stored
+                note_progress()
     except BaseException:
         try:
             target.discard()
@@ -80,3 +97,4 @@ def stream_upload(backend: Any, path: str, key: str) -> None:
         target.closed = True  # never let close() (or __del__) complete a partial upload
         raise
     target.close()
+    note_progress()

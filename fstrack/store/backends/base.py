@@ -25,10 +25,11 @@ from typing import Any, BinaryIO, cast
 
 import blake3
 from fsspec import AbstractFileSystem
+from fsspec.callbacks import Callback
 
 from fstrack import threads
 from fstrack.store.objects import hash_stream
-from fstrack.store.transfer import hash_file, stream_upload
+from fstrack.store.transfer import hash_file, note_progress, stream_upload
 
 STAGING_DIR = "tmp"
 #: Objects up to this size are downloaded in one request, then hashed.
@@ -122,7 +123,7 @@ class Backend:
 
     def upload(self, local_path: str, key: str) -> None:
         """Copy a local file to ``key`` (replacing it whole, never partially visible)."""
-        self.fs.put_file(local_path, self.path(key))
+        self.fs.put_file(local_path, self.path(key), callback=Callback(hooks={"progress": note_progress}))
 
     def download(self, key: str, local_path: str) -> None:
         self.fs.get_file(self.path(key), local_path)

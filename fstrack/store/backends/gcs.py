@@ -44,7 +44,7 @@ class GCSBackend(ObjectStoreBackend):
     def _create_once(self, path: str, data: bytes) -> None:
         # gcsfs switches to a resumable upload at its chunk size; only the single-request upload is
         # guaranteed to honour ifGenerationMatch=0 (the GCS emulator ignores it on resumable ones).
-        self.fs.pipe_file(path, data, mode="create", chunksize=len(data) + 1)
+        self.fs.pipe_file(path, data, mode="create", chunksize=len(data) + 1, timeout=self.write_deadline)
 
 
 async def _bounded_bucket_type_lookup(fs: Any, bucket: str) -> Any:

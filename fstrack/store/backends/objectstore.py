@@ -21,6 +21,10 @@ class ObjectStoreBackend(Backend):
 
     #: How many times a create is retried on a transient "conditional request conflict".
     conflict_retries = 10
+    #: Seconds one small write (a create, a replace) may take in all, the client's own retries included. The
+    #: client's connect/read timeouts bound reads, but a write to an endpoint that accepts and never answers was
+    #: seen to wait forever in aiobotocore (issue 13): this is fsspec's own bound on the whole call.
+    write_deadline = 30.0
     #: What the filesystem raises when a request got no answer: the endpoint refused the connection, did not
     #: answer in time, or cut it off (each backend adds its SDK's own types).
     transport_errors: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError)
@@ -57,7 +61,10 @@ class ObjectStoreBackend(Backend):
         raise AssertionError("unreachable")
 
     def _create_once(self, path: str, data: bytes) -> None:
-        self.fs.pipe_file(path, data, mode="create")
+        self.fs.pipe_file(path, data, mode="create", timeout=self.write_deadline)
+
+    def replace(self, key: str, data: bytes) -> None:
+        self.fs.pipe_file(self.path(key), data, timeout=self.write_deadline)
 
     @staticmethod
     def _is_precondition_failure(exc: OSError) -> bool:
