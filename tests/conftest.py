@@ -29,11 +29,15 @@ a memory location sees an empty store, so multi-process tests should use
 from __future__ import annotations
 
 import os
+import tempfile
 
 # gcsfs decides at *import* time whether to use its experimental zonal/HNS
 # class (which fake-gcs-server cannot serve); force it off before anything can
 # import gcsfs.  Child processes inherit it through os.environ as well.
 os.environ["GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT"] = "false"
+# What a test's task could not write at exit (its test server already stopped) is saved under the offline folder:
+# never the user's own ~/.fstrack/offline.
+os.environ.setdefault("FSTRACK_OFFLINE_DIR", tempfile.mkdtemp(prefix="fstrack-test-offline-"))
 
 import re
 import sys

@@ -99,6 +99,10 @@ GCS_ENV = {"GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT": "false"}
 #    wrong.  The store must be correct without that cache, so tests run
 #    without it.
 NO_CACHE_OPTIONS: dict = {"use_listings_cache": False, "skip_instance_cache": True}
+#: The emulators run beside the whole suite on a loaded 2-core CI machine, where a reply can take longer than
+#: fstrack's defaults allow a real cloud endpoint (5 s): the suite gives them 60 s. The defaults themselves are
+#: tested against endpoints that never answer (test_unreachable.py, test_store_outage.py).
+PATIENT_READ_SECONDS = 60
 
 # Well-known, public Azurite development account (documented by Microsoft).
 AZURITE_ACCOUNT = "devstoreaccount1"
@@ -469,6 +473,7 @@ class SeaweedFS(TestServer):
             "key": self.access_key,
             "secret": self.secret_key,
             "client_kwargs": {"endpoint_url": self.endpoint, "region_name": "us-east-1"},
+            "config_kwargs": {"read_timeout": PATIENT_READ_SECONDS},
             **NO_CACHE_OPTIONS,
         }
 
@@ -631,7 +636,7 @@ class Azurite(TestServer):
     def storage_options(self) -> dict:
         # adlfs' account_host always means https://, so the http endpoint has
         # to come through a connection string.
-        return {"connection_string": self.connection_string, **NO_CACHE_OPTIONS}
+        return {"connection_string": self.connection_string, "read_timeout": PATIENT_READ_SECONDS, **NO_CACHE_OPTIONS}
 
     @property
     def container(self) -> str:

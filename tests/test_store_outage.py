@@ -31,7 +31,7 @@ from fstrack.store.fsck import fsck
 from fstrack.store.store import open_store
 
 #: Seconds a store call, or the exit after training ended, may take while the store is down (loaded machine).
-CALL_BOUND = 30
+CALL_BOUND = 45
 EXIT_BOUND = 60
 
 TRAIN = """
@@ -304,3 +304,42 @@ def test_a_full_disk_is_said_truthfully_and_nothing_stored_is_lost(tmp_path):
         assert ("final status" in line) == (status == "in_progress"), (status, line)  # no false "completed"
     finally:
         subprocess.run(["umount", "-l", str(mount)])
+
+
+OWN_STATUS_QUEUED = """
+import json, threading, time
+from fstrack import Task
+task = Task.init(project_name="writeback", task_name="own status", reuse_last_task_id=False)
+update, stored = task._db.update, threading.Event()
+
+def slow_update(task_id, fn):  # a store that takes a while: the change is stored after the call gave up waiting
+    result = update(task_id, fn)
+    stored.wait(120)
+    return result
+
+task._db.update = slow_update
+task.mark_failed(status_message="the script marks its own task and goes on")
+stored.set()
+changed = time.time()
+deadline = time.monotonic() + 120
+while (task._db.last_beat(task.id) or 0) < changed + 1.0 and time.monotonic() < deadline:  # several beats later
+    time.sleep(0.05)
+print(json.dumps({"status": task.get_status(), "beaten": (task._db.last_beat(task.id) or 0) >= changed + 1.0}))
+"""
+
+
+def test_a_queued_own_status_change_is_not_taken_for_an_external_stop(tmp_path):
+    """A status change the store takes longer than ``FSTRACK_CALL_TIMEOUT`` to store is shown locally while the
+    writeback thread stores it: the local copy made a status-change time of its own, which the heartbeat took for
+    another process's change, and it sent its own process SIGTERM (seen in CI under load, in a web UI test)."""
+    proc = _start(
+        OWN_STATUS_QUEUED,
+        tmp_path,
+        str(tmp_path / "store"),
+        {},
+        FSTRACK_CALL_TIMEOUT="1",
+        FSTRACK_HEARTBEAT_SECONDS="0.2",
+    )
+    out, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr
+    assert json.loads(out.strip().splitlines()[-1]) == {"status": "failed", "beaten": True}

@@ -483,7 +483,8 @@ class MetricsWriter:
         self.last_error: BaseException | None = None
         self._last_flush = time.monotonic()
         self._thread: threading.Thread | None = None
-        self._requested = False  # flush_within asked for a flush now
+        self._requested = 0  # flushes asked for by flush_within ...
+        self._served = 0  # ... and how many of those a stored flush covered
         self._flushed = threading.Event()  # set after every stored flush
         self._abandoned = False
         self.flushes = 0
@@ -550,7 +551,7 @@ class MetricsWriter:
                 continue
             period = self.flush_period
             due = (
-                self._requested
+                self._requested > self._served
                 or self._prepared is not None
                 or self._pending_stats is not None
                 or self._failures
@@ -598,20 +599,26 @@ class MetricsWriter:
             f"{self.store.url!r}: {type(error).__name__}: {error} (they stay buffered and are retried)"
         ) from error
 
-    def flush_within(self, timeout: float) -> bool:
-        """Have the background thread write everything buffered now and wait for it at most ``timeout`` seconds
-        (the training loop's flush: it never blocks longer). False if something is still buffered then."""
+    def flush_within(self, timeout: float, *, attempts: int = 3) -> bool:
+        """Have the background thread write everything buffered now and wait for it while the store works (the
+        training loop's flush). Returns False at once if the store is already failing, else as soon as
+        ``attempts`` attempts failed or one failed and ``timeout`` seconds passed: the events stay buffered and
+        the thread keeps retrying."""
         thread = self._thread
         if thread is None or not thread.is_alive() or self._stopping:
             return not self.has_pending()
-        deadline = time.monotonic() + timeout
-        self._requested = True
+        self._requested += 1
         self._wake.set()
+        if self.last_error is not None:
+            return False
+        started = time.monotonic()
         while self.has_pending():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not thread.is_alive():
+            failures = self._failures
+            if not thread.is_alive() or failures >= attempts:
                 return False
-            self._flushed.wait(min(remaining, _POLL_SECONDS))
+            if failures and time.monotonic() - started >= timeout:
+                return False
+            self._flushed.wait(_POLL_SECONDS)
             self._flushed.clear()
         return True
 
@@ -666,6 +673,7 @@ class MetricsWriter:
     # -- one flush -----------------------------------------------------------------------------------
     def _flush_once(self) -> None:
         with self._flush_lock:
+            requested = self._requested  # rows reported before this are in the snapshot below
             build_error = None
             for _round in range(2):  # a flush left prepared by a failed attempt first, then what is buffered now
                 if self._prepared is None:
@@ -689,7 +697,7 @@ class MetricsWriter:
             self._retry_at = 0.0
             self.last_error = None
             self._last_flush = time.monotonic()
-            self._requested = False
+            self._served = requested
             self._flushed.set()
 
     def _prepare(self) -> _Prepared:

@@ -900,7 +900,7 @@ class Logger:
         return DEFAULT_HISTORY if self._history_default is None else self._history_default
 
     def flush(self, wait: bool = False) -> bool:
-        """Write everything buffered to the store now (raises if the store keeps failing)."""
+        """Write everything buffered to the store now: :meth:`Task.flush` (False if not all was stored)."""
         return self._task.flush(wait_for_uploads=wait)
 
     def set_flush_period(self, period: float | None) -> None:

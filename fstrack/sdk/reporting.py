@@ -126,9 +126,10 @@ class ReportingMixin(ReportingHost):
 
     def _flush_reports(self) -> bool:
         """Write everything reported so far to the store (images and media included). For the running task
-        (``Task.init``'s) this waits at most ``FSTRACK_CALL_TIMEOUT`` seconds and returns False if the store did
-        not take it all by then; for another task it raises :class:`fstrack.records.metrics.MetricsFlushError` if
-        the store keeps failing. Either way the events stay buffered and are retried in the background."""
+        (``Task.init``'s) this waits while the store works and returns False when it fails (at once if it is
+        already failing; see :meth:`MetricsWriter.flush_within`); for another task it raises
+        :class:`fstrack.records.metrics.MetricsFlushError` if the store keeps failing. Either way the events stay
+        buffered and are retried in the background."""
         writer = self.__dict__.get("_fstrack_writer")
         if writer is None or not writer.has_pending():
             return True

@@ -215,7 +215,9 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
         self._capture: futures.Future | None = None
         self._initial_iteration = 0
         self._publish_on_completion = False
-        self._own_status_change: float | None = None
+        #: ``status_changed`` of the status changes this object made (a change applied to the local view while
+        #: it waits in the writeback queue makes a time of its own, which the store never sees)
+        self._own_status_changes: set[float] = set()
         self._ending: tuple[str | None, str] = (None, "")  # the final status being stored, and its message
         self._final_stored = False  # the final status and every queued change are in the store
         self._view_lock = threading.Lock()
@@ -645,7 +647,7 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
             )
 
         self._edit(reuse)
-        self._own_status_change = self._data["status_changed"]
+        self._own_status_changes.add(self._data["status_changed"])
 
     @classmethod
     def create(
@@ -794,7 +796,7 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
         """Another process set this running task's status (abort, mark_completed): end this process."""
         if self._heartbeat_stop.is_set() or manifest["status"] == "in_progress":
             return
-        if manifest["status_changed"] == self._own_status_change:
+        if manifest["status_changed"] in self._own_status_changes:
             return  # this process changed it (e.g. the script marked its own task failed and goes on)
         self._exit_status = ("external", manifest["status"])
         if self._abort_callback is not None:
@@ -1006,7 +1008,7 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
         together with ``fields`` and whatever ``also(manifest)`` changes in the same manifest."""
 
         def change(m: dict) -> None:
-            self._own_status_change = transition(self.id, m, status, force=force, repeat=repeat)
+            self._own_status_changes.add(transition(self.id, m, status, force=force, repeat=repeat))
             m.update(copy.deepcopy(fields))
             if message is not None:
                 m["status_message"] = message
@@ -2053,8 +2055,8 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
     def flush(self, wait_for_uploads: bool = False) -> bool:
         """Write buffered reports (scalars, plots, console, debug samples) and registered artifacts to the
         store; with ``wait_for_uploads``, also wait for artifact uploads still running. False if something is
-        not stored yet: the running task waits at most ``FSTRACK_CALL_TIMEOUT`` seconds for its reports, which
-        stay buffered and are retried in the background."""
+        not stored yet: for the running task, flush waits while the store works and returns False once it fails
+        (at once while it is failing); the reports stay buffered and are retried in the background."""
         stored = self._flush_reports()
         return self._flush_artifacts(wait_for_uploads) and stored
 

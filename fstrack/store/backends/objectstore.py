@@ -21,10 +21,11 @@ class ObjectStoreBackend(Backend):
 
     #: How many times a create is retried on a transient "conditional request conflict".
     conflict_retries = 10
-    #: Seconds one small write (a create, a replace) may take in all, the client's own retries included. The
-    #: client's connect/read timeouts bound reads, but a write to an endpoint that accepts and never answers was
-    #: seen to wait forever in aiobotocore (issue 13): this is fsspec's own bound on the whole call.
-    write_deadline = 30.0
+    #: Seconds one small write (a create, a replace) may take in all, the client's own retries included (two
+    #: attempts of a 5 s connect and a 5 s reply by default). The client's timeouts bound reads, but a write to an
+    #: endpoint that accepts and never answers was seen to wait forever in aiobotocore (issue 13): this is
+    #: fsspec's own bound on the whole call.
+    write_deadline = 20.0
     #: What the filesystem raises when a request got no answer: the endpoint refused the connection, did not
     #: answer in time, or cut it off (each backend adds its SDK's own types).
     transport_errors: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError)
