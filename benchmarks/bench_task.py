@@ -273,9 +273,8 @@ def close(h):
 
 
 def settle(h):  # wait for the background capture (git, requirements, runtime) that close joins
-    for t in list(getattr(h, "_background", ())):
-        if t.name == "fstrack-capture":
-            t.join()
+    if h._capture is not None:
+        h._capture.result()
 """,
     "clearml": r"""
 from clearml import Task
