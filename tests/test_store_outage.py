@@ -41,7 +41,8 @@ from fstrack import OutputModel, Task
 def say(**data):
     print(json.dumps(data), flush=True)
 
-task = Task.init(project_name="outage", task_name="train", reuse_last_task_id=False)
+quiet = sys.argv[1:] == ["quiet"]  # reports nothing once the store is down (nothing buffered at exit)
+task = Task.init(project_name="outage", task_name="train", reuse_last_task_id=False, auto_connect_streams=not quiet)
 logger = task.get_logger()
 model = OutputModel(task=task, name="net")
 with open("weights.bin", "wb") as f:
@@ -61,10 +62,11 @@ def timed(name, call):
 timed("add_tags", lambda: task.add_tags(["during-outage"]))
 timed("connect", lambda: task.connect({"lr": 0.5}, name="late"))
 timed("set_comment", lambda: task.set_comment("written while the store was down"))
-for i in range(5, 10):
-    logger.report_scalar("loss", "train", value=1.0 / (i + 1), iteration=i)
+if not quiet:
+    for i in range(5, 10):
+        logger.report_scalar("loss", "train", value=1.0 / (i + 1), iteration=i)
+    timed("update_weights", lambda: model.update_weights(weights_filename="weights.bin"))
 flushed = timed("flush", lambda: task.flush())
-timed("update_weights", lambda: model.update_weights(weights_filename="weights.bin"))
 say(took=took, flushed=flushed, tags=task.get_tags(), comment=task.comment)
 if sys.argv[1:] == ["raise"]:
     raise RuntimeError("training failed")
@@ -121,6 +123,10 @@ def paused_store(tmp_path):
         @staticmethod
         def resume() -> None:
             os.killpg(group, signal.SIGCONT)
+
+        @staticmethod
+        def kill() -> None:  # from now on connections are refused
+            os.killpg(group, signal.SIGKILL)
 
     try:
         yield Handle
@@ -216,6 +222,36 @@ def test_training_goes_on_and_exits_in_bounded_time_while_the_store_is_paused(en
     again = _push(folder, loc.url, options)  # would repeat the reports
     assert again.returncode != 0 and "already pushed" in again.stderr
     assert sorted(task.get_reported_scalars()["loss"]["train"]["x"]) == list(range(10))
+
+
+@pytest.mark.servers
+@pytest.mark.slow
+def test_a_store_that_refuses_connections_at_exit_loses_nothing_silently(paused_store, tmp_path):
+    """A store that is gone (connections refused) fails every write at once instead of stalling: the exit must
+    still save and name what is left (before: 'could not record the final status', the changes lost)."""
+    loc, options = paused_store.location, paused_store.options
+    proc = _start(TRAIN, tmp_path, loc.url, options, "quiet")
+    lines = _reader(proc.stdout)
+    task_id = _next_json(lines, proc, "the task id")["task"]
+    paused_store.kill()
+    (tmp_path / "paused").touch()
+    during = _next_json(lines, proc, "the calls made while the store is gone")
+    trained = time.monotonic()
+    try:
+        code = proc.wait(timeout=EXIT_BOUND + 120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+    seconds = time.monotonic() - trained
+    stderr = proc.stderr.read()
+    print(f"calls while gone: {during['took']}; exit {seconds:.1f} s after training ended")
+    assert max(during["took"].values()) < CALL_BOUND, during
+    assert seconds < EXIT_BOUND and code == 0, stderr
+    folder = _saved_folder(stderr)
+    line = next(line for line in stderr.splitlines() if "not written for task" in line)
+    assert task_id in line and "final status 'completed'" in line and "tags" in line
+    saved = json.loads((Path(folder) / "continues.json").read_text())
+    assert saved == {"task": task_id, "store": loc.url, "status": "completed"}
 
 
 EXIT_SIGNAL = """

@@ -534,7 +534,12 @@ def _push_unsent(args: argparse.Namespace) -> int | None:
     if args.dry_run or args.project or args.task or args.filter:
         raise FstrackError(f"{args.src} holds what one run could not write; push it whole, without filters")
     import_offline_session(
-        Task, folder, previous_task_id=saved["task"], url=args.dst, storage_options=_storage_options(args.dst_option)
+        Task,
+        folder,
+        previous_task_id=saved["task"],
+        url=args.dst,
+        storage_options=_storage_options(args.dst_option),
+        keep_status=saved.get("status") is None,
     )
     unsent.mark_delivered(folder)
     _emit(args, {"continued": saved["task"]}, [f"stored what was left of task {saved['task']}"])

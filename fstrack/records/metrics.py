@@ -608,11 +608,12 @@ class MetricsWriter:
         if thread is None or not thread.is_alive() or self._stopping:
             return not self.has_pending()
         self._requested += 1
+        request = self._requested
         self._wake.set()
         if self.last_error is not None:
             return False
         started = time.monotonic()
-        while self.has_pending():
+        while self._served < request and self.has_pending():  # rows reported later are not waited for
             failures = self._failures
             if not thread.is_alive() or failures >= attempts:
                 return False

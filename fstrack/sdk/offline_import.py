@@ -104,10 +104,13 @@ def import_offline_session(
     *,
     url: str | None = None,
     storage_options: Mapping[str, Any] | None = None,
+    keep_status: bool = False,
 ) -> str:
     """Import an fstrack offline folder or a ClearML offline session (folder or zip) as tasks of ``task_cls``
     (the ``Task`` class, passed in so that this module need not import it); see the module text.
-    ``url``/``storage_options`` name the target store (default: the configured one, even in offline mode)."""
+    ``url``/``storage_options`` name the target store (default: the configured one, even in offline mode).
+    ``keep_status``: continuing ``previous_task_id`` leaves its status as it is (a saved folder with no final
+    status, spec/sync.md §12)."""
     offset = int(iteration_offset or 0)
     if not isinstance(iteration_offset, (int, type(None))) or isinstance(iteration_offset, bool):
         raise ValueError(f"iteration_offset must be an int, got {iteration_offset!r}")
@@ -117,7 +120,7 @@ def import_offline_session(
         kind, root = _session_root(_unpack(path, scratch))
         db = _target_db(url, storage_options)
         if kind == "fstrack":
-            return _import_fstrack(task_cls, root, db, previous_task_id, offset)
+            return _import_fstrack(task_cls, root, db, previous_task_id, offset, keep_status)
         return _import_clearml(task_cls, root, db, previous_task_id, offset)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -130,7 +133,9 @@ def _task(task_cls: type[Task], db, task_id: str):
 
 
 # -- fstrack folders -----------------------------------------------------------------------------------------------
-def _import_fstrack(task_cls: type[Task], root: Path, db, previous_task_id: str | None, offset: int) -> str:
+def _import_fstrack(
+    task_cls: type[Task], root: Path, db, previous_task_id: str | None, offset: int, keep_status: bool = False
+) -> str:
     from fstrack.records.taskdb import TaskDB
     from fstrack.sync import push
 
@@ -164,7 +169,8 @@ def _import_fstrack(task_cls: type[Task], root: Path, db, previous_task_id: str 
         )
     offline = _task(task_cls, db, offline_id)
     manifest = offline._data
-    holding.mark_started(force=True)
+    if not keep_status:
+        holding.mark_started(force=True)
     _merge_fields(holding, manifest)
     tables = {}
     entries = metrics.log_entries(db.refs, offline_id, int(manifest.get("run") or 1))
@@ -181,7 +187,9 @@ def _import_fstrack(task_cls: type[Task], root: Path, db, previous_task_id: str 
             holding._add_model_entry(side, entry["model"], entry["name"])
     # the session's own end when it failed or was stopped (a run saved at exit: fstrack.sdk.unsent), else completed;
     # not mark_completed: that ends the process running the task
-    if manifest.get("status") in ("failed", "stopped"):
+    if keep_status:
+        pass
+    elif manifest.get("status") in ("failed", "stopped"):
         holding._set_status(
             manifest["status"],
             force=True,

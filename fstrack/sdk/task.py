@@ -277,7 +277,7 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
                 self._unwritten = [(c, g) for c, g in self._unwritten if c is not change]
             raise
         with self._view_lock:  # queued: this object shows the change now, the store when the thread stores it
-            if self._manifest is not None:
+            if self._manifest is not None and any(c is change for c, _ in self._unwritten):
                 shown = copy.deepcopy(self._manifest)
                 try:
                     guarded(shown)
@@ -836,6 +836,9 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
                 self._finish(how, why)
         except Exception as exc:
             print(f"fstrack: could not record the final status of task {self.id}: {exc}", file=sys.stderr)
+        except (KeyboardInterrupt, SystemExit):  # a signal before the exit wait began: end now, saving what is left
+            self._save_unsent()
+            raise
 
     def _owns_status(self) -> bool:
         """Whether this process may end the task: it made this Task object (``Task.init``, ``get_task``...); a
@@ -848,20 +851,20 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
         answers; a failing store gets ``FSTRACK_EXIT_TIMEOUT`` seconds, then what is left is saved for ``fstrack
         push`` and named in one line (:mod:`fstrack.sdk.unsent`)."""
         owner = self._owns_status()
+        self._ending = (status, message) if owner else (None, "")
         self._heartbeat_stop.set()
         try:
             self._end_if_stale()  # a stale run must not flush its reports or set a status over a later run's
         except Exception as exc:
             if not writeback.is_store_failure(exc):
                 raise
-        if owner:
+        if owner and _end_now is None:
             self._wait_for_capture()  # the execution record lands before the final status, not after close()
         from fstrack.capture import console, monitor
 
         monitor.stop(self)
         console.disconnect(self)  # restores stdout/stderr; what was printed is reported before the flush below
         parameters.unbind_arg_parsers(self)
-        self._ending = (status, message) if owner else (None, "")
         if not self._within_exit_deadline(lambda: self._store_final(status, message, owner)):
             self._save_unsent()
         self._closed = True
@@ -957,6 +960,8 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
             sys.stderr.flush()
             os._exit(code if isinstance(code, int) else 1)
         if raised:
+            if writeback.is_store_failure(raised[0]):  # the store refused at once: what is left is saved
+                return False
             raise raised[0]
         return True
 

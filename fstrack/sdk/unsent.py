@@ -3,9 +3,11 @@ to a local folder that ``fstrack push`` delivers later (issue 13, items 13-15).
 
 The folder (``<offline folder>/unsent/<task id>-<UTC time>``) is an fstrack offline folder holding one task: the
 running task's fields as this process last knew them (its queued changes applied), its final status, and the
-reports that were still buffered. A file ``continues.json`` (``{"task": <id>, "store": <url>}``) says which task
-it continues; ``fstrack push FOLDER [STORE]`` imports it into that task (``Task.import_offline_session`` with
-``previous_task_id``): the fields are merged, the reports appended, and the task ends with the saved status.
+reports that were still buffered. A file ``continues.json`` (``{"task": <id>, "store": <url>, "status": <final
+status or null>}``) says which task it continues; ``fstrack push FOLDER [STORE]`` imports it into that task
+(``Task.import_offline_session`` with ``previous_task_id``): the fields are merged, the reports appended, and the
+task ends with the saved status (its status is left alone when none was saved: a child process, or a task another
+process had stopped).
 """
 
 from __future__ import annotations
@@ -76,7 +78,7 @@ def save(
         copy_writer.rows = {kind: list(rows) for kind, rows in writer.rows.items()}
         copy_writer.flush(attempts=1)
     with open(os.path.join(folder, CONTINUES_FILE), "w", encoding="utf-8") as f:
-        json.dump({"task": task_id, "store": store_url}, f)
+        json.dump({"task": task_id, "store": store_url, "status": status}, f)
     return folder
 
 

@@ -113,13 +113,14 @@ def call(change: Change, where: str) -> bool:
     """Queue ``change`` and wait for it while the store answers (at most :func:`call_wait` s; not at all while
     it is failing). True if it was stored (``change.result`` is set); raises an error that is not the store's.
     False: it stays queued and is retried in the background."""
+    wait = call_wait()  # a bad FSTRACK_CALL_TIMEOUT fails here, before anything is queued
     healthy = failure() is None and not _queue.changes
     submit(change, where)
-    stored = healthy and change.done.wait(call_wait())
-    if not stored:
-        change.waited = False
-        if change.done.is_set():  # finished just now
-            stored = True
+    if healthy:
+        change.done.wait(wait)
+    with _queue.cond:  # the thread decides under this lock whether an error is the caller's or a warning
+        stored = change.done.is_set()
+        change.waited = stored
     if stored and change.error is not None:
         raise change.error
     return stored
@@ -177,8 +178,6 @@ def _run() -> None:
                 _failed(exc, attempts)
                 continue
             change.error = exc
-            if not change.waited:
-                warnings.warn(f"fstrack: a queued {change.kind} change was not applied: {exc}", stacklevel=1)
         else:
             _queue.last_stored = time.monotonic()
             if attempts:
@@ -192,8 +191,11 @@ def _run() -> None:
         with _queue.cond:
             if _queue.changes and _queue.changes[0] is change:
                 _queue.changes.popleft()
+            change.done.set()
+            unheard = change.error is not None and not change.waited
             _queue.cond.notify_all()
-        change.done.set()
+        if unheard:
+            warnings.warn(f"fstrack: a queued {change.kind} change was not applied: {change.error}", stacklevel=1)
 
 
 def _failed(exc: BaseException, attempts: int) -> None:
