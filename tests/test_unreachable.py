@@ -138,3 +138,14 @@ def test_commands_against_a_paused_seaweedfs_fail_in_bounded_time_with_one_line(
             os.killpg(server.process.pid, signal.SIGCONT)
     finally:
         server.stop()
+
+
+def test_timeouts_given_as_text_on_the_command_line_are_numbers():
+    """``-o read_timeout=60`` arrives as the text "60": the libraries would fail on it deep inside a request."""
+    from fstrack.store.backends import with_default_timeouts
+
+    assert with_default_timeouts("az", {"read_timeout": "60"})["read_timeout"] == 60.0
+    s3 = with_default_timeouts("s3", {"config_kwargs": {"connect_timeout": "7"}})["config_kwargs"]
+    assert s3["connect_timeout"] == 7.0 and s3["read_timeout"] == 5
+    with pytest.raises(ValueError, match="read_timeout must be a number of seconds, got 'soon'"):
+        with_default_timeouts("az", {"read_timeout": "soon"})

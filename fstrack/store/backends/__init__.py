@@ -91,12 +91,12 @@ def with_default_timeouts(protocol: str, storage_options: dict[str, Any]) -> dic
     :class:`~fstrack.store.backends.azure.AzureBackend`). A listing cache is turned off (it would hide
     entries other writers just created).
     """
-    options = dict(storage_options)
+    options = _seconds_as_numbers(dict(storage_options))
     if protocol in ("file", "local", "memory"):
         return options
     options.setdefault("use_listings_cache", False)
     if protocol in ("s3", "s3a"):
-        config = dict(options.get("config_kwargs") or {})
+        config = _seconds_as_numbers(dict(options.get("config_kwargs") or {}))
         config.setdefault("connect_timeout", CONNECT_TIMEOUT)
         config.setdefault("read_timeout", READ_TIMEOUT)
         # botocore's "max_attempts" counts retries, not attempts: "total_max_attempts" is what it says
@@ -110,4 +110,20 @@ def with_default_timeouts(protocol: str, storage_options: dict[str, Any]) -> dic
     elif protocol in ("az", "abfs", "abfss"):
         options.setdefault("connection_timeout", CONNECT_TIMEOUT)
         options.setdefault("read_timeout", READ_TIMEOUT)
+    return options
+
+
+#: Storage options that are seconds: given on the command line (``-o read_timeout=60``) they arrive as text.
+_SECONDS_OPTIONS = ("connect_timeout", "read_timeout", "connection_timeout", "requests_timeout", "retry_timeout")
+
+
+def _seconds_as_numbers(options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` with the :data:`_SECONDS_OPTIONS` given as text turned into numbers (a bad one is an error)."""
+    for key in _SECONDS_OPTIONS:
+        value = options.get(key)
+        if isinstance(value, str):
+            try:
+                options[key] = float(value)
+            except ValueError:
+                raise ValueError(f"storage option {key} must be a number of seconds, got {value!r}") from None
     return options
