@@ -1764,6 +1764,13 @@ class OutputModel(BaseModel):
                 "package": bool(is_package),
             }
         local_file = weights_filename
+        background = async_enable and dest.backend.concurrent_io
+        if not (background and writeback.failure() is not None):
+            try:
+                self._materialize(entry_name)  # listed on the task now; while the store fails, by the uploads thread
+            except Exception as exc:
+                if not (background and writeback.is_store_failure(exc)):
+                    raise
 
         def finish() -> None:  # on the uploads thread when async: a failing store never blocks the caller
             model_id = self._materialize(entry_name)
@@ -1785,7 +1792,7 @@ class OutputModel(BaseModel):
                 except OSError:
                     pass
 
-        if async_enable and dest.backend.concurrent_io:
+        if background:
             _UPLOADS.submit(finish, on_failure=lambda: _discard(staged), name=str(local_file))
         else:
             try:
