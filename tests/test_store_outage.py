@@ -175,26 +175,32 @@ def _push(folder: str, url: str, options: dict) -> subprocess.CompletedProcess:
     return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300)
 
 
-@pytest.mark.servers
-@pytest.mark.slow
-@pytest.mark.parametrize("ending", ["normal", "raise"])
-def test_training_goes_on_and_exits_in_bounded_time_while_the_store_is_paused(ending, paused_store, tmp_path):
-    loc, options = paused_store.location, paused_store.options
-    proc = _start(TRAIN, tmp_path, loc.url, options, *([ending] if ending == "raise" else []))
+def _train_through(proc: subprocess.Popen, outage, tmp_path) -> tuple[str, dict, int, float, str]:
+    """Run TRAIN through ``outage()`` (made once it reported its task): (task id, the calls' report, exit code,
+    seconds from the end of training to the exit, stderr)."""
     lines = _reader(proc.stdout)
     task_id = _next_json(lines, proc, "the task id")["task"]
-    paused_store.pause()
+    outage()
     (tmp_path / "paused").touch()
-    during = _next_json(lines, proc, "the calls made while the store is paused")
+    during = _next_json(lines, proc, "the calls made during the outage")
     trained = time.monotonic()
     try:
         code = proc.wait(timeout=EXIT_BOUND + 120)
     except subprocess.TimeoutExpired:
         proc.kill()
         raise
-    exit_seconds = time.monotonic() - trained
-    stderr = proc.stderr.read()
-    print(f"calls while paused: {during['took']}; exit {exit_seconds:.1f} s after training ended")
+    seconds = time.monotonic() - trained
+    print(f"calls during the outage: {during['took']}; exit {seconds:.1f} s after training ended")
+    return task_id, during, code, seconds, proc.stderr.read()
+
+
+@pytest.mark.servers
+@pytest.mark.slow
+@pytest.mark.parametrize("ending", ["normal", "raise"])
+def test_training_goes_on_and_exits_in_bounded_time_while_the_store_is_paused(ending, paused_store, tmp_path):
+    loc, options = paused_store.location, paused_store.options
+    proc = _start(TRAIN, tmp_path, loc.url, options, *([ending] if ending == "raise" else []))
+    task_id, during, code, exit_seconds, stderr = _train_through(proc, paused_store.pause, tmp_path)
     assert max(during["took"].values()) < CALL_BOUND, during
     assert exit_seconds < EXIT_BOUND, stderr
     assert code == (1 if ending == "raise" else 0), stderr  # the exit code is the script's
@@ -231,20 +237,7 @@ def test_a_store_that_refuses_connections_at_exit_loses_nothing_silently(paused_
     still save and name what is left (before: 'could not record the final status', the changes lost)."""
     loc, options = paused_store.location, paused_store.options
     proc = _start(TRAIN, tmp_path, loc.url, options, "quiet")
-    lines = _reader(proc.stdout)
-    task_id = _next_json(lines, proc, "the task id")["task"]
-    paused_store.kill()
-    (tmp_path / "paused").touch()
-    during = _next_json(lines, proc, "the calls made while the store is gone")
-    trained = time.monotonic()
-    try:
-        code = proc.wait(timeout=EXIT_BOUND + 120)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        raise
-    seconds = time.monotonic() - trained
-    stderr = proc.stderr.read()
-    print(f"calls while gone: {during['took']}; exit {seconds:.1f} s after training ended")
+    task_id, during, code, seconds, stderr = _train_through(proc, paused_store.kill, tmp_path)
     assert max(during["took"].values()) < CALL_BOUND, during
     assert seconds < EXIT_BOUND and code == 0, stderr
     folder = _saved_folder(stderr)
