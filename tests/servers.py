@@ -478,6 +478,11 @@ class SeaweedFS(TestServer):
         }
 
     @property
+    def user_storage_options(self) -> dict:
+        """What a user passes: fstrack's own timeouts, not the suite's patient ones (for outage tests)."""
+        return {"key": self.access_key, "secret": self.secret_key, "endpoint_url": self.endpoint}
+
+    @property
     def env(self) -> dict:
         # Explicit key/secret are passed, so botocore never needs the instance
         # metadata service; make sure a child process never tries it either.

@@ -113,7 +113,7 @@ def paused_store(tmp_path):
 
     class Handle:
         location = server.location()
-        options = {"key": server.access_key, "secret": server.secret_key, "endpoint_url": server.endpoint}
+        options = server.user_storage_options
         secret = server.secret_key
 
         @staticmethod

@@ -115,19 +115,17 @@ def test_commands_against_a_paused_seaweedfs_fail_in_bounded_time_with_one_line(
     server = servers.start_seaweedfs()
     try:
         url = server.url(f"t-{os.getpid()}")
-        options = [
-            f"-o{key}={value if isinstance(value, str) else json.dumps(value)}"
-            for key, value in server.storage_options.items()
-        ]
+        # the user's options: the suite's patient read timeout would make every command wait minutes, not seconds
+        options = [f"-o{key}={value}" for key, value in server.user_storage_options.items()]
         env = {**os.environ, **server.env, "HOME": str(tmp_path), "FSTRACK_URL": url}
-        env["FSTRACK_STORAGE_OPTIONS"] = json.dumps(server.storage_options)
+        env["FSTRACK_STORAGE_OPTIONS"] = json.dumps(server.user_storage_options)
         script = "from fstrack import Task; print(Task.init(project_name='p', task_name='t').id)"
         made = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
         assert made.returncode == 0, made.stderr
         task_id = made.stdout.strip().splitlines()[-1]
         listed = subprocess.run([*fstrack_command(), "ls"], capture_output=True, text=True, env=env, timeout=120)
         assert task_id in listed.stdout, listed.stderr  # the store answers before the pause
-        secret = server.storage_options["secret"]
+        secret = server.secret_key
         os.killpg(server.process.pid, signal.SIGSTOP)
         try:
             for command in (["ls"], ["show", task_id], ["ui", "--port", "0"]):
