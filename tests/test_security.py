@@ -321,6 +321,25 @@ def test_cli_escapes_control_characters_from_the_store(local_store, cli):
     assert "line one\n" in cli("log", task.id, "--url", local_store.url).stdout  # console lines stay lines
 
 
+
+def test_sdk_warnings_and_exit_lines_escape_what_others_wrote():
+    """The SDK prints to a training script's terminal too: a server's error text or a teammate's value in a
+    warning or the exit line is shown, never acted on (one helper, fstrack.terminal, for the CLI and the SDK)."""
+    from collections import Counter
+
+    from fstrack import terminal
+    from fstrack.sdk import unsent
+
+    hostile = "boom\x1b[2J\x1b]0;pwned\x07\rforged\u202eevil"
+    with pytest.warns(UserWarning) as caught:
+        terminal.warn(f"fstrack: artifact failed: {hostile}")
+    shown = str(caught[0].message)
+    assert shown == "fstrack: artifact failed: boom\\x1b[2J\\x1b]0;pwned\\x07\\rforged\\u202eevil", shown
+    assert caught[0].filename == __file__, "the warning points at the caller, as warnings.warn does"
+    line = unsent.line("t" * 32, "s3://b/team", f"OSError: {hostile}\nsecond", Counter(scalars=3), [], [], None, None)
+    assert "\n" not in line and "\x1b" not in line and "\r" not in line and "\u202e" not in line, line
+    assert "\\x1b[2J" in line and line.startswith("fstrack: store s3://b/team failed (OSError: boom"), line
+
 # -- item 10: the local artifact cache is handed out read-only and re-verified ---
 def test_editing_a_cached_copy_changes_no_later_reader(local_store, tmp_path):
     import stat

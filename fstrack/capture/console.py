@@ -75,12 +75,11 @@ import selectors
 import sys
 import threading
 import time
-import warnings
 import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from fstrack import threads
+from fstrack import terminal, threads
 from fstrack.capture.import_hooks import AfterImport
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -676,7 +675,7 @@ class _Capture:
             try:
                 tee.stop(timeout)
             except Exception as exc:  # noqa: BLE001 - never fail the task's close over the console
-                warnings.warn(f"fstrack: could not restore {tee.name}: {exc}", RuntimeWarning, stacklevel=3)
+                terminal.warn(f"fstrack: could not restore {tee.name}: {exc}", RuntimeWarning, stacklevel=3)
 
 
 class _State:
@@ -871,7 +870,7 @@ def _patch_mpl(name: str, module: Any) -> None:
                     pylab.show = wrapped
             _mpl.patched.add(name)
         except Exception as exc:  # noqa: BLE001 - an unusual matplotlib: figures are just not reported
-            warnings.warn(f"fstrack: could not hook {name} for automatic figure reporting: {exc}", stacklevel=3)
+            terminal.warn(f"fstrack: could not hook {name} for automatic figure reporting: {exc}", stacklevel=3)
 
 
 def _wrap(original: Callable, after: Callable[..., None] | None, before: Callable[..., None] | None = None) -> Callable:
@@ -899,7 +898,7 @@ def _guarded(hook: Callable[..., None], *args: Any, **kwargs: Any) -> None:
     try:
         hook(task, *args, **kwargs)
     except Exception as exc:  # noqa: BLE001 - reporting must never break the user's plot
-        warnings.warn(
+        terminal.warn(
             f"fstrack: could not report a matplotlib figure: {type(exc).__name__}: {exc}", RuntimeWarning, stacklevel=4
         )
     finally:

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import os
 import sys
-import warnings
 from collections.abc import Mapping
 from typing import Any
+
+from fstrack import terminal
 
 SHIM_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pythonpath")
 #: set in the environment of a process started by ``fstrack run``
@@ -44,7 +45,7 @@ def install() -> None:
     """Make ``import clearml`` resolve to fstrack in this process (and, through ``PYTHONPATH``, its children)."""
     loaded = sys.modules.get("clearml")
     if loaded is not None and not os.path.abspath(getattr(loaded, "__file__", "") or "").startswith(SHIM_PATH):
-        warnings.warn(
+        terminal.warn(
             "fstrack: the real clearml is imported already in this process; restart it and call "
             "fstrack.clearml_shim.install() first",
             stacklevel=2,

@@ -6,7 +6,6 @@ import argparse
 import json
 import logging
 import os
-import re
 import sys
 import time
 import warnings
@@ -17,6 +16,7 @@ from fstrack.errors import FstrackError
 from fstrack.records import config
 from fstrack.store.fsck import fsck
 from fstrack.store.store import Store, open_store
+from fstrack.terminal import escape
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -57,21 +57,6 @@ def _open(args: argparse.Namespace, *, create: bool = False) -> Store:
 
 def _when(timestamp: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp)) if timestamp else "-"
-
-
-#: What a terminal would act on rather than show: C0/C1 controls (escape sequences, carriage returns,
-#: newlines), DEL, and the bidirectional overrides and line separators that reorder or split what is shown.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-_CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
-
-def escape(text: str, keep_lines: bool = False) -> str:
-    """``text`` with every control character shown as a Python-style escape (``\\x1b``, ``\\n``): text from a
-    store is written by others and must not move the cursor, rewrite the screen or forge lines. With
-    ``keep_lines``, newlines and tabs are kept (multi-line console text)."""
-    pattern = _CONTROL_BUT_LINES if keep_lines else _CONTROL
-    return pattern.sub(lambda m: _NAMED_ESCAPES.get(m.group(0)) or repr(m.group(0))[1:-1], text)
 
 
 def _emit(args: argparse.Namespace, data: Any, lines: Sequence[str]) -> None:

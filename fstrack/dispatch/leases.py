@@ -30,10 +30,10 @@ from __future__ import annotations
 import os
 import socket
 import time
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
+from fstrack import terminal
 from fstrack.dispatch.queues import QUEUES_DIR, Queues
 from fstrack.records.taskdb import HEARTBEATS_DIR, TaskDB, TaskNotFoundError, check_task_id
 from fstrack.store.backends.base import Backend
@@ -153,7 +153,7 @@ class Lease:
             if current.get("agent") == self.doc["agent"]:
                 self.backend.delete(self.key)
         except Exception as exc:  # noqa: BLE001 - a leftover lease is cleaned by any watchdog
-            warnings.warn(f"fstrack: could not release lease {self.key}: {exc}", stacklevel=2)
+            terminal.warn(f"fstrack: could not release lease {self.key}: {exc}", stacklevel=2)
 
 
 def _clear_lease_if(backend: Backend, task_id: str, entry: str | None) -> None:

@@ -9,9 +9,10 @@ replace a malformed field by its initial value, with a warning naming the task a
 from __future__ import annotations
 
 import copy
-import warnings
 from collections.abc import Callable
 from typing import Any
+
+from fstrack import terminal
 
 Check = Callable[[Any], bool]
 
@@ -101,7 +102,7 @@ def repair_fields(record: dict[str, Any], what: str) -> dict[str, Any]:
     ``what`` (e.g. "task <id> in store <url>")."""
     for name, (check, initial) in FIELDS.items():
         if name in record and not check(record[name]):
-            warnings.warn(
+            terminal.warn(
                 f"fstrack: {what}: field {name!r} is malformed ({type(record[name]).__name__} "
                 f"{record[name]!r:.60}); read as {initial!r}",
                 stacklevel=3,

@@ -52,15 +52,15 @@ import math
 import os
 import random
 import re
+import sys
 import threading
 import time
-import warnings
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from fstrack import threads
+from fstrack import terminal, threads
 from fstrack.errors import FstrackError, StoreError
 from fstrack.store.objects import BlobId, unpack
 from fstrack.store.refs import REFS_DIR, SEQ_DIGITS, Refs
@@ -571,7 +571,7 @@ class MetricsWriter:
         delay = min(_MAX_BACKOFF, 0.25 * 2 ** min(self._failures, 10)) * random.uniform(0.75, 1.25)
         self._retry_at = time.monotonic() + delay
         if self._failures in (1, 5) or self._failures % 50 == 0:
-            warnings.warn(
+            terminal.warn(
                 f"fstrack: writing reported events of task {self.task_id} failed "
                 f"({self._failures}x, retrying in {delay:.1f}s; {self.pending_rows()} rows kept): "
                 f"{type(exc).__name__}: {exc}",
@@ -650,7 +650,7 @@ class MetricsWriter:
                     self.store, self.refs, self.task_id, self._run(), writer_id=self.writer_id, next_seq=self._next_seq
                 )
             except Exception as exc:  # noqa: BLE001 - compaction is an optimisation
-                warnings.warn(
+                terminal.warn(
                     f"fstrack: could not compact the event log of task {self.task_id}: {exc}",
                     RuntimeWarning,
                     stacklevel=2,
@@ -1200,7 +1200,7 @@ def flush_all(timeout: float = 5.0) -> None:
             try:
                 writer.flush(attempts=1)
             except Exception as exc:  # noqa: BLE001
-                print(f"fstrack: {exc}", file=__import__("sys").stderr)
+                print(terminal.escape(f"fstrack: {exc}"), file=sys.stderr)
 
 
 # Flush at exit twice: before threads are joined (while fsspec/s3fs sessions are certainly still open; atexit

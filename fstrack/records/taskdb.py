@@ -27,14 +27,13 @@ import os
 import re
 import threading
 import time
-import warnings
 import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from fstrack import threads
+from fstrack import terminal, threads
 from fstrack.errors import CorruptObjectError, FstrackError, InvalidNameError
 from fstrack.records.fields import repair_fields
 from fstrack.store.gc import read_object
@@ -135,7 +134,7 @@ def _checkpoint_summaries(data: bytes) -> dict[str, Summary]:
         if isinstance(n, str) and _SUMMARY_NAME.fullmatch(n) and isinstance(r, dict) and r.get("id") == n[:32]
     }
     if len(good) < len(summaries):
-        warnings.warn(
+        terminal.warn(
             f"fstrack: skipping {len(summaries) - len(good)} malformed summaries of an index checkpoint", stacklevel=2
         )
     return good
@@ -492,7 +491,7 @@ class TaskDB:
                 backend.delete(f"{self.kind.index_dir}/{lower}")
                 backend.delete(f"{self.kind.tail_dir}/{lower}")
         except OSError as exc:
-            warnings.warn(f"fstrack: the query index of {self.kind.name} {task_id} lags its head ({exc})", stacklevel=3)
+            terminal.warn(f"fstrack: the query index of {self.kind.name} {task_id} lags its head ({exc})", stacklevel=3)
             return
         self._records[name] = copy.deepcopy(record)
 
@@ -579,13 +578,13 @@ class TaskDB:
         try:
             head = self.refs.head(self.kind.checkpoint_ref)
         except Exception as exc:  # noqa: BLE001 - an unreadable head: read the summaries instead
-            warnings.warn(f"fstrack: ignoring the index checkpoint of {self.store.url!r} ({exc})", stacklevel=4)
+            terminal.warn(f"fstrack: ignoring the index checkpoint of {self.store.url!r} ({exc})", stacklevel=4)
             return None
         if head is None:
             return None
         link = head[1].get("checkpoint") if isinstance(head[1], dict) else None
         if not isinstance(link, BlobId):
-            warnings.warn(
+            terminal.warn(
                 f"fstrack: ignoring malformed index checkpoint entry {head[0]} of {self.store.url!r}", stacklevel=2
             )
             return None
@@ -603,7 +602,7 @@ class TaskDB:
                 data = read_object(self.store, link)
                 summaries = _checkpoint_summaries(data)
             except Exception as exc:  # noqa: BLE001 - corrupt, missing or malformed: fall back to the listing
-                warnings.warn(f"fstrack: ignoring index checkpoint {link} of {self.store.url!r} ({exc})", stacklevel=4)
+                terminal.warn(f"fstrack: ignoring index checkpoint {link} of {self.store.url!r} ({exc})", stacklevel=4)
                 return None
             self._save_checkpoint_cache(link, data)
         if self.kind.repair is not None:  # a checkpoint is another writer's bytes too
@@ -631,7 +630,7 @@ class TaskDB:
                 except Exception as exc:  # noqa: BLE001 - a bad summary must not break the listing
                     record, error = None, exc
                 if not isinstance(record, dict) or record.get("id") != name[:32]:
-                    warnings.warn(
+                    terminal.warn(
                         f"fstrack: skipping malformed index summary {key} ({error or 'not a summary'})", stacklevel=2
                     )
                     continue
@@ -754,7 +753,7 @@ class TaskDB:
         try:
             self.store.backend.delete(f"{HEARTBEATS_DIR}/{check_task_id(task_id)}")
         except OSError as exc:
-            warnings.warn(f"fstrack: could not remove the heartbeat of task {task_id}: {exc}", stacklevel=2)
+            terminal.warn(f"fstrack: could not remove the heartbeat of task {task_id}: {exc}", stacklevel=2)
 
     def store_now(self) -> float:
         """The store's clock now (:func:`store_clock_offset` measured at most once a minute)."""

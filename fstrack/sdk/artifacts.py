@@ -37,7 +37,6 @@ import tempfile
 import threading
 import time
 import urllib.parse
-import warnings
 import weakref
 import zipfile
 from collections import deque
@@ -48,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 import blake3
 
-from fstrack import threads
+from fstrack import terminal, threads
 from fstrack.errors import FstrackError, InvalidNameError
 from fstrack.sdk import local_cache
 from fstrack.store.objects import BlobId, ObjectId
@@ -313,7 +312,7 @@ def _extension(given: str | None, valid: Sequence[str], default: str, kind: str)
         return default
     if given in valid:
         return given
-    warnings.warn(
+    terminal.warn(
         f"fstrack: {kind} artifact cannot be stored as {given}; valid extensions: {', '.join(valid)}. Using {default}",
         stacklevel=4,
     )
@@ -388,7 +387,7 @@ def prepare(
         files = [pathlib.Path(p).expanduser().absolute() for p in obj]
         missing = [str(p) for p in files if not p.is_file()]
         if missing:
-            warnings.warn(f"fstrack: artifact {name!r}: files not found, left out: {missing}", stacklevel=3)
+            terminal.warn(f"fstrack: artifact {name!r}: files not found, left out: {missing}", stacklevel=3)
         try:
             base = pathlib.Path(os.path.commonpath([str(p.parent) for p in files]))
         except ValueError:
@@ -443,7 +442,7 @@ def _prepare_path(name: str, path: pathlib.Path, preview: Any, delete_after_uplo
         raise ArtifactError(f"artifact file or folder {str(path)!r} not found")
     files, left_out = _folder_files(folder, wildcard)
     if left_out:
-        warnings.warn(
+        terminal.warn(
             f"fstrack: artifact {name!r}: {len(left_out)} symbolic link(s) left out of {str(folder)!r} (they lead "
             f"outside the folder, or back into a folder already stored): {', '.join(left_out[:5])}"
             + (" ..." if len(left_out) > 5 else ""),
@@ -536,7 +535,7 @@ def _prepare_dataframe(name: str, df: Any, preview: Any, extension_name: str | N
         elif ext == ".pickle":
             df.to_pickle(path)
     except Exception as exc:  # noqa: BLE001 - ClearML falls back to csv.gz
-        warnings.warn(f"fstrack: artifact {name!r} could not be stored as {ext} ({exc}); storing .csv.gz", stacklevel=4)
+        terminal.warn(f"fstrack: artifact {name!r} could not be stored as {ext} ({exc}); storing .csv.gz", stacklevel=4)
         shutil.rmtree(folder, ignore_errors=True)
         ext, content_type = ".csv.gz", "text/csv"
         folder, path = _temp_file(name, ext)
@@ -588,7 +587,7 @@ def _prepare_dict(
     except Exception:
         if not auto_pickle:
             raise
-        warnings.warn(f"fstrack: artifact {name!r} cannot be stored as {ext}; pickling it", stacklevel=4)
+        terminal.warn(f"fstrack: artifact {name!r} cannot be stored as {ext}; pickling it", stacklevel=4)
         return None
     folder, path = _temp_file(name, ext)
     with open(path, "w", encoding="utf-8") as f:
@@ -758,7 +757,7 @@ class Artifact:
                 raise ArtifactError(
                     f"could not get a local copy of artifact {self.name!r} from {self.url}: {exc}"
                 ) from exc
-            warnings.warn(f"fstrack: could not get a local copy of artifact {self.name!r} ({exc})", stacklevel=2)
+            terminal.warn(f"fstrack: could not get a local copy of artifact {self.name!r} ({exc})", stacklevel=2)
             return None
         if extract_archive and self.type == "archive":
             extracted = os.path.join(folder, "extracted")
@@ -772,7 +771,7 @@ class Artifact:
                     except Exception as exc:  # noqa: BLE001 - a corrupt archive: None unless raise_on_error (ClearML)
                         if raise_on_error:
                             raise ArtifactError(f"could not extract archive artifact {self.name!r}: {exc}") from exc
-                        warnings.warn(
+                        terminal.warn(
                             f"fstrack: could not extract archive artifact {self.name!r} ({exc})", stacklevel=2
                         )
                         return None
@@ -834,7 +833,7 @@ class Artifact:
         try:
             result = self._load(local, deserialization_function)
         except Exception as exc:  # noqa: BLE001 - ClearML returns the local path when parsing fails
-            warnings.warn(
+            terminal.warn(
                 f"fstrack: could not load artifact {self.name!r} of type {self.type!r} "
                 f"({type(exc).__name__}: {exc}); returning its local path",
                 stacklevel=2,
@@ -973,7 +972,7 @@ class _Uploader:
                 self._cv.wait(remaining)
             failed, self._errors = self._errors, []
         for message in failed:
-            warnings.warn(f"fstrack: {message}", stacklevel=3)
+            terminal.warn(f"fstrack: {message}", stacklevel=3)
         return not failed
 
     def busy(self) -> bool:
@@ -1127,7 +1126,7 @@ def _cleanup(job: _Job) -> None:
         try:
             os.unlink(prepared.path)
         except OSError as exc:
-            warnings.warn(f"fstrack: could not delete {prepared.path} after its upload ({exc})", stacklevel=1)
+            terminal.warn(f"fstrack: could not delete {prepared.path} after its upload ({exc})", stacklevel=1)
 
 
 _LIVE: weakref.WeakSet[_Uploader] = weakref.WeakSet()
@@ -1309,7 +1308,7 @@ class ArtifactsMixin(ArtifactsHost):
             job.done.wait()
             if job.error is not None:
                 self._artifact_uploader().wait()  # consume the error
-                warnings.warn(f"fstrack: artifact {name!r} was not stored: {job.error}", stacklevel=2)
+                terminal.warn(f"fstrack: artifact {name!r} was not stored: {job.error}", stacklevel=2)
                 return False
         return True
 
@@ -1479,7 +1478,7 @@ class ArtifactsMixin(ArtifactsHost):
                     f"{OUTPUTS_REF}/{self.id}", {"deleted": True, "time": time.time(), "kept": kept}
                 )
             except Exception as exc:  # noqa: BLE001 - the task is deleted; the pins only delay reclaiming space
-                warnings.warn(
+                terminal.warn(
                     f"fstrack: could not release the outputs of task {self.id} in {url} ({exc}); "
                     "their space is not reclaimed",
                     stacklevel=3,

@@ -36,14 +36,13 @@ import tarfile
 import tempfile
 import threading
 import time
-import warnings
 import zipfile
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast, overload
 
-from fstrack import threads
+from fstrack import terminal, threads
 from fstrack.errors import FstrackError, InvalidNameError
 from fstrack.records import config, query
 from fstrack.records.modeldb import MODEL_KIND, ModelNotFoundError, check_model_id
@@ -450,7 +449,7 @@ class _Uploader:
                         self.last_error = exc
                         if attempt == 3:
                             self.errors.append(exc)
-                            warnings.warn(
+                            terminal.warn(
                                 f"fstrack: uploading model weights failed: {type(exc).__name__}: {exc}",
                                 RuntimeWarning,
                                 stacklevel=1,
@@ -514,11 +513,11 @@ def _wait_at_exit() -> None:
         if time.monotonic() - max(started, _UPLOADS.last_stored, transfer.last_progress()) >= budget:
             error = _UPLOADS.last_error or TimeoutError("no answer")
             left = abandon_uploads()
-            print(
+            message = (
                 f"fstrack: the store failed ({type(error).__name__}: {error}); {len(left)} model weights upload(s) "
-                f"not stored: {', '.join(left)} (upload them again with OutputModel.update_weights)",
-                file=sys.stderr,
+                f"not stored: {', '.join(left)} (upload them again with OutputModel.update_weights)"
             )
+            print(terminal.escape(message), file=sys.stderr)
             return
 
 
@@ -898,7 +897,7 @@ class BaseModel:
         except Exception as exc:
             if raise_on_error:
                 raise ValueError(f"could not get the weights of model {self._id}: {exc}") from exc
-            warnings.warn(f"fstrack: could not get the weights of model {self._id}: {exc}", stacklevel=2)
+            terminal.warn(f"fstrack: could not get the weights of model {self._id}: {exc}", stacklevel=2)
             return None
 
     @overload
@@ -1189,7 +1188,7 @@ def _release_pins(db: TaskDB, model_id: str) -> None:
         try:
             _pin(_destination(db.store, url), model_id, {"deleted": True, "time": time.time()})
         except Exception as exc:  # noqa: BLE001 - the model is deleted; the pin only delays reclaiming space
-            warnings.warn(f"fstrack: could not release the weights of model {model_id} in {url} ({exc})", stacklevel=3)
+            terminal.warn(f"fstrack: could not release the weights of model {model_id} in {url} ({exc})", stacklevel=3)
 
 
 def _query(
@@ -2152,7 +2151,7 @@ class ModelsMixin(ModelsHost):
 
     def set_model_config(self, config_text: str | None = None, config_dict: Mapping | None = None) -> None:
         """Deprecated (use ``connect_configuration``): set the model design from text or a dict."""
-        warnings.warn(
+        terminal.warn(
             "set_model_config is deprecated: use Task.connect_configuration", DeprecationWarning, stacklevel=2
         )
         design = _resolve_design(config_text, config_dict)
@@ -2160,14 +2159,14 @@ class ModelsMixin(ModelsHost):
 
     def get_model_config_text(self) -> str:
         """Deprecated (use ``connect_configuration``): the model design text."""
-        warnings.warn(
+        terminal.warn(
             "get_model_config_text is deprecated: use Task.connect_configuration", DeprecationWarning, stacklevel=2
         )
         return self.get_model_design()
 
     def get_model_config_dict(self) -> dict:
         """Deprecated (use ``connect_configuration``): the model design parsed as JSON/HOCON."""
-        warnings.warn(
+        terminal.warn(
             "get_model_config_dict is deprecated: use Task.connect_configuration", DeprecationWarning, stacklevel=2
         )
         return _text_to_dict(self.get_model_design())

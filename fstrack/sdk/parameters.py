@@ -86,12 +86,12 @@ import os
 import re
 import sys
 import threading
-import warnings
 from collections.abc import Callable, Iterable, Mapping
 from enum import Enum
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any, Self
 
+from fstrack import terminal
 from fstrack.capture.import_hooks import AfterImport
 from fstrack.errors import FstrackError, InvalidNameError
 
@@ -953,7 +953,7 @@ def _patch_parser_module(name: str, module: Any) -> None:
     try:
         _PATCHERS[name](module)
     except Exception as exc:  # noqa: BLE001 - a library we cannot hook is left as it is
-        warnings.warn(f"fstrack: could not hook {name}: {exc}", stacklevel=2)
+        terminal.warn(f"fstrack: could not hook {name}: {exc}", stacklevel=2)
 
 
 _parser_hook = AfterImport(_PATCHERS, _patch_parser_module)

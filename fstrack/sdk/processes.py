@@ -27,6 +27,7 @@ from collections.abc import Callable
 from multiprocessing import pool as mp_pool
 from typing import Any, NoReturn
 
+from fstrack import terminal
 from fstrack.sdk import current
 
 #: ``"<pid>:<task id>"`` of the process that owns the running task (set by ``Task.init``, inherited by children).
@@ -108,9 +109,8 @@ def flush_child_reports() -> None:
     try:
         task.flush(wait_for_uploads=True)
     except Exception as exc:  # noqa: BLE001 - loud, but the pool must not lose the result or hang
-        print(
-            f"fstrack: reports of pool worker {os.getpid()} to task {task.id} were not stored: {exc}", file=sys.stderr
-        )
+        message = f"fstrack: reports of pool worker {os.getpid()} to task {task.id} were not stored: {exc}"
+        print(terminal.escape(message), file=sys.stderr)
 
 
 # -- os.fork ----------------------------------------------------------------------------------------------------

@@ -22,13 +22,12 @@ import sys
 import threading
 import time
 import traceback
-import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent import futures
 from datetime import UTC
 from typing import Any, ClassVar, NoReturn, TypeAlias, overload
 
-from fstrack import threads
+from fstrack import terminal, threads
 from fstrack.capture import execution, frameworks
 from fstrack.dispatch.queues import Queues
 from fstrack.errors import FstrackError, InvalidNameError
@@ -503,7 +502,7 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
             if not isinstance(output_uri, (str, bool)):
                 raise ValueError(f"output_uri must be a URL string, True or False, got {output_uri!r}")
             if output_uri is False:
-                warnings.warn(
+                terminal.warn(
                     "fstrack has no file server apart from the store: with output_uri=False artifacts and "
                     "models still go to the task's store",
                     stacklevel=2,
@@ -516,7 +515,10 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
         where = "offline folder" if config.is_offline() else "store"
         page = None if config.is_offline() else config.task_page_url(task.id)
         see = f"see it at: {page}" if page else f"see it with: fstrack show {task.id} --url {task.store_url}"
-        print(f"fstrack Task: {task.name!r} id={task.id} in {where} {task.store_url} ({see})", file=sys.stderr)
+        print(
+            terminal.escape(f"fstrack Task: {task.name!r} id={task.id} in {where} {task.store_url} ({see})"),
+            file=sys.stderr,
+        )
         return task
 
     @classmethod
@@ -611,7 +613,7 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
                 task = candidate
             except _NotReusable as why:
                 if isinstance(reuse, str):
-                    warnings.warn(f"fstrack: task {reuse} cannot be reused ({why}); created a new task", stacklevel=3)
+                    terminal.warn(f"fstrack: task {reuse} cannot be reused ({why}); created a new task", stacklevel=3)
         if task is None:
             task = cls._new(
                 db, name=name, project=project, task_type=task_type, tags=tags, status="in_progress", settings=settings
@@ -756,7 +758,7 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
                 lambda m: (m["script"].update(script), m["runtime"].update(runtime)), fields={"script", "runtime"}
             )
         except Exception as exc:  # a failed capture must never break the user's script
-            warnings.warn(f"fstrack could not record the execution environment: {exc}", stacklevel=1)
+            terminal.warn(f"fstrack could not record the execution environment: {exc}", stacklevel=1)
 
     def _beat(self) -> None:
         """Say this task's process is alive, and end the process if its run is stale or another one stopped the
@@ -772,7 +774,7 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
                 self._beaten = True
             self._check_external_stop(manifest)
         except Exception as exc:  # the store may be briefly unreachable; keep beating
-            warnings.warn(f"fstrack heartbeat failed: {exc}", stacklevel=1)
+            terminal.warn(f"fstrack heartbeat failed: {exc}", stacklevel=1)
 
     def _end_if_stale(self, manifest: dict | None = None) -> None:
         """Fencing by run (spec/queues.md §5): if an agent started this process for a run of this task (entry
@@ -835,7 +837,9 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
             else:
                 self._finish(how, why)
         except Exception as exc:
-            print(f"fstrack: could not record the final status of task {self.id}: {exc}", file=sys.stderr)
+            print(
+                terminal.escape(f"fstrack: could not record the final status of task {self.id}: {exc}"), file=sys.stderr
+            )
         except (KeyboardInterrupt, SystemExit):  # a signal before the exit wait began: end now, saving what is left
             self._save_unsent()
             raise
@@ -878,11 +882,11 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
         try:
             self._close_reporting(compact=owner)
         except metrics.MetricsFlushError as exc:  # the deadline decides what happens to what is left
-            warnings.warn(f"fstrack: reports of task {self.id} are not all stored yet: {exc}", stacklevel=2)
+            terminal.warn(f"fstrack: reports of task {self.id} are not all stored yet: {exc}", stacklevel=2)
         try:
             self._close_artifacts()
         except Exception as exc:  # uploads that failed are reported; the status is still recorded
-            warnings.warn(f"fstrack: artifacts of task {self.id} were not all stored: {exc}", stacklevel=2)
+            terminal.warn(f"fstrack: artifacts of task {self.id} were not all stored: {exc}", stacklevel=2)
         if current.main is self:
             models.wait_for_uploads()  # weights of this process's models: within this deadline, not after it
         if status is not None and owner and self._db.load(self.id)["status"] == "in_progress":
@@ -1032,7 +1036,7 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
         except InvalidTransitionError as exc:
             if not ignore_errors:
                 raise
-            warnings.warn(str(exc), stacklevel=3)
+            terminal.warn(str(exc), stacklevel=3)
 
     def get_status(self) -> str:
         """The current status, read from the store."""

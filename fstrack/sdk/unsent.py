@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
+from fstrack import terminal
 from fstrack.records import config, metrics
 from fstrack.records.taskdb import TaskDB
 from fstrack.store.objects import new_token
@@ -128,4 +129,4 @@ def line(
     else:
         recover = "it could not be saved either and is lost"
     text = f"fstrack: store {store_url} failed ({why}); not written for task {task_id}: {what}; {recover}"
-    return " ".join(text.split())  # one line, whatever the error text held
+    return terminal.escape(" ".join(text.split()))  # one line, whatever the error held; nothing a terminal acts on

@@ -18,13 +18,12 @@ import os
 import random
 import threading
 import time
-import warnings
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from fstrack import threads
+from fstrack import terminal, threads
 from fstrack.errors import StoreError
 
 #: Environment variable: seconds a store call from the training loop may wait for the store (default 5).
@@ -187,7 +186,7 @@ def _run() -> None:
                 try:
                     change.on_stored(change.result)
                 except Exception as exc:  # noqa: BLE001
-                    warnings.warn(f"fstrack: {exc}", stacklevel=1)
+                    terminal.warn(f"fstrack: {exc}", stacklevel=1)
         with _queue.cond:
             if _queue.changes and _queue.changes[0] is change:
                 _queue.changes.popleft()
@@ -195,7 +194,7 @@ def _run() -> None:
             unheard = change.error is not None and not change.waited
             _queue.cond.notify_all()
         if unheard:
-            warnings.warn(f"fstrack: a queued {change.kind} change was not applied: {change.error}", stacklevel=1)
+            terminal.warn(f"fstrack: a queued {change.kind} change was not applied: {change.error}", stacklevel=1)
 
 
 def _failed(exc: BaseException, attempts: int) -> None:
@@ -207,7 +206,7 @@ def _failed(exc: BaseException, attempts: int) -> None:
         report = not _queue.reported
         _queue.reported = True
     if report:
-        warnings.warn(
+        terminal.warn(
             f"fstrack: the store at {_queue.where} is failing ({type(exc).__name__}: {exc}); {queued} change(s) "
             "to the running task are queued and retried in the background (the script goes on)",
             RuntimeWarning,
@@ -223,7 +222,7 @@ def _recovered(attempts: int) -> None:
         since, _queue.failure, _queue.failing_since = _queue.failing_since, None, None
         _queue.reported = False  # the next outage is reported again
     waited = time.monotonic() - since if since is not None else 0.0
-    warnings.warn(
+    terminal.warn(
         f"fstrack: the store at {_queue.where} answers again: queued changes are being stored "
         f"(after {attempts} failed attempt(s), {waited:.0f} s)",
         RuntimeWarning,

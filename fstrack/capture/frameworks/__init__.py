@@ -30,10 +30,10 @@ replace the parsed ones).
 from __future__ import annotations
 
 import importlib
-import warnings
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from fstrack import terminal
 from fstrack.capture.frameworks import _core, environment
 from fstrack.capture.frameworks._core import matches_any_wildcard, should_connect
 from fstrack.capture.import_hooks import AfterImport
@@ -126,7 +126,7 @@ def connect(
     if isinstance(option, Mapping):
         for key, reason in UNSUPPORTED.items():
             if key in option:
-                warnings.warn(f"fstrack: auto_connect_frameworks[{key!r}] is ignored: {reason}", stacklevel=3)
+                terminal.warn(f"fstrack: auto_connect_frameworks[{key!r}] is ignored: {reason}", stacklevel=3)
     with _core.state.lock:
         _core.state.task = task
         _core.state.option = option
@@ -185,7 +185,7 @@ def _patch(name: str, module: Any) -> None:
                     _loaded_handlers[handler_name] = handler
                 handler.patch(name, module)
             except Exception as exc:  # noqa: BLE001 - a framework we cannot hook is skipped
-                warnings.warn(f"fstrack: could not hook {name} for automatic capture: {exc}", stacklevel=3)
+                terminal.warn(f"fstrack: could not hook {name} for automatic capture: {exc}", stacklevel=3)
 
 
 _hook = AfterImport(_handlers_of, _patch, done=lambda name: name in _patched)

@@ -6,9 +6,10 @@ import fnmatch
 import functools
 import os
 import threading
-import warnings
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
+
+from fstrack import terminal
 
 if TYPE_CHECKING:  # pragma: no cover
     from fstrack.sdk.task import Task
@@ -102,7 +103,7 @@ def matches_any_wildcard(path: str, patterns: list[str]) -> bool:
 
 
 def warn(what: str, exc: BaseException) -> None:
-    warnings.warn(f"fstrack: {what}: {type(exc).__name__}: {exc}", RuntimeWarning, stacklevel=3)
+    terminal.warn(f"fstrack: {what}: {type(exc).__name__}: {exc}", RuntimeWarning, stacklevel=3)
 
 
 # -- models ------------------------------------------------------------------------------------------------
