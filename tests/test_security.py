@@ -321,7 +321,6 @@ def test_cli_escapes_control_characters_from_the_store(local_store, cli):
     assert "line one\n" in cli("log", task.id, "--url", local_store.url).stdout  # console lines stay lines
 
 
-
 def test_sdk_warnings_and_exit_lines_escape_what_others_wrote():
     """The SDK prints to a training script's terminal too: a server's error text or a teammate's value in a
     warning or the exit line is shown, never acted on (one helper, fstrack.terminal, for the CLI and the SDK)."""
@@ -339,6 +338,17 @@ def test_sdk_warnings_and_exit_lines_escape_what_others_wrote():
     line = unsent.line("t" * 32, "s3://b/team", f"OSError: {hostile}\nsecond", Counter(scalars=3), [], [], None, None)
     assert "\n" not in line and "\x1b" not in line and "\r" not in line and "\u202e" not in line, line
     assert "\\x1b[2J" in line and line.startswith("fstrack: store s3://b/team failed (OSError: boom"), line
+
+
+def test_the_agents_log_escapes_what_a_queue_entry_said(capsys):
+    """An agent logs queue entries and errors that teammates' stores produced; its log is a terminal too."""
+    from fstrack.cli import agent
+
+    agent._default_log("skipped stale entry evil\x1b]0;pwned\x07\nforged line")
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\x07" not in err and err.count("\n") == 1, err
+    assert "evil\\x1b]0;pwned\\x07\\nforged line" in err, err
+
 
 # -- item 10: the local artifact cache is handed out read-only and re-verified ---
 def test_editing_a_cached_copy_changes_no_later_reader(local_store, tmp_path):

@@ -58,7 +58,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     from watchdog.observers.api import BaseObserver
 
-from fstrack import threads
+from fstrack import terminal, threads
 
 AGENT_WORKER_ENV = "FSTRACK_AGENT_WORKER"
 #: Set for a task run by an agent: its console is already streamed into the task by the agent.
@@ -531,7 +531,7 @@ class Agent:
 
 
 def _default_log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+    print(f"[{time.strftime('%H:%M:%S')}] {terminal.escape(message)}", file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -1152,7 +1152,7 @@ def main_agent(argv: Sequence[str] | None = None) -> int:
         )
         return Agent(db, cfg).run()
     except (ValueError, LookupError, OSError) as exc:
-        print(f"fstrack agent: error: {exc}", file=sys.stderr)
+        print(terminal.escape(f"fstrack agent: error: {exc}"), file=sys.stderr)
         return 2
 
 
@@ -1178,13 +1178,13 @@ def main_abort(argv: Sequence[str] | None = None) -> int:
     try:
         _open_db(args)
     except (ValueError, OSError, FstrackError) as exc:
-        print(f"fstrack abort: error: {exc}", file=sys.stderr)
+        print(terminal.escape(f"fstrack abort: error: {exc}"), file=sys.stderr)
         return 2
     for task_id in args.task:
         try:
             was = abort(task_id, args.message)
         except (FstrackError, LookupError, ValueError, RuntimeError) as exc:
-            print(f"fstrack abort: error: {exc}", file=sys.stderr)
+            print(terminal.escape(f"fstrack abort: error: {exc}"), file=sys.stderr)
             code = 2  # an error, as every command reports one
             continue
         print(
@@ -1232,7 +1232,9 @@ def main_watchdog(argv: Sequence[str] | None = None) -> int:
             actions = watchdog.scan()
             for action in actions:
                 print(
-                    json.dumps(action) if args.json else f"task {action['task']}: {action['action']} ({action['why']})",
+                    json.dumps(action)
+                    if args.json
+                    else terminal.escape(f"task {action['task']}: {action['action']} ({action['why']})"),
                     flush=True,
                 )
             if not args.json and not actions and not args.loop:
@@ -1243,7 +1245,7 @@ def main_watchdog(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 0
     except (ValueError, LookupError, OSError) as exc:
-        print(f"fstrack watchdog: error: {exc}", file=sys.stderr)
+        print(terminal.escape(f"fstrack watchdog: error: {exc}"), file=sys.stderr)
         return 2
 
 
