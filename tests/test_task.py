@@ -309,6 +309,28 @@ def test_export_import_update(task_store):
         task.update_task({"id": "0" * 32})
 
 
+def test_update_and_import_check_fields_as_the_setters_do(task_store):
+    """spec/tasks.md §4 and §8 through update_task/import_task: a new project is recorded, and names, types,
+    status and tags are refused with the bad value named, as set_name/set_task_type/add_tags refuse them."""
+    task = Task.create(project_name="p", task_name="moved")
+    task.update_task({"project": "elsewhere/deep"})
+    assert task.get_project_object().name == "elsewhere/deep"
+    assert {"elsewhere", "elsewhere/deep"} <= {p.name for p in Task.get_projects()}
+    refused = [
+        ({"project": ""}, "project"),
+        ({"name": "  "}, "task name"),
+        ({"type": "gardening"}, "gardening"),
+        ({"status": "finished-ish"}, "finished-ish"),
+        ({"tags": ["ok", 3]}, "tags"),
+    ]
+    for data, named in refused:
+        with pytest.raises(ValueError, match=named):
+            task.update_task(data)
+        with pytest.raises(ValueError, match=named):
+            Task.import_task({**task.export_task(), **data})
+    assert Task.get_task(task_id=task.id).name == "moved"  # nothing refused was stored
+
+
 def test_delete(task_store):
     task = Task.create(project_name="p", task_name="gone")
     assert task.delete()
