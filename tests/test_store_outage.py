@@ -62,6 +62,7 @@ def timed(name, call):
 timed("add_tags", lambda: task.add_tags(["during-outage"]))
 timed("connect", lambda: task.connect({"lr": 0.5}, name="late"))
 timed("set_comment", lambda: task.set_comment("written while the store was down"))
+timed("set_name", lambda: task.set_name("renamed while down"))
 if not quiet:
     for i in range(5, 10):
         logger.report_scalar("loss", "train", value=1.0 / (i + 1), iteration=i)
@@ -221,8 +222,9 @@ def test_training_goes_on_and_exits_in_bounded_time_while_the_store_is_paused(en
     task = Task.get_task(task_id=task_id)
     assert task.get_status() == ("failed" if ending == "raise" else "completed")
     assert "during-outage" in task.get_tags()
-    assert task.comment == "written while the store was down"
+    assert task.comment == "written while the store was down" and task.name == "renamed while down"
     assert task.get_parameters()["late/lr"] in ("0.5", 0.5)
+    assert [t.id for t in Task.get_tasks(project_name="outage")] == [task_id], "the folder is no task of its own"
     points = task.get_reported_scalars()["loss"]["train"]
     assert sorted(points["x"]) == list(range(10))  # the five stored before the pause and the five saved
     again = _push(folder, loc.url, options)  # would repeat the reports
@@ -244,7 +246,12 @@ def test_a_store_that_refuses_connections_at_exit_loses_nothing_silently(paused_
     line = next(line for line in stderr.splitlines() if "not written for task" in line)
     assert task_id in line and "final status 'completed'" in line and "tags" in line
     saved = json.loads((Path(folder) / "continues.json").read_text())
-    assert saved == {"task": task_id, "store": loc.url, "status": "completed"}
+    assert {k: saved[k] for k in ("task", "store", "status")} == {
+        "task": task_id,
+        "store": loc.url,
+        "status": "completed",
+    }
+    assert {"tags", "comment", "hyperparams", "name"} <= set(saved["changed"]), saved
 
 
 EXIT_SIGNAL = """
@@ -335,6 +342,59 @@ def test_a_full_disk_is_said_truthfully_and_nothing_stored_is_lost(tmp_path):
         subprocess.run(["umount", "-l", str(mount)])
 
 
+FULL_DISK_ELSEWHERE = """
+import json, multiprocessing, os, sys
+from fstrack import Task
+
+def fill(logger):  # 24 MB of text that does not compress, into a 4 MB disk
+    for i in range(3000):
+        logger.report_text(f"{i} {os.urandom(4096).hex()}")
+
+task = Task.init(project_name="disk", task_name="main", reuse_last_task_id=False, auto_connect_streams=False)
+if sys.argv[1] == "side task":  # a second task of the process: no exit of its own
+    side = Task.create(project_name="disk", task_name="side")
+    fill(side.get_logger())
+    print(json.dumps({"task": side.id}), flush=True)
+else:  # a forked worker reporting into the main task: it ends with os._exit, no exit hook runs
+    worker = multiprocessing.get_context("fork").Process(target=fill, args=(task.get_logger(),))
+    worker.start()
+    worker.join()
+    print(json.dumps({"task": task.id, "worker": worker.exitcode}), flush=True)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shape", ["side task", "forked worker"])
+def test_reports_a_full_disk_refused_outside_the_running_tasks_exit_are_named(shape, tmp_path):
+    """Rows of a task that is not the running one, and rows of a forked worker, have no exit deadline of their
+    own: what the store refused is still named (and a worker's saved for ``fstrack push``), never dropped
+    silently (before: the process ended 0 with the rows gone and no word of it)."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)]).returncode:
+        pytest.skip("mounting a small tmpfs needs root")
+    try:
+        proc = _start(FULL_DISK_ELSEWHERE, tmp_path, str(mount / "store"), {}, shape, FSTRACK_EXIT_TIMEOUT="5")
+        try:
+            out, stderr = proc.communicate(timeout=EXIT_BOUND + 240)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+        assert proc.returncode == 0, stderr
+        said = json.loads(out.strip().splitlines()[-1])
+        if shape == "side task":
+            assert re.search(rf"[\d,]+ reported rows of task {said['task']} were not stored and are lost", stderr)
+        else:
+            assert said["worker"] == 0, stderr
+            line = next(line for line in stderr.splitlines() if "not written for task" in line)
+            assert said["task"] in line and "console lines" in line and "saved to" in line, line
+            assert "final status" not in line, line  # a worker does not end its parent's task
+        report = fsck(open_store(str(mount / "store"), create=False))
+        assert report.ok, report.errors
+    finally:
+        subprocess.run(["umount", "-l", str(mount)])
+
+
 OWN_STATUS_QUEUED = """
 import json, threading, time
 from fstrack import Task
@@ -372,3 +432,60 @@ def test_a_queued_own_status_change_is_not_taken_for_an_external_stop(tmp_path):
     out, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 0, stderr
     assert json.loads(out.strip().splitlines()[-1]) == {"status": "failed", "beaten": True}
+
+
+def test_pushing_a_saved_folder_continues_the_task_with_every_unstored_change(tmp_path, monkeypatch, cli):
+    """spec/sync.md §12 on a local store, from a folder made by the code a failing exit runs (unsent.save): the
+    unstored changes the exit line names (a new name and tag, an artifact and a model whose objects were stored
+    but whose records were not, summaries folded from stored rows) and the buffered rows all reach the task, as
+    one task: the push never copies the saved task in as a task of its own. A push repeated after one that
+    failed part-way appends no row twice."""
+    from fstrack.sdk import current, unsent
+    from fstrack.sdk.offline_import import continue_task
+
+    url = str(tmp_path / "store")
+    monkeypatch.setenv("FSTRACK_OFFLINE_DIR", str(tmp_path / "offline"))
+    fstrack.set_store(url)
+    task = Task.create(project_name="outage", task_name="train")
+    task.get_logger().report_scalar("loss", "train", value=1.0, iteration=0)
+    task.flush()
+    task._set_status("in_progress", force=True)
+    # objects stored by the run before its store failed: their records are what was left unwritten
+    uploads = Task.create(project_name="outage", task_name="uploads")
+    uploads.upload_artifact("weights", {"w": [1, 2, 3]}, wait_on_upload=True)
+    model = fstrack.OutputModel(task=uploads, name="net")
+    view = Task.get_task(task_id=task.id)._data  # the run's own view: stored fields, its queued changes applied
+    view = dict(view, name="renamed while down", tags=["during-outage"])
+    view["artifacts"] = dict(uploads._data["artifacts"])
+    view["models"] = {"input": [], "output": [{"model": model.id, "name": "net"}]}
+    # summaries of rows that were stored (their fold was queued): a series the saved rows do not hold
+    view["last_metrics"] = {**view["last_metrics"], "acc": {"val": {"last": 0.9, "min": 0.5, "max": 0.9}}}
+    view["last_iteration"] = 7
+    for i in range(1, 4):  # rows reported and not flushed
+        task.get_logger().report_scalar("loss", "train", value=1.0 / (i + 1), iteration=i)
+    writer = task._fstrack_writer
+    changed = ["name", "tags", "artifacts", "models", "last_metrics", "last_iteration"]
+    folder = unsent.save(view, writer, url, ("failed", "Traceback: boom", "exception"), changed)
+    writer.abandon()
+    current.main = None
+
+    saved = json.loads((Path(folder) / "continues.json").read_text())
+    assert saved["changed"] == sorted(changed) and saved["records"]["artifacts"]["weights"]["hash"]
+    continue_task(Task, folder, saved, url, {})  # a first push that was not marked delivered (it failed after)
+    pushed = cli("push", folder, url)
+    assert pushed.returncode == 0, pushed.stderr
+    again = cli("push", folder, url)
+    assert again.returncode != 0 and "already pushed" in again.stderr
+
+    assert {t.id for t in Task.get_tasks(project_name="outage")} == {task.id, uploads.id}, "no task of its own"
+    done = Task.get_task(task_id=task.id)
+    assert done.name == "renamed while down" and "during-outage" in done.get_tags()
+    assert done.get_status() == "failed" and done._data["status_reason"] == "exception"
+    assert done.artifacts["weights"].get() == {"w": [1, 2, 3]}
+    assert [m.id for m in done.models["output"]] == [model.id]
+    summaries = done.get_last_scalar_metrics()
+    assert summaries["acc"]["val"] == {"last": 0.9, "min": 0.5, "max": 0.9}
+    assert summaries["loss"]["train"] == {"last": 0.25, "min": 0.25, "max": 1.0}
+    assert done.get_reported_scalars()["loss"]["train"]["x"] == [0, 1, 2, 3]  # once each
+    report = fsck(open_store(url, create=False))
+    assert report.ok, report.errors

@@ -460,7 +460,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
         raise FstrackError(f"--filter must be a JSON object, got {args.filter!r} ({exc})") from None
     if task_filter is not None and not isinstance(task_filter, dict):
         raise FstrackError(f'--filter must be a JSON object like \'{{"status": ["completed"]}}\', got {args.filter!r}')
-    if args.command == "push" and args.src and not args.watch:
+    if args.command == "push" and args.src:
         continued = _push_unsent(args)
         if continued is not None:
             return continued
@@ -503,7 +503,7 @@ def _push_unsent(args: argparse.Namespace) -> int | None:
     """``fstrack push FOLDER [STORE]`` of what a process saved at exit because its store failed
     (:mod:`fstrack.sdk.unsent`, spec/sync.md §12): continue the task it names. None: FOLDER is not such a folder."""
     from fstrack.sdk import unsent
-    from fstrack.sdk.offline_import import import_offline_session
+    from fstrack.sdk.offline_import import continue_task
     from fstrack.sdk.task import Task
 
     folder = os.path.expanduser(args.src)
@@ -516,16 +516,11 @@ def _push_unsent(args: argparse.Namespace) -> int | None:
             f"{args.src} was already pushed into task {saved['task']} ({when}); pushing it again would "
             "repeat its reports"
         )
-    if args.dry_run or args.project or args.task or args.filter:
-        raise FstrackError(f"{args.src} holds what one run could not write; push it whole, without filters")
-    import_offline_session(
-        Task,
-        folder,
-        previous_task_id=saved["task"],
-        url=args.dst,
-        storage_options=_storage_options(args.dst_option),
-        keep_status=saved.get("status") is None,
-    )
+    if args.dry_run or args.project or args.task or args.filter or args.watch:
+        raise FstrackError(
+            f"{args.src} holds what one run could not write; push it once, whole (no --watch, --dry-run or filters)"
+        )
+    continue_task(Task, folder, saved, args.dst, _storage_options(args.dst_option))
     unsent.mark_delivered(folder)
     _emit(args, {"continued": saved["task"]}, [f"stored what was left of task {saved['task']}"])
     return 0

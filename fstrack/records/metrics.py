@@ -1188,19 +1188,24 @@ def compact_log(
 _WRITERS: weakref.WeakSet[MetricsWriter] = weakref.WeakSet()
 
 
-def flush_all(timeout: float = 5.0) -> None:
+def flush_all(timeout: float = 5.0, *, failing_too: bool = False) -> None:
     """Flush every writer of this process that still holds events (run at interpreter exit), waiting at most
-    ``timeout`` seconds for each. A writer whose store is failing is left to its task's exit, which has the
-    deadline and saves what it cannot write (``Task._finish``)."""
+    ``timeout`` seconds for each. A writer whose store is failing is first left to its task's exit, which has the
+    deadline and saves what it cannot write (``Task._finish``, the running task's); ``failing_too`` (the last
+    call, after that exit) tries each such writer once more and names what it could not store."""
     for writer in list(_WRITERS):
-        if writer.has_pending() and writer.last_error is None and not writer._abandoned:
-            if writer._thread is not None and writer._thread.is_alive() and not writer._stopping:
+        if not writer.has_pending() or writer._abandoned or (writer.last_error is not None and not failing_too):
+            continue
+        if writer.last_error is None and writer._thread is not None and writer._thread.is_alive():
+            if not writer._stopping:
                 writer.flush_within(timeout)
                 continue
-            try:
-                writer.flush(attempts=1)
-            except Exception as exc:  # noqa: BLE001
-                print(terminal.escape(f"fstrack: {exc}"), file=sys.stderr)
+        try:
+            writer.flush(attempts=1)
+        except Exception as exc:  # noqa: BLE001 - said, with what is lost: the process is ending
+            rows = len(writer.scalars) // 4 + sum(len(r) for r in writer.rows.values())
+            message = f"fstrack: {rows:,} reported rows of task {writer.task_id} were not stored and are lost: {exc}"
+            print(terminal.escape(message), file=sys.stderr)
 
 
 # Flush at exit twice: before threads are joined (while fsspec/s3fs sessions are certainly still open; atexit
@@ -1208,7 +1213,7 @@ def flush_all(timeout: float = 5.0) -> None:
 # from atexit for events reported by non-daemon threads that ran on after that.
 if hasattr(threading, "_register_atexit"):
     threading._register_atexit(flush_all)
-atexit.register(flush_all)
+atexit.register(flush_all, failing_too=True)
 
 
 def _forget_parents() -> None:

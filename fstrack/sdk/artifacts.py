@@ -942,6 +942,7 @@ class _Uploader:
         self._task = weakref.ref(task)
         self._cv = threading.Condition()
         self._queue: deque[_Job] = deque()
+        self._running: list[_Job] = []  # the batch being uploaded
         self._busy = 0
         self._thread: threading.Thread | None = None
         self._errors: list[str] = []
@@ -975,19 +976,13 @@ class _Uploader:
             terminal.warn(f"fstrack: {message}", stacklevel=3)
         return not failed
 
-    def busy(self) -> bool:
-        """Whether an upload is queued or running."""
-        return self._busy > 0
-
-    def pending_names(self) -> set[str]:
-        with self._cv:
-            return {job.prepared.name for job in self._queue}
-
     def abandon(self) -> set[str]:
-        """At exit, once the store failed past the deadline: stop waiting for uploads; their names."""
+        """At exit, once the store failed past the deadline: stop waiting for uploads; the names of those queued
+        and of those still running (the batch stuck on the store)."""
         with self._cv:
             self._abandoned = True
-            names = {job.prepared.name for job in self._queue}
+            running = [job for job in self._running if not job.done.is_set()]
+            names = {job.prepared.name for job in [*self._queue, *running]}
             self._queue.clear()
             self._busy = 0
             self._cv.notify_all()
@@ -1002,6 +997,7 @@ class _Uploader:
                             self._thread = None
                             return
                 batch = [self._queue.popleft() for _ in range(min(len(self._queue), self.BATCH))]
+                self._running = batch
             try:
                 self._run(batch)
             except BaseException as exc:  # noqa: BLE001 - never let the worker die silently
@@ -1020,6 +1016,7 @@ class _Uploader:
                             )
                         self._busy = max(0, self._busy - 1)  # abandon() may have zeroed it
                         job.done.set()
+                    self._running = []
                     self._cv.notify_all()
 
     def _run(self, batch: list[_Job]) -> None:

@@ -45,6 +45,7 @@ import pyarrow.compute as pc
 
 from fstrack.errors import FstrackError
 from fstrack.records import config, metrics
+from fstrack.sdk.unsent import RECORD_FIELDS
 from fstrack.store.objects import BlobId
 from fstrack.store.store import Store, object_key, open_store
 
@@ -104,13 +105,10 @@ def import_offline_session(
     *,
     url: str | None = None,
     storage_options: Mapping[str, Any] | None = None,
-    keep_status: bool = False,
 ) -> str:
     """Import an fstrack offline folder or a ClearML offline session (folder or zip) as tasks of ``task_cls``
     (the ``Task`` class, passed in so that this module need not import it); see the module text.
-    ``url``/``storage_options`` name the target store (default: the configured one, even in offline mode).
-    ``keep_status``: continuing ``previous_task_id`` leaves its status as it is (a saved folder with no final
-    status, spec/sync.md §12)."""
+    ``url``/``storage_options`` name the target store (default: the configured one, even in offline mode)."""
     offset = int(iteration_offset or 0)
     if not isinstance(iteration_offset, (int, type(None))) or isinstance(iteration_offset, bool):
         raise ValueError(f"iteration_offset must be an int, got {iteration_offset!r}")
@@ -120,7 +118,7 @@ def import_offline_session(
         kind, root = _session_root(_unpack(path, scratch))
         db = _target_db(url, storage_options)
         if kind == "fstrack":
-            return _import_fstrack(task_cls, root, db, previous_task_id, offset, keep_status)
+            return _import_fstrack(task_cls, root, db, previous_task_id, offset)
         return _import_clearml(task_cls, root, db, previous_task_id, offset)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -133,9 +131,7 @@ def _task(task_cls: type[Task], db, task_id: str):
 
 
 # -- fstrack folders -----------------------------------------------------------------------------------------------
-def _import_fstrack(
-    task_cls: type[Task], root: Path, db, previous_task_id: str | None, offset: int, keep_status: bool = False
-) -> str:
+def _import_fstrack(task_cls: type[Task], root: Path, db, previous_task_id: str | None, offset: int) -> str:
     from fstrack.records.taskdb import TaskDB
     from fstrack.sync import push
 
@@ -169,36 +165,123 @@ def _import_fstrack(
         )
     offline = _task(task_cls, db, offline_id)
     manifest = offline._data
-    if not keep_status:
-        holding.mark_started(force=True)
+    holding.mark_started(force=True)
     _merge_fields(holding, manifest)
-    tables = {}
-    entries = metrics.log_entries(db.refs, offline_id, int(manifest.get("run") or 1))
-    for kind in metrics.KINDS:
-        table = metrics.read_kind(db.store, db.refs, offline_id, None, kind, entries=entries)
-        if table.num_rows:
-            tables[kind] = _retarget(table, kind, holding.id, offset, db.store)
-    _append_reports(holding, tables)
+    _append_reports(holding, _reports_of(db.store, db.refs, offline_id, manifest, holding.id, offset))
     artifacts = list((manifest.get("artifacts") or {}).values())
     if artifacts:
         holding.set_artifacts([dict(record) for record in artifacts])
     for side in ("input", "output"):
         for entry in (manifest.get("models") or {}).get(side) or ():
             holding._add_model_entry(side, entry["model"], entry["name"])
-    # the session's own end when it failed or was stopped (a run saved at exit: fstrack.sdk.unsent), else completed;
-    # not mark_completed: that ends the process running the task
-    if keep_status:
-        pass
-    elif manifest.get("status") in ("failed", "stopped"):
-        holding._set_status(
-            manifest["status"],
-            force=True,
-            message=manifest.get("status_message") or "",
-            reason=manifest.get("status_reason") or "",
-        )
+    _end_as(holding, manifest.get("status"), manifest)
+    return holding.id
+
+
+def _reports_of(store: Store, refs, task_id: str, manifest: Mapping[str, Any], target: str, offset: int) -> dict:
+    """Every row of ``task_id``'s run as rows of ``target`` (kind -> table), iterations shifted by ``offset``."""
+    tables = {}
+    entries = metrics.log_entries(refs, task_id, int(manifest.get("run") or 1))
+    for kind in metrics.KINDS:
+        table = metrics.read_kind(store, refs, task_id, None, kind, entries=entries)
+        if table.num_rows:
+            tables[kind] = _retarget(table, kind, target, offset, store)
+    return tables
+
+
+def _end_as(holding, status: str | None, manifest: Mapping[str, Any]) -> None:
+    """End ``holding`` as ``status`` when that is failed or stopped (with the message and reason of ``manifest``),
+    else completed. Not ``mark_completed``: that ends the process running the task."""
+    if status in ("failed", "stopped"):
+        message, reason = manifest.get("status_message") or "", manifest.get("status_reason") or ""
+        holding._set_status(status, force=True, message=message, reason=reason)
     else:
         holding._set_status("completed", force=True)
+
+
+# -- continuation folders (spec/sync.md §12) -------------------------------------------------------------------------
+#: Fields a continuation never applies: the task's identity and lifecycle (its status is §12's step 4).
+_NOT_CONTINUED = frozenset(
+    {"id", "previous", "kind", "created", "last_update", "run", "execution", "started", "completed"}
+    | {"status", "status_message", "status_reason", "status_changed"}
+)
+_MERGED_MAPS = frozenset({"hyperparams", "configuration", "labels", "user_properties", "script", "runtime"})
+
+
+def continue_task(
+    task_cls: type[Task], folder: str, saved: Mapping[str, Any], url: str | None, storage_options: Mapping[str, Any]
+) -> str:
+    """Deliver a continuation folder (what a run saved at exit, :mod:`fstrack.sdk.unsent`; ``saved``: its
+    ``continues.json``) into the task it names, in ``url`` (default: the configured store): spec/sync.md §12.
+    The folder's task is read where it is, never copied in as a task of its own. A push repeated after one that
+    failed part-way appends no row twice (the rows go in as one entry whose writer id is the folder task's)."""
+    from fstrack.records.fields import FIELDS
+    from fstrack.records.taskdb import TaskDB
+
+    source = open_store(str(folder), create=False)
+    source_db = TaskDB(source, cache_dir="")
+    records = source_db.records()
+    if len(records) != 1:
+        raise OfflineSessionError(f"the saved folder {folder} holds {len(records)} tasks, expected exactly one")
+    folder_task = records[0]["id"]
+    manifest = source_db.load(folder_task)
+    db = _target_db(url, storage_options)
+    holding = _task(task_cls, db, saved["task"])  # fails, naming the id, before anything is written
+    _merge_fields(holding, manifest)
+    replaced = {
+        field: manifest[field]
+        for field in saved.get("changed") or ()
+        if field in FIELDS and field in manifest and field not in _NOT_CONTINUED | _MERGED_MAPS | set(RECORD_FIELDS)
+    }
+    for field in ("tags", "system_tags"):  # appended, as step 2 does: a teammate's tags meanwhile stay
+        if field in replaced:
+            known = list(holding._data.get(field) or [])
+            replaced[field] = [*known, *(t for t in replaced[field] if t not in known)]
+    if replaced:
+        holding.update_task(replaced)
+    saved_records: Mapping[str, Any] = saved.get("records") or {}
+    _apply_object_records(holding, saved_records)
+    run = int(holding._data.get("run") or 1)
+    if not any(e.get("writer") == folder_task for _pos, e in metrics.log_entries(db.refs, holding.id, run)):
+        # not appended by an earlier push: the summaries of stored rows, then the newer rows
+        if saved_records.get("last_metrics") or saved_records.get("last_iteration"):
+            stats = {
+                "run": run,
+                "metrics": saved_records.get("last_metrics") or {},
+                "last_iteration": int(saved_records.get("last_iteration") or 0),
+            }
+            holding._edit(lambda m: metrics.apply_stats(m, stats), fields={"last_metrics", "last_iteration"})
+        tables = _reports_of(source, source_db.refs, folder_task, manifest, holding.id, 0)
+        for table in tables.values():
+            _copy_row_objects(table, source, db.store)
+        _append_reports(holding, tables, writer=folder_task)
+    if saved.get("status") is not None:
+        _end_as(holding, saved["status"], manifest)
     return holding.id
+
+
+def _apply_object_records(holding, records: Mapping[str, Any]) -> None:
+    """The changed artifact and model records of a continuation (JSON, object ids as hex) applied to ``holding``:
+    artifacts that differ are set (each object must be in the task's store), missing model entries are added."""
+    artifacts = records.get("artifacts") or {}
+    if artifacts:
+        mine = json.loads(json.dumps(holding._data.get("artifacts") or {}, default=str))
+        different = [dict(record) for name, record in artifacts.items() if mine.get(name) != record]
+        if different:
+            holding.set_artifacts(different)
+    for side in ("input", "output"):
+        for entry in (records.get("models") or {}).get(side) or ():
+            if entry not in (holding._data.get("models") or {}).get(side, []):
+                holding._add_model_entry(side, entry["model"], entry["name"])
+
+
+def _copy_row_objects(table: pa.Table, source: Store, target: Store) -> None:
+    """Copy the objects ``table``'s rows show (debug samples, plot images) from ``source`` into ``target``."""
+    if "object" not in table.column_names:
+        return
+    for oid in dict.fromkeys(table.column("object").to_pylist()):
+        if oid and not target.has(oid):
+            target.put(source.get(oid))
 
 
 def _merge_fields(holding, manifest: Mapping[str, Any]) -> None:
@@ -245,9 +328,10 @@ def _retarget(table: pa.Table, kind: str, task_id: str, offset: int, store: Stor
     return table.cast(metrics.SCHEMAS[kind])
 
 
-def _append_reports(task, tables: Mapping[str, pa.Table]) -> None:
+def _append_reports(task, tables: Mapping[str, pa.Table], writer: str | None = None) -> None:
     """Store ``tables`` (kind -> rows) as one flush of ``task``'s segment log, then fold the scalars' last/min/max
-    into its manifest, as the metrics writer does (spec: metrics.py module text). Linked blobs must be stored."""
+    into its manifest, as the metrics writer does (spec: metrics.py module text). Linked blobs must be stored.
+    ``writer``: the entry's writer id (default: a new one)."""
     from fstrack.store.objects import new_token
 
     tables = {k: t for k, t in tables.items() if t.num_rows}
@@ -270,7 +354,7 @@ def _append_reports(task, tables: Mapping[str, pa.Table]) -> None:
     entry = {
         "v": metrics.ENTRY_VERSION,
         "run": run,
-        "writer": new_token(),
+        "writer": writer or new_token(),
         "seq": 1,
         "time": time.time(),
         "segments": segments,

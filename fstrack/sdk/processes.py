@@ -102,15 +102,20 @@ class _FlushingQueue:
 
 def flush_child_reports() -> None:
     """In a child process (not the task's owner, not a thread of it): store the reports buffered for the current
-    task now. A failure is printed, never raised: the worker's result must still reach the pool."""
+    task now. A failure is said, never raised: the worker's result must still reach the pool. What a failing store
+    did not take is saved for ``fstrack push`` and named in one line (a forked worker ends with ``os._exit``: no
+    exit hook would see it)."""
     task = current.main
     if task is None or getattr(task, "_owner_pid", None) == os.getpid():
         return
     try:
-        task.flush(wait_for_uploads=True)
+        stored = task.flush(wait_for_uploads=True)
     except Exception as exc:  # noqa: BLE001 - loud, but the pool must not lose the result or hang
         message = f"fstrack: reports of pool worker {os.getpid()} to task {task.id} were not stored: {exc}"
         print(terminal.escape(message), file=sys.stderr)
+        return
+    if not stored:
+        task._save_unsent()
 
 
 # -- os.fork ----------------------------------------------------------------------------------------------------

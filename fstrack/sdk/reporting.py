@@ -102,7 +102,7 @@ class ReportingMixin(ReportingHost):
             metrics.apply_stats(manifest, stats)
 
         try:
-            self._edit(fold)
+            self._edit(fold, fields={"last_metrics", "last_iteration"})
         except LookupError:  # the task was deleted meanwhile: its events are stored, there is no manifest to fold into
             pass
 

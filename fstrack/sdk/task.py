@@ -56,6 +56,7 @@ from fstrack.sdk.models import InputModel, ModelsMixin, OutputModel
 from fstrack.sdk.parameters import ParametersMixin
 from fstrack.sdk.reporting import ReportingMixin
 from fstrack.store import transfer
+from fstrack.store.store import public_url
 
 AGENT_TASK_ENV = "FSTRACK_TASK_ID"
 #: Set by ``fstrack agent``: the queue entry of the run it started this process for (spec/queues.md §6).
@@ -141,6 +142,11 @@ class _NotReusable(Exception):
 
 
 _MANAGED_FIELDS = frozenset({"id", "previous", "last_update", "kind"})
+
+
+def _failure_reason(message: str) -> str:
+    """``status_reason`` of a run that failed with ``message`` (ClearML's: "exception" for a traceback)."""
+    return "exception" if message.startswith("Traceback") else message
 
 
 def _check_task_data(db: TaskDB, data: dict) -> None:
@@ -288,16 +294,21 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
         """The writeback thread stored ``change``: show the stored manifest, with the changes still queued."""
         with self._view_lock:
             self._unwritten = [(c, g) for c, g in self._unwritten if c is not change and not c.done.is_set()]
-            shown = manifest
-            for _change, edit in self._unwritten:
-                candidate = copy.deepcopy(shown)
-                try:
-                    edit(candidate)
-                except Exception:  # noqa: BLE001 - this one fails when stored, and is reported then
-                    continue
-                shown = candidate
-            self._manifest = shown
-            self._record = None
+            self._show(manifest)
+
+    def _show(self, manifest: dict) -> None:
+        """Show ``manifest`` (read from the store) with this process's changes that are not stored yet applied;
+        the caller holds ``_view_lock``."""
+        shown = manifest
+        for _change, edit in self._unwritten:
+            candidate = copy.deepcopy(shown)
+            try:
+                edit(candidate)
+            except Exception:  # noqa: BLE001 - this one fails when stored, and is reported then
+                continue
+            shown = candidate
+        self._manifest = shown
+        self._record = None
 
     def _remote_overrides(self) -> bool:
         return self._remote and not self._ignore_remote_overrides
@@ -308,9 +319,10 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
         return AttrView(self._data)
 
     def reload(self) -> None:
-        """Re-read the newest manifest from the store."""
-        self._manifest = self._db.load(self.id)
-        self._record = None
+        """Re-read the newest manifest from the store (this process's changes not stored yet stay shown)."""
+        manifest = self._db.load(self.id)
+        with self._view_lock:
+            self._show(manifest)
 
     # -- identity ----------------------------------------------------------------------
     @property
@@ -514,11 +526,9 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
         task._start_process_tracking(auto_connect_arg_parser)
         where = "offline folder" if config.is_offline() else "store"
         page = None if config.is_offline() else config.task_page_url(task.id)
-        see = f"see it at: {page}" if page else f"see it with: fstrack show {task.id} --url {task.store_url}"
-        print(
-            terminal.escape(f"fstrack Task: {task.name!r} id={task.id} in {where} {task.store_url} ({see})"),
-            file=sys.stderr,
-        )
+        shown = public_url(task.store_url)
+        see = f"see it at: {page}" if page else f"see it with: fstrack show {task.id} --url {shown}"
+        print(terminal.escape(f"fstrack Task: {task.name!r} id={task.id} in {where} {shown} ({see})"), file=sys.stderr)
         return task
 
     @classmethod
@@ -889,13 +899,10 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
             terminal.warn(f"fstrack: artifacts of task {self.id} were not all stored: {exc}", stacklevel=2)
         if current.main is self:
             models.wait_for_uploads()  # weights of this process's models: within this deadline, not after it
+        writeback.drain(math.inf)  # a status the script set itself is stored before the final one is decided
         if status is not None and owner and self._db.load(self.id)["status"] == "in_progress":
             if status == "failed":
-                self.mark_failed(
-                    status_reason="exception" if message.startswith("Traceback") else message,
-                    status_message=message[-4000:],
-                    force=True,
-                )
+                self.mark_failed(status_reason=_failure_reason(message), status_message=message[-4000:], force=True)
             else:
                 self._set_status(status, message=message, force=True)
             if status == "completed" and self._publish_on_completion:
@@ -946,8 +953,8 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
             finally:
                 done.set()
 
+        budget = writeback.exit_timeout()  # a bad FSTRACK_EXIT_TIMEOUT fails before anything is under way
         threads.start(threading.Thread(target=run, name="fstrack-close", daemon=True))
-        budget = writeback.exit_timeout()
         started = time.monotonic()
         try:
             while not done.wait(0.25):
@@ -980,11 +987,12 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
         uploads += [f"model weights {path}" for path in models.abandon_uploads()] if current.main is self else []
         failure = self._store_failure()
         why = f"{type(failure).__name__}: {failure}" if failure is not None else "no answer"
-        url = self._db.store.url
+        url = public_url(self._db.store.url)
+        ending = None if status is None else (status, message, _failure_reason(message) if status == "failed" else "")
         try:
             with self._view_lock:
                 manifest = copy.deepcopy(self._manifest)
-            saved: str | None = unsent.save(manifest, writer, url, status, message)
+            saved: str | None = unsent.save(manifest, writer, url, ending, changes)
         except Exception as exc:  # noqa: BLE001 - a full disk: say it is lost
             saved = None
             why += f"; saving it locally failed too ({type(exc).__name__}: {exc})"

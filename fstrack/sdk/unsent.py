@@ -3,9 +3,10 @@ to a local folder that ``fstrack push`` delivers later (issue 13, items 13-15).
 
 The folder (``<offline folder>/unsent/<task id>-<UTC time>``) is an fstrack offline folder holding one task: the
 running task's fields as this process last knew them (its queued changes applied), its final status, and the
-reports that were still buffered. A file ``continues.json`` (``{"task": <id>, "store": <url>, "status": <final
-status or null>}``) says which task it continues; ``fstrack push FOLDER [STORE]`` imports it into that task
-(``Task.import_offline_session`` with ``previous_task_id``): the fields are merged, the reports appended, and the
+reports that were still buffered. A file ``continues.json`` says which task it continues, which fields this
+process changed without storing them, and the records among those that name objects of the task's store
+(artifacts, models, metric summaries: spec/sync.md §12). ``fstrack push FOLDER [STORE]`` continues that task
+(:func:`fstrack.sdk.offline_import.continue_task`): the changed fields are applied, the reports appended, and the
 task ends with the saved status (its status is left alone when none was saved: a child process, or a task another
 process had stopped).
 """
@@ -42,32 +43,45 @@ def report_counts(writer: metrics.MetricsWriter | None) -> Counter[str]:
     return counts
 
 
+#: Members whose records name objects of the task's store (or fold metric summaries): the saved task leaves them
+#: empty, ``continues.json`` carries the changed ones as JSON (object ids as hex), spec/sync.md §12.
+RECORD_FIELDS = ("artifacts", "models", "last_metrics", "last_iteration")
+
+
 def save(
     manifest: dict[str, Any] | None,
     writer: metrics.MetricsWriter | None,
     store_url: str,
-    status: str | None,
-    message: str,
+    status: tuple[str, str, str] | None,
+    changed: Iterable[str],
 ) -> str:
-    """Save ``manifest`` (the task as this process knows it), ``writer``'s buffered rows and the final ``status``
-    to a new folder under the offline folder; returns its path. Raises OSError if the folder cannot be written
-    (a full disk): the caller says the data is lost."""
+    """Save ``manifest`` (the task as this process knows it, its unstored ``changed`` fields applied),
+    ``writer``'s buffered rows and the final ``status`` (``(status, message, reason)``) to a new folder under the
+    offline folder; returns its path. ``store_url`` must hold no credential. Raises OSError if the folder cannot
+    be written (a full disk): the caller says the data is lost."""
     if manifest is None:
         raise OSError("the task's fields were never read from the store")
     task_id = manifest["id"]
+    changed = set(changed)
+    view = copy.deepcopy(manifest)
+    if writer is not None and writer._pending_stats is not None:  # stored rows whose summary was not folded in yet
+        metrics.apply_stats(view, writer._pending_stats)
+        changed |= {"last_metrics", "last_iteration"}
+    records = {name: view.get(name) for name in RECORD_FIELDS if name in changed}
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     folder = os.path.join(config.offline_folder(), "unsent", f"{task_id}-{stamp}-{new_token()[:6]}")
     db = TaskDB(open_store(folder, create=True), cache_dir="")
-    saved = copy.deepcopy(manifest)
+    saved = view
     saved.update(
         id=new_token(),
-        artifacts={},  # records of stored objects: the task already lists them
+        artifacts={},  # records of the task's store's objects: in continues.json when changed
         models={"input": [], "output": []},
         last_metrics={},
         execution={"queue": None, "worker": None},
     )
     if status is not None:
-        saved.update(status=status, status_message=message[-4000:], status_changed=time.time())
+        state, message, reason = status
+        saved.update(status=state, status_message=message[-4000:], status_reason=reason, status_changed=time.time())
     db.ensure_project(saved["project"])
     db.create(saved)
     if writer is not None and writer.has_pending():
@@ -78,8 +92,15 @@ def save(
         copy_writer.series = list(writer.series)
         copy_writer.rows = {kind: list(rows) for kind, rows in writer.rows.items()}
         copy_writer.flush(attempts=1)
+    data = {
+        "task": task_id,
+        "store": store_url,
+        "status": status[0] if status is not None else None,
+        "changed": sorted(changed),
+        "records": records,
+    }
     with open(os.path.join(folder, CONTINUES_FILE), "w", encoding="utf-8") as f:
-        json.dump({"task": task_id, "store": store_url, "status": status}, f)
+        json.dump(data, f, default=str)  # object ids (BlobId) as hex
     return folder
 
 

@@ -8,8 +8,9 @@ thread retries with backoff until the store takes it. The first failure is repor
 the store and the error; recovery is reported once too. An error that is not the store's (a published task
 refusing an edit, a disallowed status change) is raised to a caller that is still waiting, else warned.
 
-At process exit, :mod:`fstrack.sdk.task` drains the queue under the exit deadline; what is still queued then is
-counted by :func:`pending` and saved for ``fstrack push`` (see :mod:`fstrack.sdk.unsent`).
+At process exit, :mod:`fstrack.sdk.task` drains the queue under the exit deadline (retries then come at least
+every second); what is still queued then is taken by :func:`take_pending` and saved for ``fstrack push`` (see
+:mod:`fstrack.sdk.unsent`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import os
 import random
 import threading
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,7 @@ DEFAULT_CALL_WAIT = 5.0
 EXIT_TIMEOUT_ENV = "FSTRACK_EXIT_TIMEOUT"
 DEFAULT_EXIT_TIMEOUT = 10.0
 _MAX_BACKOFF = 30.0
+_DRAIN_BACKOFF = 1.0
 #: Exception modules of the object-store client libraries: their errors are the store's.
 _CLIENT_MODULES = ("botocore", "aiobotocore", "aiohttp", "s3fs", "gcsfs", "google", "azure", "adlfs", "requests")
 
@@ -61,10 +63,11 @@ def exit_timeout() -> float:
 
 
 def is_store_failure(exc: BaseException) -> bool:
-    """Whether ``exc`` says the store failed (unreachable, timed out, full, refusing) rather than the change
-    being wrong: store failures are retried, other errors are the caller's."""
+    """Whether ``exc`` says the store failed (unreachable, timed out, full, refusing: also credentials that
+    expired or were refused, which s3fs and the local disk raise as PermissionError) rather than the change being
+    wrong: store failures are retried, and saved for ``fstrack push`` at exit; other errors are the caller's."""
     if isinstance(exc, (OSError, TimeoutError, StoreError)):
-        return not isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError))
+        return not isinstance(exc, (FileNotFoundError, IsADirectoryError, NotADirectoryError))
     return type(exc).__module__.split(".", 1)[0] in _CLIENT_MODULES
 
 
@@ -91,6 +94,7 @@ class _Queue:
         self.reported = False
         self.where = ""
         self.last_stored = time.monotonic()  # when a change was last stored
+        self.draining = 0  # callers of drain() waiting
 
 
 _queue = _Queue()
@@ -135,21 +139,22 @@ def last_stored() -> float:
     return _queue.last_stored
 
 
-def pending() -> Counter[str]:
-    """Kinds of the changes not yet stored, with their counts."""
-    with _queue.cond:
-        return Counter(c.kind for c in _queue.changes)
-
-
 def drain(timeout: float) -> bool:
-    """Wait until every queued change is stored (True) or ``timeout`` seconds passed (False)."""
+    """Wait until every queued change is stored (True) or ``timeout`` seconds passed (False). While someone
+    drains, a backoff is cut short and retries come at least every :data:`_DRAIN_BACKOFF` seconds: a store that
+    has recovered is not waited for through a long backoff at exit."""
     deadline = time.monotonic() + timeout
     with _queue.cond:
-        while _queue.changes:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            _queue.cond.wait(min(remaining, 0.2))
+        _queue.draining += 1
+        _queue.cond.notify_all()  # wakes a backoff in progress
+        try:
+            while _queue.changes:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                _queue.cond.wait(min(remaining, 0.2))
+        finally:
+            _queue.draining -= 1
     return True
 
 
@@ -213,7 +218,9 @@ def _failed(exc: BaseException, attempts: int) -> None:
             stacklevel=1,
         )
     delay = min(_MAX_BACKOFF, 0.25 * 2 ** min(attempts, 10)) * random.uniform(0.75, 1.25)
-    with _queue.cond:  # wakes early only to be drained at exit; the head change is retried after the delay
+    with _queue.cond:  # the head change is retried after the delay; a drain (at exit) cuts it short
+        if _queue.draining:
+            delay = min(delay, _DRAIN_BACKOFF)
         _queue.cond.wait(delay)
 
 

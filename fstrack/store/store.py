@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from typing import Any, BinaryIO
+from urllib.parse import urlsplit, urlunsplit
 
 import blake3
 import fsspec
@@ -29,7 +30,7 @@ from fstrack.errors import (
 from fstrack.store.backends import backend_for, check_protocol, with_default_timeouts
 from fstrack.store.backends.base import STAGING_DIR, Backend
 from fstrack.store.objects import BlobId, DocId, ObjectId, hash_bytes, hash_stream, new_token, pack, unpack
-from fstrack.store.transfer import SMALL_FILE
+from fstrack.store.transfer import SMALL_FILE, note_progress
 
 FORMAT_NAME = "fstrack"
 FORMAT_VERSION = 1
@@ -43,6 +44,15 @@ _EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "az": "azure", "a
 def object_key(oid: str) -> str:
     """Where object ``oid`` lives: ``objects/<first two hex digits>/<the other 62>``."""
     return f"{OBJECTS_DIR}/{oid[:2]}/{oid[2:]}"
+
+
+def public_url(url: str) -> str:
+    """A store URL without any user:password part (safe to show)."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
 
 
 class Store:
@@ -165,6 +175,7 @@ class Store:
         oid = BlobId(hash_bytes(data))
         if len(data) < _CHECK_FIRST or not self.has(oid):  # a lookup is cheaper than resending large bytes
             self.backend.create(object_key(oid), bytes(data))
+        note_progress()
         return oid
 
     def put_doc(self, document: Any) -> DocId:
@@ -172,6 +183,7 @@ class Store:
         data = pack(document)
         oid = DocId(hash_bytes(data))
         self.backend.create(object_key(oid), data)
+        note_progress()
         return oid
 
     def put_stream(self, stream: BinaryIO) -> tuple[BlobId, int]:
@@ -209,6 +221,7 @@ class Store:
             data = self.backend.read(key)
         except FileNotFoundError:
             raise ObjectNotFoundError(f"object {oid} is not in store {self.url!r}") from None
+        note_progress()  # the store answers: a long read at the end of a task is no outage
         if hash_bytes(data) != oid:
             raise CorruptObjectError(
                 f"object {oid} in store {self.url!r} is corrupt: its bytes hash to {hash_bytes(data)}"

@@ -68,14 +68,15 @@ _last_progress = 0.0
 
 
 def note_progress(*_args: Any, **_kwargs: Any) -> None:
-    """A transfer of this process moved data now (also usable as an fsspec callback's hook)."""
+    """The store moved data for this process now: an upload's part, an object read or written (also usable as
+    an fsspec callback's hook)."""
     global _last_progress
     _last_progress = time.monotonic()
 
 
 def last_progress() -> float:
-    """``time.monotonic()`` when a transfer of this process last moved data: the end of a task tells a large
-    upload that is still going from a store that stopped answering (``Task._store_stalled``)."""
+    """``time.monotonic()`` when the store last moved data for this process: the end of a task tells a large
+    upload or a long compaction that is still going from a store that stopped answering (``Task._store_stalled``)."""
     return _last_progress
 
 

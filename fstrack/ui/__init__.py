@@ -34,7 +34,8 @@ def serve(
     """Serve the UI of the store at ``url`` until interrupted; prints the URL to open (nothing is opened)."""
     import uvicorn
 
-    from fstrack.ui.app import create_app, public_url
+    from fstrack.store.store import public_url
+    from fstrack.ui.app import create_app
 
     check_options(port, token)
     loopback = is_loopback(host)

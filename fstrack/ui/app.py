@@ -11,7 +11,6 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
@@ -26,7 +25,7 @@ from fstrack.errors import FstrackError
 from fstrack.records import config
 from fstrack.records.taskdb import check_task_id
 from fstrack.store.objects import ObjectId
-from fstrack.store.store import open_store
+from fstrack.store.store import open_store, public_url
 from fstrack.ui.actions import run_action
 from fstrack.ui.downsample import DEFAULT_BUCKETS, bucketize
 from fstrack.ui.security import OBJECT_CSP, Guard
@@ -60,15 +59,6 @@ INLINE_TYPES = (
     "image/svg+xml",
 )
 _LARGE_OBJECT = 32 * 1024 * 1024
-
-
-def public_url(url: str) -> str:
-    """A store URL without any user:password part (safe to show)."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
 
 
 def _json(data: Any, status: int = 200) -> Response:
