@@ -489,3 +489,37 @@ def test_pushing_a_saved_folder_continues_the_task_with_every_unstored_change(tm
     assert done.get_reported_scalars()["loss"]["train"]["x"] == [0, 1, 2, 3]  # once each
     report = fsck(open_store(url, create=False))
     assert report.ok, report.errors
+
+
+OWN_STATUS_DURING_OUTAGE = """
+import json
+from fstrack import Task
+task = Task.init(project_name="writeback", task_name="own status in an outage", reuse_last_task_id=False)
+update, refusals = task._db.update, [4]
+
+def failing_update(task_id, fn):  # a store that refuses a few writes, then answers again
+    if refusals[0]:
+        refusals[0] -= 1
+        raise ConnectionError("the store is restarting")
+    return update(task_id, fn)
+
+task._db.update = failing_update
+task.mark_failed(status_message="the script decides the run failed")
+print(json.dumps({"task": task.id, "shown": task.get_status()}), flush=True)
+"""
+
+
+def test_a_status_the_script_set_during_an_outage_is_not_overwritten_at_exit(tmp_path):
+    """The script marks its own task failed while the store refuses writes (the change is queued); the store
+    answers again before the exit: the exit stores the script's status first and keeps it (it stored
+    'completed' over it, deciding from the store's copy without the queued change)."""
+    url = str(tmp_path / "store")
+    proc = _start(OWN_STATUS_DURING_OUTAGE, tmp_path, url, {}, FSTRACK_CALL_TIMEOUT="1", FSTRACK_EXIT_TIMEOUT="60")
+    out, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr
+    said = json.loads(out.strip().splitlines()[-1])
+    assert said["shown"] == "failed", said
+    fstrack.set_store(url)
+    task = Task.get_task(task_id=said["task"])
+    assert task.get_status() == "failed" and task.get_status_message()[0] == "the script decides the run failed"
+    assert "not written for task" not in stderr, stderr

@@ -977,29 +977,40 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
         return True
 
     def _save_unsent(self) -> None:
-        """Say in one line what this process could not write to the store, and save it for ``fstrack push``."""
+        """Say in one line what this process could not write to the store, and save it for ``fstrack push``.
+        A flush that is not under way cannot store the saved rows afterwards (the writer's flush lock is held
+        while they are saved and dropped); one stuck on the store still could (spec/open-issues.md item 27)."""
         status, message = self._ending
         writer = self.__dict__.get("_fstrack_writer")
         uploader = self.__dict__.get("_fstrack_uploader")
-        reports = unsent.report_counts(writer)
         changes = [kind for change in writeback.take_pending() for kind in change.kind.split(", ")]
         uploads = sorted(uploader.abandon()) if uploader is not None else []
         uploads += [f"model weights {path}" for path in models.abandon_uploads()] if current.main is self else []
-        failure = self._store_failure()
-        why = f"{type(failure).__name__}: {failure}" if failure is not None else "no answer"
-        url = public_url(self._db.store.url)
-        ending = None if status is None else (status, message, _failure_reason(message) if status == "failed" else "")
-        try:
-            with self._view_lock:
-                manifest = copy.deepcopy(self._manifest)
-            saved: str | None = unsent.save(manifest, writer, url, ending, changes)
-        except Exception as exc:  # noqa: BLE001 - a full disk: say it is lost
-            saved = None
-            why += f"; saving it locally failed too ({type(exc).__name__}: {exc})"
-        if writer is not None:
-            writer.abandon()
         if "status" not in changes and self._final_stored:
             status = None  # stored: the stall came after it
+        flushing = writer._flush_lock.acquire(timeout=0.5) if writer is not None else False
+        try:
+            reports = unsent.report_counts(writer)
+            if not (any(reports.values()) or changes or uploads or status is not None):
+                return  # the store took everything: the stall came after the last write
+            failure = self._store_failure()
+            why = f"{type(failure).__name__}: {failure}" if failure is not None else "no answer"
+            url = public_url(self._db.store.url)
+            ending = (
+                None if status is None else (status, message, _failure_reason(message) if status == "failed" else "")
+            )
+            try:
+                with self._view_lock:
+                    manifest = copy.deepcopy(self._manifest)
+                saved: str | None = unsent.save(manifest, writer, url, ending, changes)
+            except Exception as exc:  # noqa: BLE001 - a full disk: say it is lost
+                saved = None
+                why += f"; saving it locally failed too ({type(exc).__name__}: {exc})"
+        finally:
+            if writer is not None:
+                writer.abandon()
+                if flushing:
+                    writer._flush_lock.release()
         line = unsent.line(self.id, url, why, reports, changes, uploads, status, saved)
         print(line, file=sys.stderr, flush=True)
 
