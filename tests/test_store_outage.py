@@ -441,7 +441,7 @@ def test_pushing_a_saved_folder_continues_the_task_with_every_unstored_change(tm
     one task: the push never copies the saved task in as a task of its own. A push repeated after one that
     failed part-way appends no row twice."""
     from fstrack.sdk import current, unsent
-    from fstrack.sdk.offline_import import continue_task
+    from fstrack.sdk.offline_import import OfflineSessionError, continue_task
 
     url = str(tmp_path / "store")
     monkeypatch.setenv("FSTRACK_OFFLINE_DIR", str(tmp_path / "offline"))
@@ -454,6 +454,7 @@ def test_pushing_a_saved_folder_continues_the_task_with_every_unstored_change(tm
     uploads = Task.create(project_name="outage", task_name="uploads")
     uploads.upload_artifact("weights", {"w": [1, 2, 3]}, wait_on_upload=True)
     model = fstrack.OutputModel(task=uploads, name="net")
+    task.set_parameters({"General/lr": 0.1})
     view = Task.get_task(task_id=task.id)._data  # the run's own view: stored fields, its queued changes applied
     view = dict(view, name="renamed while down", tags=["during-outage"])
     view["artifacts"] = dict(uploads._data["artifacts"])
@@ -468,6 +469,7 @@ def test_pushing_a_saved_folder_continues_the_task_with_every_unstored_change(tm
     folder = unsent.save(view, writer, url, ("failed", "Traceback: boom", "exception"), changed)
     writer.abandon()
     current.main = None
+    Task.get_task(task_id=task.id).set_parameters({"General/lr": 0.2})  # a teammate, after the run saved its view
 
     saved = json.loads((Path(folder) / "continues.json").read_text())
     assert saved["changed"] == sorted(changed) and saved["records"]["artifacts"]["weights"]["hash"]
@@ -480,6 +482,7 @@ def test_pushing_a_saved_folder_continues_the_task_with_every_unstored_change(tm
     assert {t.id for t in Task.get_tasks(project_name="outage")} == {task.id, uploads.id}, "no task of its own"
     done = Task.get_task(task_id=task.id)
     assert done.name == "renamed while down" and "during-outage" in done.get_tags()
+    assert done.get_parameters()["General/lr"] in (0.2, "0.2"), "a field the run did not change is left alone"
     assert done.get_status() == "failed" and done._data["status_reason"] == "exception"
     assert done.artifacts["weights"].get() == {"w": [1, 2, 3]}
     assert [m.id for m in done.models["output"]] == [model.id]
@@ -490,12 +493,19 @@ def test_pushing_a_saved_folder_continues_the_task_with_every_unstored_change(tm
     report = fsck(open_store(url, create=False))
     assert report.ok, report.errors
 
+    done.reset(force=True)  # run 2: a folder of run 1 would mix the runs
+    stale = unsent.save(view, None, url, None, ["comment"])
+    with pytest.raises(OfflineSessionError, match=f"run 1 of task {task.id}.*at run 2"):
+        continue_task(Task, stale, json.loads((Path(stale) / "continues.json").read_text()), url, {})
+    missing = cli("push", stale, str(tmp_path / "no such store"))
+    assert missing.returncode != 0 and not (tmp_path / "no such store").exists(), "a mistyped store is not made"
+
 
 OWN_STATUS_DURING_OUTAGE = """
-import json
+import json, sys
 from fstrack import Task
 task = Task.init(project_name="writeback", task_name="own status in an outage", reuse_last_task_id=False)
-update, refusals = task._db.update, [4]
+update, refusals = task._db.update, [int(sys.argv[1])]
 
 def failing_update(task_id, fn):  # a store that refuses a few writes, then answers again
     if refusals[0]:
@@ -509,17 +519,59 @@ print(json.dumps({"task": task.id, "shown": task.get_status()}), flush=True)
 """
 
 
-def test_a_status_the_script_set_during_an_outage_is_not_overwritten_at_exit(tmp_path):
-    """The script marks its own task failed while the store refuses writes (the change is queued); the store
-    answers again before the exit: the exit stores the script's status first and keeps it (it stored
-    'completed' over it, deciding from the store's copy without the queued change)."""
+@pytest.mark.parametrize("store", ["answers again before the exit", "stays down"])
+def test_a_status_the_script_set_during_an_outage_is_not_overwritten_at_exit(store, tmp_path, cli):
+    """The script marks its own task failed while the store refuses writes (the change is queued). If the store
+    answers again before the exit, the exit stores the script's status first and keeps it (it stored 'completed'
+    over it, deciding from the store's copy without the queued change); if it stays down, the saved folder ends
+    the task with the script's status when pushed (it said 'completed')."""
     url = str(tmp_path / "store")
-    proc = _start(OWN_STATUS_DURING_OUTAGE, tmp_path, url, {}, FSTRACK_CALL_TIMEOUT="1", FSTRACK_EXIT_TIMEOUT="60")
+    refusals = "4" if store == "answers again before the exit" else "1000000"
+    env = {"FSTRACK_CALL_TIMEOUT": "1", "FSTRACK_EXIT_TIMEOUT": "60" if refusals == "4" else "3"}
+    proc = _start(OWN_STATUS_DURING_OUTAGE, tmp_path, url, {}, refusals, **env)
     out, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 0, stderr
     said = json.loads(out.strip().splitlines()[-1])
     assert said["shown"] == "failed", said
+    if store == "stays down":
+        line = next(line for line in stderr.splitlines() if "not written for task" in line)
+        assert "the final status 'failed'" in line, line
+        pushed = cli("push", _saved_folder(stderr), url)
+        assert pushed.returncode == 0, pushed.stderr
+    else:
+        assert "not written for task" not in stderr, stderr
     fstrack.set_store(url)
     task = Task.get_task(task_id=said["task"])
     assert task.get_status() == "failed" and task.get_status_message()[0] == "the script decides the run failed"
-    assert "not written for task" not in stderr, stderr
+
+
+SECOND_TASK_CLOSED = """
+import json
+from fstrack import Task
+task = Task.init(project_name="writeback", task_name="main", reuse_last_task_id=False)
+side = Task.create(project_name="writeback", task_name="side")
+
+def refusing(task_id, fn):  # every manifest write of the process fails: the store is down
+    raise ConnectionError("the store is down")
+
+task._db.update = side._db.update = refusing
+task.set_comment("the main task's change")
+side.close()
+print(json.dumps({"task": task.id, "side": side.id}), flush=True)
+"""
+
+
+def test_closing_a_second_task_in_an_outage_leaves_the_running_tasks_changes_to_it(tmp_path):
+    """Only the running task's changes are queued: a second task closed while the store is down has nothing of
+    the running task's to save (its save took the running task's queued change, and it was lost)."""
+    url = str(tmp_path / "store")
+    proc = _start(SECOND_TASK_CLOSED, tmp_path, url, {}, FSTRACK_CALL_TIMEOUT="1", FSTRACK_EXIT_TIMEOUT="3")
+    out, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr
+    said = json.loads(out.strip().splitlines()[-1])
+    lines = [line for line in stderr.splitlines() if "not written for task" in line]
+    assert not [line for line in lines if said["side"] in line], lines  # the second task had nothing left
+    main = next(line for line in lines if said["task"] in line)
+    assert "changes to comment" in main, main
+    folder = re.search(r"saved to (\S+);", main).group(1)
+    assert "comment" in json.loads((Path(folder) / "continues.json").read_text())["changed"]

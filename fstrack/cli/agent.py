@@ -791,7 +791,7 @@ class _Console:
         line = f"fstrack agent {self.agent.worker}: {message}\n"
         self._report(line[:-1], "stdout", logging.INFO)
         if self.agent.cfg.echo:
-            sys.stderr.write(self.prefix + line)
+            sys.stderr.write(self.prefix + terminal.escape(line[:-1]) + "\n")
             sys.stderr.flush()
 
     def pump(self, pipe, stream: str) -> None:
@@ -1190,7 +1190,7 @@ def main_abort(argv: Sequence[str] | None = None) -> int:
         print(
             json.dumps({"task": task_id, "was": was, "status": "stopped"})
             if args.json
-            else f"task {task_id}: {was} -> stopped"
+            else terminal.escape(f"task {task_id}: {was} -> stopped")
         )
     return code
 

@@ -661,11 +661,19 @@ class MetricsWriter:
         self._abandoned = True
         self._stopping = True
         self._wake.set()
+        self.drop_buffered()
+
+    def drop_buffered(self) -> None:
+        """Drop everything buffered, once it was saved elsewhere, and forget the failure: the next rows are
+        tried afresh (the caller holds the flush lock, so no flush is under way)."""
         del self.scalars[:]
         for rows in self.rows.values():
             del rows[:]
         self._prepared = None
         self._pending_stats = None
+        self.last_error = None
+        self._failures = 0
+        self._retry_at = 0.0
 
     def _next_seq(self) -> int:
         self._seq += 1

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from fstrack import terminal
 from fstrack.errors import FstrackError
 from fstrack.records import config, metrics
 from fstrack.sdk.unsent import RECORD_FIELDS
@@ -89,12 +90,12 @@ def _unpack(path: Path, scratch: str) -> Path:
     raise OfflineSessionError(f"could not find the session folder / zip-file {str(path)!r}")
 
 
-def _target_db(url: str | None, storage_options: Mapping[str, Any] | None):
+def _target_db(url: str | None, storage_options: Mapping[str, Any] | None, *, create: bool = True):
     """The task database sessions are imported into: ``url``, else the configured store (offline mode aside)."""
     if url is None:
         url, options = config.online_location()
         storage_options = {**options, **dict(storage_options or {})}
-    return config.get_taskdb(url, **dict(storage_options or {}))
+    return config.get_taskdb(url, create=create, **dict(storage_options or {}))
 
 
 def import_offline_session(
@@ -213,8 +214,9 @@ def continue_task(
 ) -> str:
     """Deliver a continuation folder (what a run saved at exit, :mod:`fstrack.sdk.unsent`; ``saved``: its
     ``continues.json``) into the task it names, in ``url`` (default: the configured store): spec/sync.md §12.
-    The folder's task is read where it is, never copied in as a task of its own. A push repeated after one that
-    failed part-way appends no row twice (the rows go in as one entry whose writer id is the folder task's)."""
+    The folder's task is read where it is, never copied in as a task of its own; only the fields the run changed
+    are applied. A push repeated after one that failed part-way appends no row twice (the rows go in as one entry
+    whose writer id is the folder task's). Changes the push cannot apply are named in a warning."""
     from fstrack.records.fields import FIELDS
     from fstrack.records.taskdb import TaskDB
 
@@ -225,15 +227,24 @@ def continue_task(
         raise OfflineSessionError(f"the saved folder {folder} holds {len(records)} tasks, expected exactly one")
     folder_task = records[0]["id"]
     manifest = source_db.load(folder_task)
-    db = _target_db(url, storage_options)
+    db = _target_db(url, storage_options, create=False)  # a mistyped store is refused, not created
     holding = _task(task_cls, db, saved["task"])  # fails, naming the id, before anything is written
-    _merge_fields(holding, manifest)
-    replaced = {
-        field: manifest[field]
-        for field in saved.get("changed") or ()
-        if field in FIELDS and field in manifest and field not in _NOT_CONTINUED | _MERGED_MAPS | set(RECORD_FIELDS)
-    }
-    for field in ("tags", "system_tags"):  # appended, as step 2 does: a teammate's tags meanwhile stay
+    run, saved_run = int(holding._data.get("run") or 1), int(manifest.get("run") or 1)
+    if run != saved_run:
+        raise OfflineSessionError(
+            f"{folder} holds what run {saved_run} of task {holding.id} could not write, but the task is at run {run} "
+            "now (it was reset or run again): pushing it would mix the two runs"
+        )
+    changed = [str(f) for f in saved.get("changed") or ()]
+    unknown = sorted({f for f in changed if f not in FIELDS})
+    if unknown:
+        terminal.warn(f"fstrack: {folder}: changes to {', '.join(unknown)} cannot be applied by a push", stacklevel=2)
+    merged = {f: manifest[f] for f in changed if f in _MERGED_MAPS and manifest.get(f)}
+    if merged:  # nested maps merge key by key
+        holding.update_task(merged)
+    applied = _NOT_CONTINUED | _MERGED_MAPS | set(RECORD_FIELDS)
+    replaced = {f: manifest[f] for f in changed if f in FIELDS and f in manifest and f not in applied}
+    for field in ("tags", "system_tags"):  # appended: a teammate's tags meanwhile stay
         if field in replaced:
             known = list(holding._data.get(field) or [])
             replaced[field] = [*known, *(t for t in replaced[field] if t not in known)]
@@ -241,20 +252,17 @@ def continue_task(
         holding.update_task(replaced)
     saved_records: Mapping[str, Any] = saved.get("records") or {}
     _apply_object_records(holding, saved_records)
-    run = int(holding._data.get("run") or 1)
-    if not any(e.get("writer") == folder_task for _pos, e in metrics.log_entries(db.refs, holding.id, run)):
-        # not appended by an earlier push: the summaries of stored rows, then the newer rows
-        if saved_records.get("last_metrics") or saved_records.get("last_iteration"):
-            stats = {
-                "run": run,
-                "metrics": saved_records.get("last_metrics") or {},
-                "last_iteration": int(saved_records.get("last_iteration") or 0),
-            }
-            holding._edit(lambda m: metrics.apply_stats(m, stats), fields={"last_metrics", "last_iteration"})
-        tables = _reports_of(source, source_db.refs, folder_task, manifest, holding.id, 0)
-        for table in tables.values():
-            _copy_row_objects(table, source, db.store)
-        _append_reports(holding, tables, writer=folder_task)
+    if saved_records.get("last_metrics") or saved_records.get("last_iteration"):  # stored rows, then the newer
+        stats = {
+            "run": run,
+            "metrics": saved_records.get("last_metrics") or {},
+            "last_iteration": int(saved_records.get("last_iteration") or 0),
+        }
+        holding._edit(lambda m: metrics.apply_stats(m, stats), fields={"last_metrics", "last_iteration"})
+    tables = _reports_of(source, source_db.refs, folder_task, manifest, holding.id, 0)
+    for table in tables.values():
+        _copy_row_objects(table, source, db.store)
+    _append_reports(holding, tables, writer=folder_task)
     if saved.get("status") is not None:
         _end_as(holding, saved["status"], manifest)
     return holding.id
@@ -331,7 +339,9 @@ def _retarget(table: pa.Table, kind: str, task_id: str, offset: int, store: Stor
 def _append_reports(task, tables: Mapping[str, pa.Table], writer: str | None = None) -> None:
     """Store ``tables`` (kind -> rows) as one flush of ``task``'s segment log, then fold the scalars' last/min/max
     into its manifest, as the metrics writer does (spec: metrics.py module text). Linked blobs must be stored.
-    ``writer``: the entry's writer id (default: a new one)."""
+    ``writer``: the entry's writer id (default: a new one); when the log holds an entry of it already (an earlier
+    push appended it and failed after), the rows are not appended again, only their summaries folded in again
+    (minimum and maximum do not change, ``last`` is set to the same value)."""
     from fstrack.store.objects import new_token
 
     tables = {k: t for k, t in tables.items() if t.num_rows}
@@ -339,6 +349,19 @@ def _append_reports(task, tables: Mapping[str, pa.Table], writer: str | None = N
         return
     db = task._db
     run = int(db.load(task.id).get("run") or 1)
+    appended = writer is not None and any(
+        e.get("writer") == writer for _pos, e in metrics.log_entries(db.refs, task.id, run)
+    )
+    if not appended:
+        _append_entry(db, task.id, run, tables, writer or new_token())
+    scalars = tables.get("scalars")
+    if scalars is not None:
+        stats = _scalar_stats(scalars, run)
+        task._edit(lambda m: metrics.apply_stats(m, stats), fields={"last_metrics", "last_iteration"})
+
+
+def _append_entry(db, task_id: str, run: int, tables: Mapping[str, pa.Table], writer: str) -> None:
+    """``tables`` as one entry of ``writer`` in the segment log of ``task_id``'s ``run``."""
     segments: dict[str, dict] = {}
     for kind, table in tables.items():
         data = metrics.encode_segment(table)
@@ -354,16 +377,12 @@ def _append_reports(task, tables: Mapping[str, pa.Table], writer: str | None = N
     entry = {
         "v": metrics.ENTRY_VERSION,
         "run": run,
-        "writer": writer or new_token(),
+        "writer": writer,
         "seq": 1,
         "time": time.time(),
         "segments": segments,
     }
-    db.refs.append(metrics.segments_key(task.id), entry)
-    scalars = tables.get("scalars")
-    if scalars is not None:
-        stats = _scalar_stats(scalars, run)
-        task._edit(lambda m: metrics.apply_stats(m, stats))
+    db.refs.append(metrics.segments_key(task_id), entry)
 
 
 def _scalar_stats(table: pa.Table, run: int) -> dict:

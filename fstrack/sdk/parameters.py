@@ -620,7 +620,9 @@ class _Binding:
         try:
             self.remote_task = loader()
         except Exception as exc:  # noqa: BLE001 - never break the user's parsing
-            log.warning("fstrack: could not load the agent's task to apply its arguments: %s", exc)
+            log.warning(
+                "fstrack: could not load the agent's task to apply its arguments: %s", terminal.escape(str(exc))
+            )
             self.remote_task_loaded = True  # do not try again
             self.remote_task = None
         return self.remote_task
@@ -663,12 +665,16 @@ def bind_arg_parsers(task: Any, auto_connect_arg_parser: Any = True) -> None:
         try:
             task._connect_argparse(parser, parsed_args=recorded, live_namespace=live)
         except Exception as exc:  # noqa: BLE001
-            log.warning("fstrack: could not connect the arguments parsed before Task.init: %s", exc)
+            log.warning(
+                "fstrack: could not connect the arguments parsed before Task.init: %s", terminal.escape(str(exc))
+            )
     if click_params:
         try:
             task._record_click_params(click_params)
         except Exception as exc:  # noqa: BLE001
-            log.warning("fstrack: could not connect the click parameters parsed before Task.init: %s", exc)
+            log.warning(
+                "fstrack: could not connect the click parameters parsed before Task.init: %s", terminal.escape(str(exc))
+            )
 
 
 def unbind_arg_parsers(task: Any) -> None:
@@ -819,7 +825,9 @@ def _patched_parse_known_args(self: Any, args: Any = None, namespace: Any = None
                 if remote:
                     task._apply_args_to_parser(self)
             except Exception as exc:  # noqa: BLE001
-                log.warning("fstrack: could not apply the stored arguments to the parser: %s", exc)
+                log.warning(
+                    "fstrack: could not apply the stored arguments to the parser: %s", terminal.escape(str(exc))
+                )
                 remote = False
         result = original(self, args, namespace)
         live = result[0] if isinstance(result, tuple) else result
@@ -834,7 +842,7 @@ def _patched_parse_known_args(self: Any, args: Any = None, namespace: Any = None
             if bound is not None:
                 bound._connect_argparse(self, parsed_args=recorded, live_namespace=live, _applied=remote)
         except Exception as exc:  # noqa: BLE001
-            log.warning("fstrack: could not record the parsed arguments: %s", exc)
+            log.warning("fstrack: could not record the parsed arguments: %s", terminal.escape(str(exc)))
         return result
     finally:
         local.depth = 0
@@ -903,7 +911,7 @@ def _patched_click_parse_args(original: Callable, self: Any, ctx: Any, args: Any
                         "fstrack: stored click parameter %s=%r could not be applied: %s",
                         p.name,
                         entry.get("value"),
-                        exc,
+                        terminal.escape(str(exc)),
                     )
             missing = {k: v for k, v in values.items() if k[len(ARGS_SECTION) + 1 :] not in stored}
             values = missing
@@ -915,7 +923,7 @@ def _patched_click_parse_args(original: Callable, self: Any, ctx: Any, args: Any
         if bound is not None and recorded:
             bound._record_click_params(recorded)
     except Exception as exc:  # noqa: BLE001 - never break the user's command line
-        log.warning("fstrack: could not record the click parameters: %s", exc)
+        log.warning("fstrack: could not record the click parameters: %s", terminal.escape(str(exc)))
     return result
 
 

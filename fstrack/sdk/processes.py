@@ -28,7 +28,7 @@ from multiprocessing import pool as mp_pool
 from typing import Any, NoReturn
 
 from fstrack import terminal
-from fstrack.sdk import current
+from fstrack.sdk import current, writeback
 
 #: ``"<pid>:<task id>"`` of the process that owns the running task (set by ``Task.init``, inherited by children).
 MASTER_ENV = "FSTRACK_PROC_MASTER_ID"
@@ -114,8 +114,8 @@ def flush_child_reports() -> None:
         message = f"fstrack: reports of pool worker {os.getpid()} to task {task.id} were not stored: {exc}"
         print(terminal.escape(message), file=sys.stderr)
         return
-    if not stored:
-        task._save_unsent()
+    if not stored or not writeback.drain(writeback.call_wait()):  # rows, then the changes the worker made
+        task._save_unsent(ending=False)
 
 
 # -- os.fork ----------------------------------------------------------------------------------------------------

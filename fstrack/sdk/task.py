@@ -897,9 +897,10 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
             self._close_artifacts()
         except Exception as exc:  # uploads that failed are reported; the status is still recorded
             terminal.warn(f"fstrack: artifacts of task {self.id} were not all stored: {exc}", stacklevel=2)
-        if current.main is self:
+        main = current.main is self  # only the running task's changes go through the writeback queue
+        if main:
             models.wait_for_uploads()  # weights of this process's models: within this deadline, not after it
-        writeback.drain(math.inf)  # a status the script set itself is stored before the final one is decided
+            writeback.drain(math.inf)  # a status the script set itself is stored before the final one is decided
         if status is not None and owner and self._db.load(self.id)["status"] == "in_progress":
             if status == "failed":
                 self.mark_failed(status_reason=_failure_reason(message), status_message=message[-4000:], force=True)
@@ -907,7 +908,8 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
                 self._set_status(status, message=message, force=True)
             if status == "completed" and self._publish_on_completion:
                 self.publish()
-        writeback.drain(math.inf)
+        if main:
+            writeback.drain(math.inf)
         self._final_stored = True
         with self._beat_lock:
             if self._beaten:  # the run is over: its heartbeat goes (spec/tasks.md §9)
@@ -976,39 +978,51 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
             raise raised[0]
         return True
 
-    def _save_unsent(self) -> None:
+    def _save_unsent(self, *, ending: bool = True) -> None:
         """Say in one line what this process could not write to the store, and save it for ``fstrack push``.
-        A flush that is not under way cannot store the saved rows afterwards (the writer's flush lock is held
-        while they are saved and dropped); one stuck on the store still could (spec/open-issues.md item 27)."""
-        status, message = self._ending
+        ``ending=False`` (a forked worker between results): the rows saved are dropped from the buffer and the
+        writer goes on, trying the store again with the next rows. A flush that is not under way cannot store
+        the saved rows afterwards (the writer's flush lock is held while they are saved and dropped); one stuck
+        on the store still could (spec/open-issues.md item 27)."""
+        status, message = self._ending if ending else (None, "")
         writer = self.__dict__.get("_fstrack_writer")
         uploader = self.__dict__.get("_fstrack_uploader")
-        changes = [kind for change in writeback.take_pending() for kind in change.kind.split(", ")]
-        uploads = sorted(uploader.abandon()) if uploader is not None else []
-        uploads += [f"model weights {path}" for path in models.abandon_uploads()] if current.main is self else []
-        if "status" not in changes and self._final_stored:
-            status = None  # stored: the stall came after it
         flushing = writer._flush_lock.acquire(timeout=0.5) if writer is not None else False
         try:
+            # only the running task's changes are queued (a second task's are written at once)
+            pending = writeback.take_pending() if current.main is self else []
+            changes = [kind for change in pending for kind in change.kind.split(", ")]
+            uploads = sorted(uploader.abandon()) if uploader is not None and ending else []
+            if ending and current.main is self:
+                uploads += [f"model weights {path}" for path in models.abandon_uploads()]
+            with self._view_lock:
+                manifest = copy.deepcopy(self._manifest)
+            if "status" in changes and manifest is not None and manifest.get("status") != "in_progress":
+                # the script set its own status and it was not stored: that one is the run's end, not ours
+                status, message = manifest["status"], manifest.get("status_message") or ""
+                reason = manifest.get("status_reason") or ""
+            elif self._final_stored:
+                status, reason = None, ""  # stored: the stall came after it
+            else:
+                reason = _failure_reason(message) if status == "failed" else ""
             reports = unsent.report_counts(writer)
             if not (any(reports.values()) or changes or uploads or status is not None):
                 return  # the store took everything: the stall came after the last write
             failure = self._store_failure()
             why = f"{type(failure).__name__}: {failure}" if failure is not None else "no answer"
             url = public_url(self._db.store.url)
-            ending = (
-                None if status is None else (status, message, _failure_reason(message) if status == "failed" else "")
-            )
             try:
-                with self._view_lock:
-                    manifest = copy.deepcopy(self._manifest)
-                saved: str | None = unsent.save(manifest, writer, url, ending, changes)
+                ended = None if status is None else (status, message, reason)
+                saved: str | None = unsent.save(manifest, writer, url, ended, changes)
             except Exception as exc:  # noqa: BLE001 - a full disk: say it is lost
                 saved = None
                 why += f"; saving it locally failed too ({type(exc).__name__}: {exc})"
         finally:
             if writer is not None:
-                writer.abandon()
+                if ending:
+                    writer.abandon()
+                else:
+                    writer.drop_buffered()
                 if flushing:
                     writer._flush_lock.release()
         line = unsent.line(self.id, url, why, reports, changes, uploads, status, saved)
