@@ -997,8 +997,8 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
                 uploads += [f"model weights {path}" for path in models.abandon_uploads()]
             with self._view_lock:
                 manifest = copy.deepcopy(self._manifest)
-            if "status" in changes and manifest is not None and manifest.get("status") != "in_progress":
-                # the script set its own status and it was not stored: that one is the run's end, not ours
+            if ending and "status" in changes and manifest is not None and manifest.get("status") != "in_progress":
+                # the script set its own status and it was not stored: that one is the run's end, not the exit's
                 status, message = manifest["status"], manifest.get("status_message") or ""
                 reason = manifest.get("status_reason") or ""
             elif self._final_stored:
