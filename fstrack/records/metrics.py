@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import array
 import atexit
+import contextlib
 import json
 import math
 import os
@@ -56,7 +57,7 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -663,9 +664,26 @@ class MetricsWriter:
         self._wake.set()
         self.drop_buffered()
 
+    @contextlib.contextmanager
+    def flushes_held(self, timeout: float) -> Iterator[bool]:
+        """While inside, no flush of this writer starts (what is buffered can be saved elsewhere and dropped);
+        yields False if a flush was still under way after ``timeout`` seconds (stuck on the store: it may yet
+        store what is buffered)."""
+        held = self._flush_lock.acquire(timeout=timeout)
+        try:
+            yield held
+        finally:
+            if held:
+                self._flush_lock.release()
+
+    @property
+    def unfolded_stats(self) -> dict[str, Any] | None:
+        """Summaries of stored rows not yet folded into the task's manifest (``apply_stats`` form), or None."""
+        return self._pending_stats
+
     def drop_buffered(self) -> None:
         """Drop everything buffered, once it was saved elsewhere, and forget the failure: the next rows are
-        tried afresh (the caller holds the flush lock, so no flush is under way)."""
+        tried afresh (call it inside :meth:`flushes_held`)."""
         del self.scalars[:]
         for rows in self.rows.values():
             del rows[:]
@@ -1211,7 +1229,7 @@ def flush_all(timeout: float = 5.0, *, failing_too: bool = False) -> None:
         try:
             writer.flush(attempts=1)
         except Exception as exc:  # noqa: BLE001 - said, with what is lost: the process is ending
-            rows = len(writer.scalars) // 4 + sum(len(r) for r in writer.rows.values())
+            rows = writer.pending_rows()
             message = f"fstrack: {rows:,} reported rows of task {writer.task_id} were not stored and are lost: {exc}"
             print(terminal.escape(message), file=sys.stderr)
 

@@ -11,6 +11,7 @@ points at its web UI, fstrack points at the store and the ``fstrack`` CLI.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import copy
 import json
 import math
@@ -981,52 +982,54 @@ class Task(ReportingMixin, ArtifactsMixin, ModelsMixin, ParametersMixin):
     def _save_unsent(self, *, ending: bool = True) -> None:
         """Say in one line what this process could not write to the store, and save it for ``fstrack push``.
         ``ending=False`` (a forked worker between results): the rows saved are dropped from the buffer and the
-        writer goes on, trying the store again with the next rows. A flush that is not under way cannot store
-        the saved rows afterwards (the writer's flush lock is held while they are saved and dropped); one stuck
-        on the store still could (spec/open-issues.md item 27)."""
-        status, message = self._ending if ending else (None, "")
+        writer goes on, trying the store again with the next rows. No flush starts while the rows are saved and
+        dropped; one already stuck on the store may still store them (spec/open-issues.md item 27)."""
+        status, message = self._ending
         writer = self.__dict__.get("_fstrack_writer")
         uploader = self.__dict__.get("_fstrack_uploader")
-        flushing = writer._flush_lock.acquire(timeout=0.5) if writer is not None else False
-        try:
-            # only the running task's changes are queued (a second task's are written at once)
-            pending = writeback.take_pending() if current.main is self else []
-            changes = [kind for change in pending for kind in change.kind.split(", ")]
-            uploads = sorted(uploader.abandon()) if uploader is not None and ending else []
-            if ending and current.main is self:
-                uploads += [f"model weights {path}" for path in models.abandon_uploads()]
-            with self._view_lock:
-                manifest = copy.deepcopy(self._manifest)
-            if ending and "status" in changes and manifest is not None and manifest.get("status") != "in_progress":
-                # the script set its own status and it was not stored: that one is the run's end, not the exit's
-                status, message = manifest["status"], manifest.get("status_message") or ""
-                reason = manifest.get("status_reason") or ""
-            elif self._final_stored:
-                status, reason = None, ""  # stored: the stall came after it
-            else:
-                reason = _failure_reason(message) if status == "failed" else ""
-            reports = unsent.report_counts(writer)
-            if not (any(reports.values()) or changes or uploads or status is not None):
-                return  # the store took everything: the stall came after the last write
-            failure = self._store_failure()
-            why = f"{type(failure).__name__}: {failure}" if failure is not None else "no answer"
-            url = public_url(self._db.store.url)
+        held = writer.flushes_held(0.5) if writer is not None else contextlib.nullcontext(False)
+        with held:
             try:
-                ended = None if status is None else (status, message, reason)
-                saved: str | None = unsent.save(manifest, writer, url, ended, changes)
-            except Exception as exc:  # noqa: BLE001 - a full disk: say it is lost
-                saved = None
-                why += f"; saving it locally failed too ({type(exc).__name__}: {exc})"
-        finally:
-            if writer is not None:
-                if ending:
+                # only the running task's changes are queued (a second task's are written at once)
+                pending = writeback.take_pending() if current.main is self else []
+                changes = [kind for change in pending for kind in change.kind.split(", ")]
+                uploads = sorted(uploader.abandon()) if uploader is not None and ending else []
+                if ending and current.main is self:
+                    uploads += [f"model weights {path}" for path in models.abandon_uploads()]
+                with self._view_lock:
+                    manifest = copy.deepcopy(self._manifest)
+                ended = self._unsent_ending(status, message, manifest, changes) if ending else None
+                status = ended[0] if ended is not None else None
+                reports = unsent.report_counts(writer)
+                if not (any(reports.values()) or changes or uploads or status is not None):
+                    return  # the store took everything: the stall came after the last write
+                failure = self._store_failure()
+                why = f"{type(failure).__name__}: {failure}" if failure is not None else "no answer"
+                url = public_url(self._db.store.url)
+                try:
+                    saved: str | None = unsent.save(manifest, writer, url, ended, changes)
+                except Exception as exc:  # noqa: BLE001 - a full disk: say it is lost
+                    saved = None
+                    why += f"; saving it locally failed too ({type(exc).__name__}: {exc})"
+            finally:
+                if writer is not None and ending:
                     writer.abandon()
-                else:
+                elif writer is not None:
                     writer.drop_buffered()
-                if flushing:
-                    writer._flush_lock.release()
         line = unsent.line(self.id, url, why, reports, changes, uploads, status, saved)
         print(line, file=sys.stderr, flush=True)
+
+    def _unsent_ending(
+        self, status: str | None, message: str, manifest: dict | None, changes: list[str]
+    ) -> tuple[str, str, str] | None:
+        """``(status, message, reason)`` a saved folder ends the task with, or None: the status the script set
+        itself if that change was not stored (the run's end, not the exit's), else the exit's own unless it
+        was stored already."""
+        if "status" in changes and manifest is not None and manifest.get("status") != "in_progress":
+            return manifest["status"], manifest.get("status_message") or "", manifest.get("status_reason") or ""
+        if status is None or self._final_stored:  # stored: the stall came after it
+            return None
+        return status, message, _failure_reason(message) if status == "failed" else ""
 
     def close(self) -> None:
         """Flush and mark the task completed (if it is still running); the process goes on. In a child process

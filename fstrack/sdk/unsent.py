@@ -64,8 +64,8 @@ def save(
     task_id = manifest["id"]
     changed = set(changed)
     view = copy.deepcopy(manifest)
-    if writer is not None and writer._pending_stats is not None:  # stored rows whose summary was not folded in yet
-        metrics.apply_stats(view, writer._pending_stats)
+    if writer is not None and writer.unfolded_stats is not None:  # stored rows whose summary was not folded in yet
+        metrics.apply_stats(view, writer.unfolded_stats)
         changed |= {"last_metrics", "last_iteration"}
     records = {name: view.get(name) for name in RECORD_FIELDS if name in changed}
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
